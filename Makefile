@@ -1,0 +1,43 @@
+# `make run` and `make test` are all a fresh clone needs; each creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup run test ui repro bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: pip then takes the local CPU wheel instead of a multi-GB CUDA build
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies
+
+run: $(STAMP) ## run the whole pipeline on params.yaml (temporary Prefect server, SQLite MLflow, local DVC cache)
+	$(BIN)/rnnops run
+
+test: $(STAMP) ## run the test suite (real Prefect, MLflow, DVC and Lightning on tiny profiles)
+	$(BIN)/python -m pytest -q
+
+ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000
+	$(BIN)/rnnops ui
+
+repro: $(STAMP) ## dvc repro with this venv's python (no Prefect)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+bench: $(STAMP) ## training-loop throughput: ours vs a bare PyTorch loop (JSON)
+	$(BIN)/python benchmarks/train_throughput.py
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check models flows tests benchmarks
+
+clean: ## remove pipeline outputs (not .venv, not the DVC cache)
+	rm -rf data/raw data/windows data/models metrics plots reports

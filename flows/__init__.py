@@ -1,0 +1,1 @@
+"""Orchestration and I/O: data sources, stage functions, the one MLflow module, reports, Prefect flows, CLI."""

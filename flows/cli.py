@@ -1,0 +1,121 @@
+"""`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), open the MLflow UI, print the summary."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flows.env import apply_defaults
+from models.errors import RnnopsError
+
+
+def _stage(args) -> None:
+    from flows.params import check_cell, check_dataset
+
+    root, dataset = Path("."), check_dataset(args.dataset)
+    if args.name in ("train", "evaluate"):
+        if not args.cell:
+            raise RnnopsError(f"stage {args.name} needs a cell: rnnops stage {args.name} {dataset} <cell>.")
+        check_cell(args.cell)
+    if args.name == "ingest":
+        from flows.stages.data import ingest
+        ingest(root, dataset)
+    elif args.name == "windows":
+        from flows.stages.data import make_windows
+        make_windows(root, dataset)
+    elif args.name == "train":
+        from flows.stages.train import train
+        train(root, dataset, args.cell, flow_run_id=os.environ.get("RNNOPS_FLOW_RUN_ID") or None)
+    elif args.name == "evaluate":
+        from flows.stages.evaluate import evaluate
+        evaluate(root, dataset, args.cell)
+    else:
+        from flows.params import load_params
+        from flows.stages.report import report
+        print(f"report: {report(root, dataset, load_params(root)['cells'])}")
+
+
+def summary_table(root: Path, datasets: list[str], cells: list[str]) -> str:
+    from flows.stages.report import collect, fmt, verdict
+
+    lines = [f"{'dataset':<8} {'cell':<6} {'val RMSE':>10} {'persistence':>12} {'train s':>8}  verdict"]
+    for dataset in datasets:
+        for cell, m in collect(root, dataset, cells).items():
+            lines.append(f"{dataset:<8} {cell:<6} {fmt(m['rmse']):>10} {fmt(m['persistence_rmse']):>12} "
+                         f"{fmt(m['train_seconds']):>8}  {verdict(m)}")
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    from flows.checks import check_all
+    from flows.params import load_params
+
+    root = Path(".").resolve()
+    params = load_params(root)
+    datasets = args.datasets or params["datasets"]
+    check_all(params, datasets)  # fail in a second, before a server starts, on an impossible parameter
+    from flows.pipeline import pipeline
+
+    started = time.perf_counter()
+    outcomes = pipeline(root=str(root), datasets=datasets, force=args.force)
+    print("\n" + summary_table(root, datasets, params["cells"]))
+    for o in outcomes:
+        if o.status != "ok":
+            print(f"{o.dataset}: FAILED at {o.reason}")
+    print(f"\nreports: {', '.join(str(root / 'reports' / d / 'index.html') for d in datasets)}")
+    print(f"MLflow: `make ui` (tracking URI {os.environ.get('MLFLOW_TRACKING_URI', 'sqlite:///mlflow.db')}); "
+          f"pipeline took {time.perf_counter() - started:.0f} s")
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
+def _ui(args) -> int:
+    from flows.tracking import tracking_uri
+
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", args.host, "--port", str(args.port),
+           "--backend-store-uri", tracking_uri(Path("."))]
+    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    return subprocess.call(cmd)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rnnops", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole pipeline through Prefect + DVC")
+    run.add_argument("--datasets", nargs="+", help="subset of params.yaml's datasets")
+    run.add_argument("--force", action="store_true", help="re-run stages even if DVC has them cached")
+    stage = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")
+    stage.add_argument("name", choices=["ingest", "windows", "train", "evaluate", "report"])
+    stage.add_argument("dataset")
+    stage.add_argument("cell", nargs="?")
+    ui = sub.add_parser("ui", help="MLflow UI over this repository's runs")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    ui.add_argument("--port", type=int, default=5000)
+    sub.add_parser("summary", help="print the last metrics as a table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    apply_defaults()
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "stage":
+            _stage(args)
+            return 0
+        if args.command == "ui":
+            return _ui(args)
+        from flows.params import load_params
+        params = load_params(".")
+        print(summary_table(Path("."), params["datasets"], params["cells"]))
+        return 0
+    except RnnopsError as exc:
+        print(f"rnnops: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Read params.yaml (safe_load) into validated, frozen configurations."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
+from models.errors import InvalidParameter
+
+PARAMS_FILE = "params.yaml"
+DATASETS = ("cosine",)
+
+
+def load_params(root: Path | str = ".") -> dict[str, Any]:
+    path = Path(root) / PARAMS_FILE
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidParameter(f"no {PARAMS_FILE} in {Path(root).resolve()}; run from the repository root.")
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" near line {line + 1}" if line is not None else ""
+        raise InvalidParameter(f"{path} is not valid YAML{where}; fix its syntax.") from None
+    if not isinstance(params, dict):
+        raise InvalidParameter(f"{path} must hold a mapping of sections, not {type(params).__name__}.")
+    return params
+
+
+def section(params: dict, *keys: str) -> Any:
+    node: Any = params
+    for depth, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            raise InvalidParameter(f"params.yaml has no key {'.'.join(keys[: depth + 1])}; add it.")
+        node = node[key]
+    return node
+
+
+def check_dataset(name: str) -> str:
+    if name not in DATASETS:
+        raise InvalidParameter(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    return name
+
+
+def check_cell(name: str) -> str:
+    if name not in CELLS:
+        raise InvalidParameter(f"unknown cell {name!r}; choose one of {', '.join(CELLS)}.")
+    return name
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything the train stage reads for one (dataset, cell)."""
+
+    net: NetworkConfig
+    optim: OptimConfig
+    seed: int
+    accelerator: str = "auto"
+    devices: int | str = 1
+
+
+def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> TrainSpec:
+    raw = dict(section(params, dataset, "train", check_cell(cell)))
+    where = f"{dataset}.train.{cell}"
+    optim_keys = set(OptimConfig.__dataclass_fields__)
+    optim = from_mapping(OptimConfig, {k: v for k, v in raw.items() if k in optim_keys}, where)
+    runtime = {k: raw.pop(k) for k in ("accelerator", "devices") if k in raw}
+    net_values = {k: v for k, v in raw.items() if k not in optim_keys}
+    net_values.setdefault("cell", cell)
+    net_values.setdefault("input_size", input_size)
+    net = from_mapping(NetworkConfig, net_values, where)
+    if net.cell != cell:
+        raise InvalidParameter(f"{where}.cell is {net.cell!r} but the section is for {cell!r}; make them agree.")
+    return TrainSpec(net=net, optim=optim, seed=int(params.get("seed", 0)), **runtime)

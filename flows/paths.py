@@ -1,0 +1,28 @@
+"""Where each stage reads and writes, relative to the repository root (dvc.yaml names the same paths)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def raw_dir(root: Path, dataset: str) -> Path:
+    return Path(root) / "data" / "raw" / dataset
+
+
+def windows_dir(root: Path, dataset: str) -> Path:
+    return Path(root) / "data" / "windows" / dataset
+
+
+def model_dir(root: Path, dataset: str, cell: str) -> Path:
+    return Path(root) / "data" / "models" / dataset / cell
+
+
+def metrics_file(root: Path, dataset: str, cell: str) -> Path:
+    return Path(root) / "metrics" / dataset / f"{cell}.json"
+
+
+def predictions_file(root: Path, dataset: str, cell: str) -> Path:
+    return Path(root) / "plots" / dataset / f"{cell}.csv"
+
+
+def report_dir(root: Path, dataset: str) -> Path:
+    return Path(root) / "reports" / dataset

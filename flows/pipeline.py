@@ -1,0 +1,97 @@
+"""The Prefect `pipeline` flow: one task per DVC stage, so DVC keeps caching/versioning and Prefect
+adds the UI, logs, retries and schedules. One temporary Prefect server per process, not per stage."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from flows.env import child_env
+from flows.params import load_params
+from flows.stages.report import collect, summary_markdown
+
+ERROR_LINE = re.compile(r"rnnops: error: (.+)")
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = None) -> str:
+    """Run the DVC CLI of our interpreter; stream=True passes the output (progress bars) through live."""
+    cmd = [sys.executable, "-m", "dvc", *args]
+    env = child_env(**(extra_env or {}))
+    if not stream:
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise StageFailed(f"`dvc {' '.join(args)}` failed: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+    tail = b""
+    with subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            tail = (tail + chunk)[-16384:]
+    if proc.returncode:
+        found = ERROR_LINE.findall(tail.decode("utf-8", "replace"))
+        reason = found[-1].strip() if found else f"dvc exited with {proc.returncode}; see the output above"
+        raise StageFailed(reason)
+    return tail.decode("utf-8", "replace")
+
+
+def stage_names(root: Path) -> list[str]:
+    """Stages in dvc.yaml order (written upstream first), as DVC expands foreach/matrix."""
+    return [line.split()[0] for line in dvc(root, "stage", "list", "--name-only").splitlines() if line.strip()]
+
+
+def stages_of(names: list[str], dataset: str) -> list[str]:
+    return [n for n in names if n.split("@", 1)[-1] == dataset or n.split("@", 1)[-1].startswith(f"{dataset}-")]
+
+
+@task(name="dvc-stage", task_run_name="{stage}")
+def run_stage(root: Path, stage: str, force: bool = False) -> str:
+    args = ["repro", stage] + (["--force", "--single-item"] if force else [])
+    dvc(root, *args, stream=True, extra_env={"RNNOPS_FLOW_RUN_ID": str(flow_run.id or "")})
+    return stage
+
+
+@dataclass
+class DatasetOutcome:
+    dataset: str
+    status: str = "ok"  # ok | failed
+    reason: str = ""
+    stages: list[str] = field(default_factory=list)
+
+
+@flow(name="pipeline", log_prints=True)
+def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = False) -> list[DatasetOutcome]:
+    """ingest -> windows -> train -> evaluate -> report for each dataset; a failed dataset stops only itself."""
+    base = Path(root).resolve()
+    params = load_params(base)
+    names = stage_names(base)
+    outcomes = []
+    for dataset in datasets or params["datasets"]:
+        outcome = DatasetOutcome(dataset)
+        for stage in stages_of(names, dataset):
+            try:
+                run_stage(base, stage, force)
+                outcome.stages.append(stage)
+            except StageFailed as exc:
+                outcome.status, outcome.reason = "failed", f"{stage}: {exc}"
+                get_run_logger().error(outcome.reason)
+                break
+        outcomes.append(outcome)
+        if outcome.status == "ok":
+            create_markdown_artifact(
+                key=f"rnnops-{dataset}-summary",
+                markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, params["cells"])),
+                description=f"rnnops {dataset}: validation metrics per cell",
+            )
+    return outcomes

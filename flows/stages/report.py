@@ -1,0 +1,63 @@
+"""report: PNG plots and one HTML page per dataset, from the metrics and histories on disk."""
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+from flows import paths, plotting
+from flows.atomic import read_json, write_text
+from flows.stages.train import read_history
+
+COLUMNS = [("cell", "cell"), ("rmse", "val RMSE"), ("persistence_rmse", "persistence RMSE"),
+           ("mae", "val MAE"), ("skill_vs_persistence", "skill vs persistence"), ("train_seconds", "train s")]
+
+
+def collect(root: Path, dataset: str, cells: list[str]) -> dict[str, dict]:
+    """Metrics of the cells that have been evaluated, in the order given."""
+    found = {}
+    for cell in cells:
+        path = paths.metrics_file(root, dataset, cell)
+        if path.exists():
+            found[cell] = read_json(path)
+    return found
+
+
+def fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def verdict(m: dict) -> str:
+    return "beats persistence" if m["rmse"] < m["persistence_rmse"] else "LOSES to persistence"
+
+
+def report(root: Path, dataset: str, cells: list[str]) -> Path:
+    out = paths.report_dir(root, dataset)
+    metrics = collect(root, dataset, cells)
+    out.mkdir(parents=True, exist_ok=True)
+    images = [plotting.comparison(metrics, out / "comparison.png"),
+              plotting.loss_curves({c: read_history(root, dataset, c) for c in metrics}, out / "loss_curves.png")]
+    for cell in metrics:
+        source = paths.predictions_file(root, dataset, cell).with_suffix(".png")
+        images.append(Path(shutil.copyfile(source, out / f"predictions_{cell}.png")))
+    head = "".join(f"<th>{label}</th>" for _, label in COLUMNS) + "<th>verdict</th>"
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(fmt(m[key]))}</td>" for key, _ in COLUMNS)
+        + f"<td>{verdict(m)}</td></tr>" for m in metrics.values())
+    figures = "".join(f'<figure><img src="{p.name}" alt="{p.stem}"><figcaption>{p.stem}</figcaption></figure>'
+                      for p in images)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>rnnops: {dataset}</title>"
+            "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}</style></head><body>"
+            f"<h1>rnnops report: {html.escape(dataset)}</h1><table><tr>{head}</tr>{body}</table>"
+            f"{figures}</body></html>")
+    write_text(out / "index.html", page)
+    write_text(out / "summary.md", summary_markdown(metrics))
+    return out / "index.html"
+
+
+def summary_markdown(metrics: dict[str, dict]) -> str:
+    lines = ["| " + " | ".join(label for _, label in COLUMNS) + " | verdict |",
+             "|" + "---|" * (len(COLUMNS) + 1)]
+    lines += ["| " + " | ".join(fmt(m[key]) for key, _ in COLUMNS) + f" | {verdict(m)} |" for m in metrics.values()]
+    return "\n".join(lines) + "\n"

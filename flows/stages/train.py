@@ -1,0 +1,95 @@
+"""train: fit one (dataset, cell) with Lightning, save the weights, open its MLflow run.
+
+Runs in its own process (the DVC stage command), so a DDP launch via torchrun never re-executes
+a Prefect flow or a pytest session.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from flows import paths, tracking
+from flows.lineage import data_hash
+from flows.atomic import atomic_path, write_json, write_text
+from flows.params import load_params, train_spec
+from flows.stages.data import load_windows
+from models.networks import RecurrentNet
+from models.regression import Regressor
+from models.runtime import flush_denormals
+
+
+class History(pl.Callback):
+    """Per-epoch metrics, kept for the report's loss curves (MLflow gets the same via tracking)."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_train_epoch_end(self, trainer, module):
+        row = {"epoch": trainer.current_epoch + 1}
+        row.update({k: float(v) for k, v in sorted(trainer.callback_metrics.items())})
+        self.rows.append(row)
+
+    def to_csv(self) -> str:
+        keys = sorted({k for row in self.rows for k in row}, key=lambda k: (k != "epoch", k))
+        lines = [",".join(keys)] + [",".join(str(row.get(k, "")) for k in keys) for row in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+def build_trainer(spec, callbacks, progress_bar: bool = True) -> pl.Trainer:
+    return pl.Trainer(
+        max_epochs=spec.optim.epochs,
+        accelerator=spec.accelerator,
+        devices=spec.devices,
+        logger=False,  # MLflow logging goes through flows.tracking, once, from rank 0
+        enable_checkpointing=False,  # the stage saves the final weights itself, atomically
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        enable_progress_bar=progress_bar,
+        callbacks=callbacks,
+    )
+
+
+def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -> dict:
+    flush_denormals()
+    params = load_params(root)
+    spec = train_spec(params, dataset, cell)
+    train_set, val_set = load_windows(root, dataset)
+    pl.seed_everything(spec.seed, verbose=False)
+    module = Regressor(RecurrentNet(spec.net), spec.optim)
+    history = History()
+    run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(train_set),
+                  "val_windows": len(val_set), "window": train_set.window,
+                  **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
+                  **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
+    run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
+                                     flow_run_id=flow_run_id)
+    trainer = build_trainer(spec, [history, run.epoch_logger()])
+    started = time.perf_counter()
+    with run.failing_on_error():
+        trainer.fit(
+            module,
+            DataLoader(train_set, batch_size=spec.optim.batch_size, shuffle=True),
+            DataLoader(val_set, batch_size=spec.optim.batch_size),
+        )
+    seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return {}
+    out = paths.model_dir(root, dataset, cell)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(module.net.state_dict(), tmp)
+    write_json(out / "config.json", {"net": dataclasses.asdict(spec.net), "window": train_set.window})
+    write_text(out / "history.csv", history.to_csv())
+    summary = {"run_id": run.run_id, "train_seconds": round(seconds, 2), "epochs": trainer.current_epoch}
+    write_json(out / "run.json", summary)
+    return summary
+
+
+def read_history(root: Path, dataset: str, cell: str) -> list[dict]:
+    with open(paths.model_dir(root, dataset, cell) / "history.csv", newline="", encoding="utf-8") as fh:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]

@@ -1,0 +1,142 @@
+"""The only module that imports mlflow: runs, per-epoch curves, model logging, registry and champion alias.
+
+Defaults need no server: `sqlite:///<root>/mlflow.db` and artifacts under <root>/mlartifacts.
+MLFLOW_TRACKING_URI overrides both (e.g. a real `mlflow server`).
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytorch_lightning as pl
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+CHAMPION = "champion"
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
+
+
+def client(root: Path) -> MlflowClient:
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+
+
+def experiment_name(dataset: str) -> str:
+    return f"rnnops-{dataset}"
+
+
+def registered_name(dataset: str) -> str:
+    return f"rnnops-{dataset}"
+
+
+def _experiment_id(mlc: MlflowClient, root: Path, dataset: str) -> str:
+    name = experiment_name(dataset)
+    found = mlc.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        location = (Path(root) / "mlartifacts" / name).resolve().as_uri()
+    try:
+        return mlc.create_experiment(name, artifact_location=location)
+    except MlflowException:  # created meanwhile by another process
+        return mlc.get_experiment_by_name(name).experiment_id
+
+
+def git_sha(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+class EpochLogger(pl.Callback):
+    """Sends each epoch's metrics to the run; only global rank 0 talks to MLflow."""
+
+    def __init__(self, mlc: MlflowClient, run_id: str):
+        self.mlc, self.run_id = mlc, run_id
+
+    def on_train_epoch_end(self, trainer, module):
+        if not trainer.is_global_zero:
+            return
+        step = trainer.current_epoch + 1
+        metrics = [Metric(k, float(v), 0, step) for k, v in trainer.callback_metrics.items()
+                   if math.isfinite(float(v))]
+        self.mlc.log_batch(self.run_id, metrics=metrics)
+
+
+@dataclass
+class TrainingRun:
+    mlc: MlflowClient
+    run_id: str
+
+    def epoch_logger(self) -> EpochLogger:
+        return EpochLogger(self.mlc, self.run_id)
+
+    @contextmanager
+    def failing_on_error(self):
+        try:
+            yield
+        except BaseException as exc:
+            self.mlc.set_tag(self.run_id, "failure", str(exc)[:500])
+            self.mlc.set_terminated(self.run_id, "FAILED")
+            raise
+
+
+def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_hash: str,
+                       flow_run_id: str | None = None) -> TrainingRun:
+    mlc = client(root)
+    tags = {"dataset": dataset, "cell": cell, "git_sha": git_sha(root), "dvc_data_md5": data_hash,
+            "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)"}
+    run = mlc.create_run(_experiment_id(mlc, root, dataset), run_name=f"{dataset}-{cell}", tags=tags)
+    mlc.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in sorted(params.items())])
+    return TrainingRun(mlc, run.info.run_id)
+
+
+def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
+                      net, input_example, code_dir: Path) -> dict:
+    """Log evaluation results and the model, register it, and move `champion` only if it is better."""
+    mlc = client(root)
+    mlc.log_batch(run_id, metrics=[Metric(f"eval/{k}", float(v), 0, 0) for k, v in metrics.items()
+                                   if isinstance(v, (int, float)) and math.isfinite(v)])
+    for path in artifacts:
+        mlc.log_artifact(run_id, str(path))
+    name = registered_name(dataset)
+    example = input_example.numpy()
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pytorch.log_model(
+            net, name="model", signature=infer_signature(example, net(input_example).detach().numpy()),
+            input_example=example, registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
+            code_paths=[str(code_dir)], serialization_format="pickle",
+        )
+    version = str(info.registered_model_version)
+    rmse = float(metrics["rmse"])
+    mlc.set_model_version_tag(name, version, "val_rmse", repr(rmse))
+    mlc.set_model_version_tag(name, version, "cell", metrics.get("cell", ""))
+    champion = champion_version(mlc, name)
+    moved = champion is None or rmse < float(champion.tags.get("val_rmse", "inf"))
+    if moved:
+        mlc.set_registered_model_alias(name, CHAMPION, version)
+    mlc.set_terminated(run_id, "FINISHED")
+    return {"registered_model": name, "version": version, "champion_moved": moved,
+            "champion_version": version if moved else champion.version}
+
+
+def champion_version(mlc: MlflowClient, name: str):
+    try:
+        return mlc.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None

@@ -1,0 +1,83 @@
+"""Hyperparameters as frozen dataclasses, validated on construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from models.errors import InvalidParameter
+
+CELLS = ("rnn", "lstm", "gru")
+ACTIVATIONS = ("tanh", "relu", "linear")
+
+
+def from_mapping(cls, values: dict, where: str):
+    """Build a dataclass from a params.yaml section, naming unknown keys instead of a TypeError."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidParameter(
+            f"{where} has unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(sorted(known))}."
+        )
+    return cls(**values)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidParameter(message)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    cell: str = "lstm"
+    input_size: int = 1
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0  # between stacked layers and before the head, as Keras Dropout after each layer
+    activation: str = "tanh"  # vanilla rnn only: torch's nn.RNN has tanh/relu, "linear" is our own recurrence
+    bidirectional: bool = False
+    output_size: int = 1
+    # Cap on the spectral norm of a linear recurrence's weight: <= 1 means h_t cannot blow up over 500 steps.
+    recurrent_max_norm: float | None = None
+    recurrent_init_scale: float = 1.0  # orthogonal init times this; < 1 starts the recurrence contractive
+
+    def __post_init__(self):
+        _check(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}.")
+        _check(
+            self.activation in ACTIVATIONS,
+            f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}.",
+        )
+        _check(
+            self.cell == "rnn" or self.activation == "tanh",
+            f"activation {self.activation!r} applies to the vanilla rnn cell only; "
+            f"LSTM/GRU have fixed gates (leave activation at tanh).",
+        )
+        for name in ("input_size", "hidden_size", "num_layers", "output_size"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}.")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout!r}.")
+        _check(
+            self.recurrent_max_norm is None or self.recurrent_max_norm > 0,
+            f"recurrent_max_norm must be positive or null, got {self.recurrent_max_norm!r}.",
+        )
+        _check(
+            not (self.bidirectional and self.activation == "linear"),
+            "the linear recurrence is one-directional; set bidirectional: false or activation: tanh.",
+        )
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip: float | None = 1.0  # gradient-norm clipping; null turns it off
+
+    def __post_init__(self):
+        _check(isinstance(self.epochs, int) and self.epochs > 0, f"epochs must be a positive integer, got {self.epochs!r}.")
+        _check(
+            isinstance(self.batch_size, int) and self.batch_size > 0,
+            f"batch_size must be a positive integer, got {self.batch_size!r}.",
+        )
+        _check(self.lr > 0, f"lr must be positive, got {self.lr!r}.")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}.")
+        _check(self.clip is None or self.clip > 0, f"clip must be positive or null, got {self.clip!r}.")

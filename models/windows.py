@@ -1,0 +1,59 @@
+"""Lazy sliding windows: an index into the series, never a materialised (n_windows, window) array."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from models.errors import InvalidParameter
+
+
+def window_count(length: int, window: int, horizon: int = 1) -> int:
+    """How many (window, next-`horizon`) pairs a series of `length` values holds."""
+    if not isinstance(window, int) or window <= 0:
+        raise InvalidParameter(f"window must be a positive integer, got {window!r}; set windows.window to e.g. 500.")
+    count = length - window - horizon + 1
+    if count <= 0:
+        raise InvalidParameter(
+            f"window {window} (+{horizon} target) is longer than the series of {length} values; "
+            f"use a window of at most {length - horizon} or a longer series."
+        )
+    return count
+
+
+class WindowDataset(Dataset):
+    """Item i is (series[i : i+window], series[i+window]) for i in `starts`; memory is O(series).
+
+    series: (time,) or (time, features). Inputs come out as (window, features) views of one tensor.
+    """
+
+    def __init__(self, series: np.ndarray | torch.Tensor, window: int, starts: range | None = None,
+                 target_column: int = 0):
+        data = torch.as_tensor(np.asarray(series, dtype=np.float32))
+        self.series = data[:, None] if data.ndim == 1 else data  # (time, features)
+        self.window = window
+        total = window_count(len(self.series), window)
+        self.starts = range(total) if starts is None else starts
+        if len(self.starts) and (self.starts[0] < 0 or self.starts[-1] >= total):
+            raise InvalidParameter(
+                f"window starts {self.starts.start}..{self.starts.stop - 1} fall outside the "
+                f"{total} windows the series holds; shorten the splits or lengthen the series."
+            )
+        self.target_column = target_column
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        start = self.starts[i]
+        end = start + self.window
+        return self.series[start:end], self.series[end, self.target_column : self.target_column + 1]
+
+    def last_inputs(self) -> torch.Tensor:
+        """The last input value of every window, (n,): what a persistence forecast predicts."""
+        ends = torch.as_tensor(list(self.starts)) + self.window - 1
+        return self.series[ends, self.target_column]
+
+    def targets(self) -> torch.Tensor:
+        ends = torch.as_tensor(list(self.starts)) + self.window
+        return self.series[ends, self.target_column]
