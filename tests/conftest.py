@@ -1,0 +1,89 @@
+"""Real components on temp dirs: Prefect's test harness, MLflow on SQLite, DVC in a temp git repo."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+for key, value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                   "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
+                   "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}.items():
+    os.environ.setdefault(key, value)
+# Before anything imports prefect: its state lives in a temp dir, never in ~/.prefect.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="rnnops-prefect-")
+
+# The smallest profile that still exercises every stage: seconds per training, not minutes.
+TINY = {
+    "cosine": {
+        "ingest": {"points": 300, "start": 1.0, "stop": 30.0},
+        "windows": {"window": 20, "train_windows": 200, "val_windows": 60},
+        "train": {
+            cell: {"hidden_size": 8, "num_layers": 1, "epochs": 2, "batch_size": 50, "lr": 0.01, "clip": 1.0,
+                   **({"activation": "linear", "recurrent_max_norm": 1.0} if cell == "rnn" else {})}
+            for cell in ("rnn", "lstm", "gru")
+        },
+    }
+}
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update(datasets=["cosine"], cells=["rnn", "lstm", "gru"])
+    params["cosine"] = TINY["cosine"]
+    return params
+
+
+def write_params(root: Path, params: dict) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, monkeypatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture
+def project(tmp_path, mlflow_uri) -> Path:
+    """A copy of the repository's pipeline in a fresh git + DVC repo, on the tiny profile."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("flows", "models"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    write_params(root, tiny_params())
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "ci@example.invalid")
+    git(root, "config", "user.name", "ci")
+    assert dvc(root, "init", "-q").returncode == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "tiny project")
+    return root
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
