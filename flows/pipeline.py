@@ -57,7 +57,8 @@ def stages_of(names: list[str], dataset: str) -> list[str]:
 
 @task(name="dvc-stage", task_run_name="{stage}")
 def run_stage(root: Path, stage: str, force: bool = False) -> str:
-    args = ["repro", stage] + (["--force", "--single-item"] if force else [])
+    # -q drops DVC's per-stage git hints; the stage's own output (progress bar, errors) still streams.
+    args = ["repro", "-q", stage] + (["--force", "--single-item"] if force else [])
     dvc(root, *args, stream=True, extra_env={"RNNOPS_FLOW_RUN_ID": str(flow_run.id or "")})
     return stage
 

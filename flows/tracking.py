@@ -47,8 +47,9 @@ def _experiment_id(mlc: MlflowClient, root: Path, dataset: str) -> str:
     if found is not None:
         return found.experiment_id
     location = None
-    if "MLFLOW_TRACKING_URI" not in os.environ:
-        location = (Path(root) / "mlartifacts" / name).resolve().as_uri()
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in ./mlruns of the cwd
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).resolve().as_uri()
     try:
         return mlc.create_experiment(name, artifact_location=location)
     except MlflowException:  # created meanwhile by another process
@@ -70,7 +71,7 @@ class EpochLogger(pl.Callback):
         self.mlc, self.run_id = mlc, run_id
 
     def on_train_epoch_end(self, trainer, module):
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or self.run_id is None:
             return
         step = trainer.current_epoch + 1
         metrics = [Metric(k, float(v), 0, step) for k, v in trainer.callback_metrics.items()
@@ -78,16 +79,28 @@ class EpochLogger(pl.Callback):
         self.mlc.log_batch(self.run_id, metrics=metrics)
 
 
+def is_rank_zero() -> bool:
+    """True in the one process that may talk to MLflow, under torchrun / Lightning DDP or alone."""
+    if "RANK" in os.environ:
+        return os.environ["RANK"] == "0"
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
 @dataclass
 class TrainingRun:
-    mlc: MlflowClient
-    run_id: str
+    """One MLflow run per training; on ranks other than 0 every method is a no-op (run_id None)."""
+
+    mlc: MlflowClient | None
+    run_id: str | None
 
     def epoch_logger(self) -> EpochLogger:
         return EpochLogger(self.mlc, self.run_id)
 
     @contextmanager
     def failing_on_error(self):
+        if self.run_id is None:
+            yield
+            return
         try:
             yield
         except BaseException as exc:
@@ -98,6 +111,8 @@ class TrainingRun:
 
 def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_hash: str,
                        flow_run_id: str | None = None) -> TrainingRun:
+    if not is_rank_zero():
+        return TrainingRun(None, None)
     mlc = client(root)
     tags = {"dataset": dataset, "cell": cell, "git_sha": git_sha(root), "dvc_data_md5": data_hash,
             "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)"}
@@ -132,7 +147,7 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
         mlc.set_registered_model_alias(name, CHAMPION, version)
     mlc.set_terminated(run_id, "FINISHED")
     return {"registered_model": name, "version": version, "champion_moved": moved,
-            "champion_version": version if moved else champion.version}
+            "champion_version": version if moved else str(champion.version)}
 
 
 def champion_version(mlc: MlflowClient, name: str):

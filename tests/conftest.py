@@ -1,6 +1,7 @@
 """Real components on temp dirs: Prefect's test harness, MLflow on SQLite, DVC in a temp git repo."""
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ TINY = {
 def tiny_params() -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(datasets=["cosine"], cells=["rnn", "lstm", "gru"])
-    params["cosine"] = TINY["cosine"]
+    params["cosine"] = copy.deepcopy(TINY["cosine"])
     return params
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import time
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -41,7 +43,14 @@ class History(pl.Callback):
         return "\n".join(lines) + "\n"
 
 
+def quiet_lightning() -> None:
+    """Keep the progress bar, drop Lightning's tips and a deprecation notice from its own internals."""
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*treespec.*", category=Warning)
+
+
 def build_trainer(spec, callbacks, progress_bar: bool = True) -> pl.Trainer:
+    quiet_lightning()
     return pl.Trainer(
         max_epochs=spec.optim.epochs,
         accelerator=spec.accelerator,

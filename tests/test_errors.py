@@ -1,0 +1,70 @@
+"""Bad input: one sentence on stderr, exit code 2, and earlier results left as they were."""
+import subprocess
+import sys
+
+import pytest
+
+from flows.stages import data
+from models.errors import InvalidParameter
+from tests.conftest import tiny_params, write_params
+
+
+def run_cli(root, *args):
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=root, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("window, fragment", [(5000, "longer than the series"), (-3, "positive integer")])
+def test_run_refuses_impossible_window_before_starting(tmp_path, window, fragment):
+    params = tiny_params()
+    params["cosine"]["windows"]["window"] = window
+    write_params(tmp_path, params)
+    done = run_cli(tmp_path, "run")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnnops: error: ") and fragment in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
+def test_failed_windows_stage_keeps_the_previous_windows(tmp_path):
+    write_params(tmp_path, tiny_params())
+    data.ingest(tmp_path, "cosine")
+    data.make_windows(tmp_path, "cosine")
+    spec = (tmp_path / "data/windows/cosine/spec.json").read_bytes()
+    params = tiny_params()
+    params["cosine"]["windows"]["train_windows"] = 10_000
+    write_params(tmp_path, params)
+    with pytest.raises(InvalidParameter, match="holds only"):
+        data.make_windows(tmp_path, "cosine")
+    assert (tmp_path / "data/windows/cosine/spec.json").read_bytes() == spec
+    assert not list((tmp_path / "data/windows/cosine").glob(".*tmp"))
+
+
+def test_nan_in_series_is_named(tmp_path):
+    import numpy as np
+
+    write_params(tmp_path, tiny_params())
+    data.ingest(tmp_path, "cosine")
+    series = np.load(tmp_path / "data/raw/cosine/series.npy")
+    series[42] = np.nan
+    np.save(tmp_path / "data/raw/cosine/series.npy", series)
+    with pytest.raises(InvalidParameter, match="row 42"):
+        data.make_windows(tmp_path, "cosine")
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda p: p["cosine"]["train"]["rnn"].update(epochs=0), "epochs must be a positive integer"),
+    (lambda p: p["cosine"]["train"]["gru"].update(hiden_size=3), "unknown key(s) hiden_size"),
+    (lambda p: p["cosine"]["ingest"].update(stop=0.5), "must be greater than start"),
+])
+def test_impossible_parameters_fail_in_one_sentence(tmp_path, edit, fragment):
+    params = tiny_params()
+    edit(params)
+    write_params(tmp_path, params)
+    done = run_cli(tmp_path, "run")
+    assert done.returncode == 2 and fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_dataset_stage(tmp_path):
+    write_params(tmp_path, tiny_params())
+    done = run_cli(tmp_path, "stage", "ingest", "../etc")
+    assert done.returncode == 2 and "unknown dataset" in done.stderr

@@ -1,0 +1,48 @@
+"""MLflow on SQLite in a temp dir: runs, registry, and the champion alias rule."""
+from pathlib import Path
+
+import torch
+from mlflow.tracking import MlflowClient
+
+import models
+from flows import tracking
+from models.config import NetworkConfig
+from models.networks import RecurrentNet
+
+
+def test_champion_moves_only_when_the_challenger_is_better(tmp_path, mlflow_uri):
+    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+    moved = []
+    for rmse in (0.5, 0.7, 0.1, 0.1):
+        run = tracking.start_training_run(tmp_path, "cosine", "gru", {"optim.lr": 0.1}, "abc123")
+        result = tracking.finish_evaluation(
+            tmp_path, "cosine", run.run_id, {"rmse": rmse, "cell": "gru"}, [], net,
+            input_example=torch.randn(1, 6, 1), code_dir=Path(models.__file__).parent)
+        moved.append(result["champion_moved"])
+    assert moved == [True, False, True, False]  # a tie does not move it
+    client = MlflowClient(mlflow_uri)
+    assert str(client.get_model_version_by_alias("rnnops-cosine", "champion").version) == "3"
+    run = client.get_run(run.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["dvc_data_md5"] == "abc123"
+    assert run.data.params == {"optim.lr": "0.1"}
+
+
+def test_default_store_is_sqlite_in_the_repository(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+
+
+def test_artifacts_live_beside_the_sqlite_database(tmp_path, mlflow_uri):
+    run = tracking.start_training_run(tmp_path, "cosine", "rnn", {}, "abc")
+    location = MlflowClient(mlflow_uri).get_experiment_by_name("rnnops-cosine").artifact_location
+    assert location == (tmp_path / "mlartifacts" / "rnnops-cosine").resolve().as_uri()
+    assert run.run_id
+
+
+def test_only_rank_zero_opens_a_run(tmp_path, mlflow_uri, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    run = tracking.start_training_run(tmp_path, "cosine", "rnn", {}, "abc")
+    assert run.run_id is None
+    with run.failing_on_error():
+        pass
+    assert MlflowClient(mlflow_uri).get_experiment_by_name("rnnops-cosine") is None
