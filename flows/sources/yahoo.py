@@ -1,0 +1,90 @@
+"""Daily prices from Yahoo Finance via yfinance: the only module that touches that network.
+
+yfinance 1.7 never raises on a failed download: it logs "1 Failed download" and returns an EMPTY
+frame (MultiIndex (Price, Ticker) columns even for one ticker). We read its log records to tell an
+unknown ticker (fail at once) from an unreachable service (retry with backoff, then give up).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+
+from flows.sources.prices import CANONICAL, PriceDataError
+
+UNKNOWN_MARKERS = ("delisted", "not found", "no data found", "no timezone found", "invalid")
+DEADLINE_S = 25.0  # the whole fetch, retries included, gives up before 30 s
+
+
+class SourceUnavailable(PriceDataError):
+    """The remote source could not be reached; a snapshot or a CSV source can stand in."""
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _download(ticker: str, start: str, end: str, interval: str) -> tuple[pd.DataFrame, str]:
+    import yfinance as yf
+
+    capture = _Capture()
+    log = logging.getLogger("yfinance")
+    log.addHandler(capture)
+    try:
+        frame = yf.download(ticker, start=start, end=end, interval=interval, auto_adjust=True,
+                            progress=False, threads=False, multi_level_index=True, timeout=10)
+    except Exception as exc:  # network stacks differ; whatever it is, it is the remote side
+        return pd.DataFrame(), repr(exc)
+    finally:
+        log.removeHandler(capture)
+    return (frame if frame is not None else pd.DataFrame()), " ".join(capture.messages).strip()
+
+
+def _flatten(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
+    if isinstance(frame.columns, pd.MultiIndex):
+        level = frame.columns.names.index("Ticker") if "Ticker" in frame.columns.names else 1
+        frame = frame.xs(ticker, axis=1, level=level)
+    frame = frame[[c for c in CANONICAL if c in frame.columns]].astype(float)
+    index = pd.DatetimeIndex(frame.index)
+    frame.index = index.tz_localize(None) if index.tz is not None else index
+    frame.index = frame.index.normalize()
+    frame.index.name = "Date"
+    return frame
+
+
+def fetch_daily(ticker: str, start: str, end: str, interval: str = "1d", retries: int = 3,
+                backoff_s: float = 2.0, sleep=time.sleep) -> pd.DataFrame:
+    """Prices of one ticker in [start, end); raises SourceUnavailable or PriceDataError in one sentence."""
+    deadline = time.monotonic() + DEADLINE_S
+    cause = ""
+    for attempt in range(1, retries + 1):
+        frame, cause = _download(ticker, start, end, interval)
+        if not frame.empty:
+            return _flatten(frame, ticker)
+        if any(marker in cause.lower() for marker in UNKNOWN_MARKERS):
+            raise PriceDataError(f"Yahoo Finance knows no prices for ticker {ticker} between {start} and {end} "
+                                 f"({_short(cause)}); check the symbol (e.g. GOOG) and the dates.")
+        wait = backoff_s * 2 ** (attempt - 1)
+        if attempt == retries or time.monotonic() + wait > deadline:
+            break
+        sleep(wait)
+    raise SourceUnavailable(
+        f"could not download {ticker} from Yahoo Finance after {attempt} tries ({_short(cause) or 'empty response'}); "
+        f"if offline, use a snapshot (data/raw/stocks/{ticker}.csv) or set stocks.ingest.source: csv with a path.")
+
+
+def _short(cause: str) -> str:
+    text = " ".join(cause.replace("1 Failed download:", "").split())
+    return text[:160]
+
+
+def library_version() -> str:
+    import yfinance as yf
+
+    return yf.__version__
