@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from flows.params import check_dataset, section, train_spec
-from flows.stages.data import WindowSpec
 from flows.sources.cosine import cosine_series
+from flows.stages.data import WindowSpec
 from models.config import from_mapping
 
 

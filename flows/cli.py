@@ -11,12 +11,14 @@ from pathlib import Path
 from flows.env import apply_defaults
 from models.errors import RnnopsError
 
+SKIPPED_EXIT = 3  # a stage whose remote source is unreachable
+
 
 def _stage(args) -> None:
     from flows.params import check_cell, check_dataset
 
     root, dataset = Path("."), check_dataset(args.dataset)
-    if args.name in ("train", "evaluate"):
+    if args.name in ("train", "evaluate", "backtest"):
         if not args.cell:
             raise RnnopsError(f"stage {args.name} needs a cell: rnnops stage {args.name} {dataset} <cell>.")
         check_cell(args.cell)
@@ -32,6 +34,11 @@ def _stage(args) -> None:
     elif args.name == "evaluate":
         from flows.stages.evaluate import evaluate
         evaluate(root, dataset, args.cell)
+    elif args.name == "backtest":
+        from flows.stages.backtest import backtest
+        summary = backtest(root, dataset, args.cell)
+        print(f"backtest {dataset}/{args.cell}: mean skill vs persistence {summary['mean_skill_vs_persistence']:+.3f} "
+              f"({summary['folds_beating_persistence']}/{summary['folds']} folds beat it)")
     else:
         from flows.params import load_params
         from flows.stages.report import report
@@ -41,11 +48,11 @@ def _stage(args) -> None:
 def summary_table(root: Path, datasets: list[str], cells: list[str]) -> str:
     from flows.stages.report import collect, fmt, verdict
 
-    lines = [f"{'dataset':<8} {'cell':<6} {'val RMSE':>10} {'persistence':>12} {'train s':>8}  verdict"]
+    lines = [f"{'dataset':<8} {'cell':<6} {'RMSE':>10} {'persistence':>12} {'skill':>8} {'train s':>8}  verdict"]
     for dataset in datasets:
         for cell, m in collect(root, dataset, cells).items():
             lines.append(f"{dataset:<8} {cell:<6} {fmt(m['rmse']):>10} {fmt(m['persistence_rmse']):>12} "
-                         f"{fmt(m['train_seconds']):>8}  {verdict(m)}")
+                         f"{m['skill_vs_persistence']:>+8.3f} {fmt(m['train_seconds']):>8}  {verdict(m)}")
     return "\n".join(lines)
 
 
@@ -64,11 +71,16 @@ def _run(args) -> int:
     print("\n" + summary_table(root, datasets, params["cells"]))
     for o in outcomes:
         if o.status != "ok":
-            print(f"{o.dataset}: FAILED at {o.reason}")
+            print(f"{o.dataset}: {o.status.upper()} at {o.reason}")
     print(f"\nreports: {', '.join(str(root / 'reports' / d / 'index.html') for d in datasets)}")
     print(f"MLflow: `make ui` (tracking URI {os.environ.get('MLFLOW_TRACKING_URI', 'sqlite:///mlflow.db')}); "
           f"pipeline took {time.perf_counter() - started:.0f} s")
-    return 0 if all(o.status == "ok" for o in outcomes) else 1
+    return exit_code(outcomes)
+
+
+def exit_code(outcomes) -> int:
+    """0 when every dataset finished or was skipped for an unreachable source; 1 when one failed."""
+    return 0 if all(o.status in ("ok", "skipped") for o in outcomes) else 1
 
 
 def _ui(args) -> int:
@@ -87,13 +99,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", nargs="+", help="subset of params.yaml's datasets")
     run.add_argument("--force", action="store_true", help="re-run stages even if DVC has them cached")
     stage = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")
-    stage.add_argument("name", choices=["ingest", "windows", "train", "evaluate", "report"])
+    stage.add_argument("name", choices=["ingest", "windows", "train", "evaluate", "backtest", "report"])
     stage.add_argument("dataset")
     stage.add_argument("cell", nargs="?")
     ui = sub.add_parser("ui", help="MLflow UI over this repository's runs")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=5000)
     sub.add_parser("summary", help="print the last metrics as a table")
+    predict = sub.add_parser("predict", help="next-day forecast from the champion model and the latest snapshot")
+    predict.add_argument("dataset", choices=["stocks"])
+    predict.add_argument("--ticker", help="default: stocks.ingest.ticker")
+    predict.add_argument("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion")
     return p
 
 
@@ -108,11 +124,24 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "ui":
             return _ui(args)
+        if args.command == "predict":
+            from flows.predict import forecast_next
+
+            f = forecast_next(Path("."), args.ticker, args.model_dir)
+            print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
+                  f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
+                  f"from {f['model']} v{f['version']} {f['cell']}")
+            return 0
         from flows.params import load_params
         params = load_params(".")
         print(summary_table(Path("."), params["datasets"], params["cells"]))
         return 0
     except RnnopsError as exc:
+        from flows.sources.yahoo import SourceUnavailable
+
+        if isinstance(exc, SourceUnavailable):  # the pipeline reports the dataset as SKIPPED
+            print(f"rnnops: skipped: {exc}", file=sys.stderr)
+            return SKIPPED_EXIT
         print(f"rnnops: error: {exc}", file=sys.stderr)
         return 2
 

@@ -11,7 +11,7 @@ from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
 from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
-DATASETS = ("cosine",)
+DATASETS = ("cosine", "stocks")
 
 
 def load_params(root: Path | str = ".") -> dict[str, Any]:
@@ -19,7 +19,7 @@ def load_params(root: Path | str = ".") -> dict[str, Any]:
     try:
         params = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidParameter(f"no {PARAMS_FILE} in {Path(root).resolve()}; run from the repository root.")
+        raise InvalidParameter(f"no {PARAMS_FILE} in {Path(root).resolve()}; run from the repository root.") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" near line {line + 1}" if line is not None else ""

@@ -20,6 +20,10 @@ def metrics_file(root: Path, dataset: str, cell: str) -> Path:
     return Path(root) / "metrics" / dataset / f"{cell}.json"
 
 
+def backtest_file(root: Path, dataset: str, cell: str) -> Path:
+    return Path(root) / "metrics" / dataset / f"backtest_{cell}.json"
+
+
 def predictions_file(root: Path, dataset: str, cell: str) -> Path:
     return Path(root) / "plots" / dataset / f"{cell}.csv"
 

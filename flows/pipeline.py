@@ -17,11 +17,17 @@ from flows.env import child_env
 from flows.params import load_params
 from flows.stages.report import collect, summary_markdown
 
-ERROR_LINE = re.compile(r"rnnops: error: (.+)")
+ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
 
 
 class StageFailed(RuntimeError):
-    pass
+    skipped = False
+
+
+class StageSkipped(StageFailed):
+    """The stage's remote source is unreachable; the run goes on without this dataset."""
+
+    skipped = True
 
 
 def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = None) -> str:
@@ -41,8 +47,10 @@ def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = N
             tail = (tail + chunk)[-16384:]
     if proc.returncode:
         found = ERROR_LINE.findall(tail.decode("utf-8", "replace"))
-        reason = found[-1].strip() if found else f"dvc exited with {proc.returncode}; see the output above"
-        raise StageFailed(reason)
+        if not found:
+            raise StageFailed(f"dvc exited with {proc.returncode}; see the output above")
+        kind, reason = found[-1]
+        raise (StageSkipped if kind == "skipped" else StageFailed)(reason.strip())
     return tail.decode("utf-8", "replace")
 
 
@@ -66,7 +74,7 @@ def run_stage(root: Path, stage: str, force: bool = False) -> str:
 @dataclass
 class DatasetOutcome:
     dataset: str
-    status: str = "ok"  # ok | failed
+    status: str = "ok"  # ok | skipped (source unreachable, nothing else wrong) | failed
     reason: str = ""
     stages: list[str] = field(default_factory=list)
 
@@ -85,8 +93,10 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
                 run_stage(base, stage, force)
                 outcome.stages.append(stage)
             except StageFailed as exc:
-                outcome.status, outcome.reason = "failed", f"{stage}: {exc}"
-                get_run_logger().error(outcome.reason)
+                outcome.status = "skipped" if exc.skipped else "failed"
+                outcome.reason = f"{stage}: {exc}"
+                log = get_run_logger()
+                (log.warning if exc.skipped else log.error)(f"{dataset} {outcome.status.upper()}: {outcome.reason}")
                 break
         outcomes.append(outcome)
         if outcome.status == "ok":

@@ -18,14 +18,22 @@ def _save(fig, target: Path) -> Path:
     return target
 
 
-def predictions(real, predicted, persistence, title: str, target: Path) -> Path:
-    """The seed's picture: real vs predicted over the validation windows, persistence for reference."""
+def predictions(table: dict, title: str, target: Path) -> Path:
+    """The seed's picture: real vs predicted, with persistence ("next = last") for reference."""
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.plot(real, label="real", color="black", linewidth=1.5)
-    ax.plot(predicted, label="predicted", color="tab:red", linewidth=1)
-    ax.plot(persistence, label="persistence (next = last)", color="tab:gray", linewidth=0.8, linestyle="--")
-    ax.set(title=title, xlabel="validation window", ylabel="value")
-    ax.legend(loc="upper right", fontsize=8)
+    x_name, *_ = table
+    x = list(range(len(table[x_name])))
+    styles = {"real": dict(color="black", linewidth=1.5), "predicted": dict(color="tab:red", linewidth=1),
+              "persistence": dict(color="tab:gray", linewidth=0.8, linestyle="--"),
+              "drift": dict(color="tab:green", linewidth=0.8, linestyle=":")}
+    for name, style in styles.items():
+        if name in table:
+            ax.plot(x, table[name], label=name, **style)
+    if x_name == "date":  # a few date labels instead of indices
+        step = max(1, len(x) // 6)
+        ax.set_xticks(x[::step], [str(d) for d in table[x_name][::step]], fontsize=8)
+    ax.set(title=title, xlabel=x_name, ylabel="value")
+    ax.legend(loc="best", fontsize=8)
     return _save(fig, target)
 
 

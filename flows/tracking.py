@@ -122,13 +122,19 @@ def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_h
 
 
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
-                      net, input_example, code_dir: Path) -> dict:
-    """Log evaluation results and the model, register it, and move `champion` only if it is better."""
+                      net, input_example, code_dir: Path, weights: list[Path] = ()) -> dict:
+    """Log evaluation results and the model, register it, and move `champion` only if it is better.
+
+    `weights` (state_dict, config, data transform) go under artifacts/weights/: our own loaders read
+    those with torch.load(weights_only=True) rather than unpickling the MLflow model.
+    """
     mlc = client(root)
     mlc.log_batch(run_id, metrics=[Metric(f"eval/{k}", float(v), 0, 0) for k, v in metrics.items()
                                    if isinstance(v, (int, float)) and math.isfinite(v)])
     for path in artifacts:
         mlc.log_artifact(run_id, str(path))
+    for path in weights:
+        mlc.log_artifact(run_id, str(path), artifact_path="weights")
     name = registered_name(dataset)
     example = input_example.numpy()
     with mlflow.start_run(run_id=run_id):
@@ -148,6 +154,37 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     mlc.set_terminated(run_id, "FINISHED")
     return {"registered_model": name, "version": version, "champion_moved": moved,
             "champion_version": version if moved else str(champion.version)}
+
+
+def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | None:
+    """A run of its own (tag kind=backtest), so the UI can compare backtests across configurations."""
+    if not is_rank_zero():
+        return None
+    mlc = client(root)
+    run = mlc.create_run(_experiment_id(mlc, root, dataset), run_name=f"{dataset}-{cell}-backtest",
+                         tags={"dataset": dataset, "cell": cell, "kind": "backtest", "git_sha": git_sha(root)})
+    params = [Param(k, str(summary[k])) for k in ("folds", "horizon", "refit", "epochs")]
+    metrics = [Metric(f"backtest/{k}", float(v), 0, 0) for k, v in summary.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    metrics += [Metric("backtest/fold_skill", float(f["skill_vs_persistence"]), 0, f["fold"])
+                for f in summary["per_fold"]]
+    mlc.log_batch(run.info.run_id, metrics=metrics, params=params)
+    mlc.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def champion_weights(root: Path, dataset: str, into: Path) -> dict:
+    """Download the champion's weights/ artifacts (state_dict, config, data transform) into `into`."""
+    mlc = client(root)
+    name = registered_name(dataset)
+    version = champion_version(mlc, name)
+    if version is None:
+        from models.errors import RnnopsError
+
+        raise RnnopsError(f"no model {name}@{CHAMPION} in {tracking_uri(root)}; run the pipeline (make run) first.")
+    folder = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="weights", dst_path=str(into))
+    return {"dir": Path(folder), "model": f"models:/{name}@{CHAMPION}", "version": str(version.version),
+            "cell": version.tags.get("cell", "")}
 
 
 def champion_version(mlc: MlflowClient, name: str):

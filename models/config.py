@@ -73,7 +73,8 @@ class OptimConfig:
     clip: float | None = 1.0  # gradient-norm clipping; null turns it off
 
     def __post_init__(self):
-        _check(isinstance(self.epochs, int) and self.epochs > 0, f"epochs must be a positive integer, got {self.epochs!r}.")
+        _check(isinstance(self.epochs, int) and self.epochs > 0,
+               f"epochs must be a positive integer, got {self.epochs!r}.")
         _check(
             isinstance(self.batch_size, int) and self.batch_size > 0,
             f"batch_size must be a positive integer, got {self.batch_size!r}.",

@@ -36,11 +36,37 @@ TINY = {
 }
 
 
-def tiny_params() -> dict:
+SEED_CSVS = ["data/sources/Google_Stock_Price_Train.csv", "data/sources/Google_Stock_Price_Test.csv"]
+TINY_STOCKS = {
+    "ingest": {"source": "csv", "ticker": "GOOG", "start": "2012-01-01", "end": "2017-02-01", "interval": "1d",
+               "paths": SEED_CSVS, "column": "Open", "max_gap_days": 10, "retries": 3},
+    "windows": {"column": "Open", "window": 10, "target": "level", "train_start": "2016-01-01",
+                "train_end": "2016-12-31", "test_start": "2017-01-01", "test_end": "2017-01-31"},
+    "train": {cell: {"hidden_size": 4, "num_layers": 2, "dropout": 0.2, "epochs": 2, "batch_size": 64, "lr": 0.01,
+                     "clip": 1.0, **({"activation": "tanh"} if cell == "rnn" else {})}
+              for cell in ("rnn", "lstm", "gru")},
+    "backtest": {"folds": 2, "horizon": 10, "refit": False, "epochs": 1},
+}
+
+
+def tiny_params(datasets=("cosine",)) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(datasets=["cosine"], cells=["rnn", "lstm", "gru"])
+    params.update(datasets=list(datasets), cells=["rnn", "lstm", "gru"])
     params["cosine"] = copy.deepcopy(TINY["cosine"])
+    params["stocks"] = copy.deepcopy(TINY_STOCKS)
     return params
+
+
+def needs_seed_csvs():
+    if not (SHARED_DATA / "Google_Stock_Price_Train.csv").exists():
+        pytest.skip(f"the seed's Google CSVs are not in {SHARED_DATA}")
+
+
+def copy_seed_csvs(root: Path) -> None:
+    needs_seed_csvs()
+    (root / "data/sources").mkdir(parents=True, exist_ok=True)
+    for name in SEED_CSVS:
+        shutil.copy(SHARED_DATA / Path(name).name, root / name)
 
 
 def write_params(root: Path, params: dict) -> None:
@@ -70,7 +96,8 @@ def project(tmp_path, mlflow_uri) -> Path:
     root.mkdir()
     for name in ("flows", "models"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", ".dvcignore", "data/sources/README.md"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     write_params(root, tiny_params())
     git(root, "init", "-q")

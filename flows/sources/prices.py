@@ -83,7 +83,8 @@ def read_price_csv(path: Path | str, ticker: str | None = None) -> pd.DataFrame:
         wanted = ticker.upper() if ticker else tickers[1]
         columns = [i for i, t in enumerate(tickers) if i > 0 and t.upper() == wanted]
         if not columns:
-            raise PriceDataError(f"{path} holds tickers {sorted(set(tickers[1:]))}, not {wanted}; set stocks.ingest.ticker.")
+            raise PriceDataError(
+                f"{path} holds tickers {sorted(set(tickers[1:]))}, not {wanted}; set stocks.ingest.ticker.")
         header = ["Date"] + [header[i] for i in columns]
         body = [[r[0]] + [r[i] if i < len(r) else "" for i in columns] for r in body]
     keep = [i for i, name in enumerate(header) if name]  # drops the seed's trailing empty column

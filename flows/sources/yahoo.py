@@ -7,12 +7,17 @@ unknown ticker (fail at once) from an unreachable service (retry with backoff, t
 from __future__ import annotations
 
 import logging
+import re
 import time
+import warnings
 
 import pandas as pd
 
 from flows.sources.prices import CANONICAL, PriceDataError
 
+# Offline, yfinance logs the network error *and* may add "possibly delisted": the network wins.
+NETWORK_MARKERS = ("failed to perform", "curl:", "dnserror", "connectionerror", "could not resolve", "timed out",
+                   "timeout", "proxy", "ssl", "too many requests", "ratelimit")
 UNKNOWN_MARKERS = ("delisted", "not found", "no data found", "no timezone found", "invalid")
 DEADLINE_S = 25.0  # the whole fetch, retries included, gives up before 30 s
 
@@ -37,8 +42,10 @@ def _download(ticker: str, start: str, end: str, interval: str) -> tuple[pd.Data
     log = logging.getLogger("yfinance")
     log.addHandler(capture)
     try:
-        frame = yf.download(ticker, start=start, end=end, interval=interval, auto_adjust=True,
-                            progress=False, threads=False, multi_level_index=True, timeout=10)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*inplace keyword.*")  # yfinance 1.7 on pandas 3
+            frame = yf.download(ticker, start=start, end=end, interval=interval, auto_adjust=True,
+                                progress=False, threads=False, multi_level_index=True, timeout=10)
     except Exception as exc:  # network stacks differ; whatever it is, it is the remote side
         return pd.DataFrame(), repr(exc)
     finally:
@@ -59,7 +66,7 @@ def _flatten(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
 
 
 def fetch_daily(ticker: str, start: str, end: str, interval: str = "1d", retries: int = 3,
-                backoff_s: float = 2.0, sleep=time.sleep) -> pd.DataFrame:
+                backoff_s: float = 2.0) -> pd.DataFrame:
     """Prices of one ticker in [start, end); raises SourceUnavailable or PriceDataError in one sentence."""
     deadline = time.monotonic() + DEADLINE_S
     cause = ""
@@ -67,21 +74,26 @@ def fetch_daily(ticker: str, start: str, end: str, interval: str = "1d", retries
         frame, cause = _download(ticker, start, end, interval)
         if not frame.empty:
             return _flatten(frame, ticker)
-        if any(marker in cause.lower() for marker in UNKNOWN_MARKERS):
+        lowered = cause.lower()
+        if not any(m in lowered for m in NETWORK_MARKERS) and any(m in lowered for m in UNKNOWN_MARKERS):
             raise PriceDataError(f"Yahoo Finance knows no prices for ticker {ticker} between {start} and {end} "
                                  f"({_short(cause)}); check the symbol (e.g. GOOG) and the dates.")
         wait = backoff_s * 2 ** (attempt - 1)
         if attempt == retries or time.monotonic() + wait > deadline:
             break
-        sleep(wait)
+        time.sleep(wait)
     raise SourceUnavailable(
         f"could not download {ticker} from Yahoo Finance after {attempt} tries ({_short(cause) or 'empty response'}); "
         f"if offline, use a snapshot (data/raw/stocks/{ticker}.csv) or set stocks.ingest.source: csv with a path.")
 
 
 def _short(cause: str) -> str:
+    """The informative part of yfinance's log: curl's own words when there are some."""
+    curl = re.search(r"curl: \((\d+)\) ([^.]+(?:\.[a-z]+)*)", cause)
+    if curl:
+        return f"network error, curl {curl.group(1)}: {curl.group(2).strip()}"
     text = " ".join(cause.replace("1 Failed download:", "").split())
-    return text[:160]
+    return text[-160:]
 
 
 def library_version() -> str:

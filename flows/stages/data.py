@@ -23,6 +23,10 @@ def _save_npy(target: Path, array: np.ndarray) -> None:
 def ingest(root: Path, dataset: str) -> Path:
     params = load_params(root)
     cfg = dict(section(params, check_dataset(dataset), "ingest"))
+    if dataset == "stocks":
+        from flows.stages.stocks import ingest_stocks
+
+        return ingest_stocks(root, cfg)
     series = cosine_series(**cfg)
     out = paths.raw_dir(root, dataset)
     _save_npy(out / "series.npy", series)
@@ -54,22 +58,36 @@ class WindowSpec:
 
 def make_windows(root: Path, dataset: str) -> Path:
     params = load_params(root)
-    spec = from_mapping(WindowSpec, section(params, check_dataset(dataset), "windows"), f"{dataset}.windows")
-    series = np.load(paths.raw_dir(root, dataset) / "series.npy", allow_pickle=False)
+    if check_dataset(dataset) == "stocks":
+        from flows.stages.stocks import make_stock_windows
+
+        series, spec = make_stock_windows(root, params)
+    else:
+        series, spec = cosine_windows(root, params, dataset)
     if not np.isfinite(series).all():
         bad = int(np.flatnonzero(~np.isfinite(series))[0])
         raise InvalidParameter(f"the {dataset} series has a NaN or infinite value at row {bad}; clean the source data.")
-    train, val = spec.ranges(len(series))
     out = paths.windows_dir(root, dataset)
     _save_npy(out / "series.npy", series.astype(np.float32))
-    write_json(out / "spec.json", {"window": spec.window, "train": [train.start, train.stop],
-                                   "val": [val.start, val.stop], "series_length": len(series)})
+    write_json(out / "spec.json", spec)
     return out
+
+
+def cosine_windows(root: Path, params: dict, dataset: str) -> tuple[np.ndarray, dict]:
+    spec = from_mapping(WindowSpec, section(params, dataset, "windows"), f"{dataset}.windows")
+    series = np.load(paths.raw_dir(root, dataset) / "series.npy", allow_pickle=False)
+    train, val = spec.ranges(len(series))
+    return series, {"window": spec.window, "train": [train.start, train.stop], "val": [val.start, val.stop],
+                    "series_length": len(series)}
+
+
+def load_spec(root: Path, dataset: str) -> dict:
+    return read_json(paths.windows_dir(root, dataset) / "spec.json")
 
 
 def load_windows(root: Path, dataset: str) -> tuple[WindowDataset, WindowDataset]:
     folder = paths.windows_dir(root, dataset)
-    spec = read_json(folder / "spec.json")
+    spec = load_spec(root, dataset)
     series = np.load(folder / "series.npy", allow_pickle=False)
     train, val = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val"))
     return train, val

@@ -1,4 +1,4 @@
-"""evaluate: score one trained cell against persistence, log and register it, write metrics for DVC."""
+"""evaluate: score one trained cell against its baselines, log and register it, write metrics for DVC."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,15 +9,14 @@ import torch
 import models
 from flows import paths, plotting, tracking
 from flows.atomic import read_json, write_json, write_text
-from flows.stages.data import load_windows
+from flows.stages.data import load_spec, load_windows
 from models.config import NetworkConfig
 from models.metrics import forecast_report
 from models.networks import RecurrentNet
 from models.windows import WindowDataset
 
 
-def load_net(root: Path, dataset: str, cell: str) -> RecurrentNet:
-    folder = paths.model_dir(root, dataset, cell)
+def load_net(folder: Path) -> RecurrentNet:
     net = RecurrentNet(NetworkConfig(**read_json(folder / "config.json")["net"]))
     net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
     return net.eval()
@@ -29,24 +28,41 @@ def predict(net: RecurrentNet, windows: WindowDataset, batch_size: int = 500) ->
     return torch.cat([net(x)[:, 0] for x, _ in loader]).numpy()
 
 
+def score(spec: dict, predicted: np.ndarray, val: WindowDataset) -> tuple[dict, dict]:
+    """Metrics and the per-window table (first column is the x axis) for the dataset's scale."""
+    if "transform" in spec:  # prices: back to the price scale, persistence and drift baselines
+        from flows.stages.stocks import score as score_prices
+
+        return score_prices(spec, predicted, np.asarray(val.starts) + val.window)
+    real, persistence = val.targets().numpy(), val.last_inputs().numpy()
+    table = {"window": np.arange(len(real)), "real": real, "predicted": predicted, "persistence": persistence}
+    return forecast_report(real, predicted, persistence), table
+
+
+def table_csv(table: dict) -> str:
+    columns = list(table)
+    lines = [",".join(columns)]
+    for row in zip(*table.values()):
+        lines.append(",".join(v if isinstance(v, str) else f"{v:.6g}" for v in row))
+    return "\n".join(lines) + "\n"
+
+
 def evaluate(root: Path, dataset: str, cell: str) -> dict:
     _, val = load_windows(root, dataset)
-    net = load_net(root, dataset, cell)
-    real, persistence = val.targets().numpy(), val.last_inputs().numpy()
-    predicted = predict(net, val)
-    run = read_json(paths.model_dir(root, dataset, cell) / "run.json")
-    metrics = {"cell": cell, **forecast_report(real, predicted, persistence),
-               "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
+    spec = load_spec(root, dataset)
+    folder = paths.model_dir(root, dataset, cell)
+    net = load_net(folder)
+    metrics, table = score(spec, predict(net, val), val)
+    run = read_json(folder / "run.json")
+    metrics = {"cell": cell, **metrics, "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
 
-    table = paths.predictions_file(root, dataset, cell)
-    rows = ["window,real,predicted,persistence"] + [
-        f"{i},{r:.6g},{p:.6g},{b:.6g}" for i, (r, p, b) in enumerate(zip(real, predicted, persistence))]
-    write_text(table, "\n".join(rows) + "\n")
-    picture = plotting.predictions(real, predicted, persistence, f"{dataset} / {cell}: validation",
-                                   table.with_suffix(".png"))
+    csv_path = paths.predictions_file(root, dataset, cell)
+    write_text(csv_path, table_csv(table))
+    picture = plotting.predictions(table, f"{dataset} / {cell}: evaluation split", csv_path.with_suffix(".png"))
+    weights = [folder / "model.pt", folder / "config.json", paths.windows_dir(root, dataset) / "spec.json"]
     registry = tracking.finish_evaluation(
-        root, dataset, run["run_id"], metrics, [picture, table], net,
-        input_example=val[0][0][None], code_dir=Path(models.__file__).parent)
+        root, dataset, run["run_id"], metrics, [picture, csv_path], net, input_example=val[0][0][None],
+        code_dir=Path(models.__file__).parent, weights=weights)
     metrics.update(model_version=int(registry["version"]), became_champion=registry["champion_moved"])
     write_json(paths.metrics_file(root, dataset, cell), metrics)
     return metrics

@@ -9,18 +9,27 @@ from flows import paths, plotting
 from flows.atomic import read_json, write_text
 from flows.stages.train import read_history
 
-COLUMNS = [("cell", "cell"), ("rmse", "val RMSE"), ("persistence_rmse", "persistence RMSE"),
-           ("mae", "val MAE"), ("skill_vs_persistence", "skill vs persistence"), ("train_seconds", "train s")]
+COLUMNS = [("cell", "cell"), ("rmse", "RMSE"), ("persistence_rmse", "persistence RMSE"),
+           ("drift_rmse", "drift RMSE"), ("mae", "MAE"), ("mape", "MAPE %"),
+           ("directional_accuracy", "direction hit rate"), ("skill_vs_persistence", "skill vs persistence"),
+           ("backtest_skill", "backtest skill"), ("train_seconds", "train s")]
 
 
 def collect(root: Path, dataset: str, cells: list[str]) -> dict[str, dict]:
-    """Metrics of the cells that have been evaluated, in the order given."""
+    """Metrics of the cells that have been evaluated, in the order given, with their backtest's mean skill."""
     found = {}
     for cell in cells:
         path = paths.metrics_file(root, dataset, cell)
         if path.exists():
             found[cell] = read_json(path)
+            backtest = paths.backtest_file(root, dataset, cell)
+            if backtest.exists():
+                found[cell]["backtest_skill"] = read_json(backtest)["mean_skill_vs_persistence"]
     return found
+
+
+def columns(metrics: dict[str, dict]) -> list[tuple[str, str]]:
+    return [(key, label) for key, label in COLUMNS if any(key in m for m in metrics.values())]
 
 
 def fmt(value) -> str:
@@ -28,7 +37,9 @@ def fmt(value) -> str:
 
 
 def verdict(m: dict) -> str:
-    return "beats persistence" if m["rmse"] < m["persistence_rmse"] else "LOSES to persistence"
+    if m["rmse"] < m["persistence_rmse"]:
+        return "beats persistence"
+    return "LOSES to persistence (next = last is more accurate)"
 
 
 def report(root: Path, dataset: str, cells: list[str]) -> Path:
@@ -40,9 +51,10 @@ def report(root: Path, dataset: str, cells: list[str]) -> Path:
     for cell in metrics:
         source = paths.predictions_file(root, dataset, cell).with_suffix(".png")
         images.append(Path(shutil.copyfile(source, out / f"predictions_{cell}.png")))
-    head = "".join(f"<th>{label}</th>" for _, label in COLUMNS) + "<th>verdict</th>"
+    shown = columns(metrics)
+    head = "".join(f"<th>{label}</th>" for _, label in shown) + "<th>verdict</th>"
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(m[key]))}</td>" for key, _ in COLUMNS)
+        "<tr>" + "".join(f"<td>{html.escape(fmt(m.get(key, '')))}</td>" for key, _ in shown)
         + f"<td>{verdict(m)}</td></tr>" for m in metrics.values())
     figures = "".join(f'<figure><img src="{p.name}" alt="{p.stem}"><figcaption>{p.stem}</figcaption></figure>'
                       for p in images)
@@ -57,7 +69,8 @@ def report(root: Path, dataset: str, cells: list[str]) -> Path:
 
 
 def summary_markdown(metrics: dict[str, dict]) -> str:
-    lines = ["| " + " | ".join(label for _, label in COLUMNS) + " | verdict |",
-             "|" + "---|" * (len(COLUMNS) + 1)]
-    lines += ["| " + " | ".join(fmt(m[key]) for key, _ in COLUMNS) + f" | {verdict(m)} |" for m in metrics.values()]
+    shown = columns(metrics)
+    lines = ["| " + " | ".join(label for _, label in shown) + " | verdict |", "|" + "---|" * (len(shown) + 1)]
+    lines += ["| " + " | ".join(fmt(m.get(key, "")) for key, _ in shown) + f" | {verdict(m)} |"
+              for m in metrics.values()]
     return "\n".join(lines) + "\n"

@@ -17,8 +17,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from flows import paths, tracking
-from flows.lineage import data_hash
 from flows.atomic import atomic_path, write_json, write_text
+from flows.lineage import data_hash
 from flows.params import load_params, train_spec
 from flows.stages.data import load_windows
 from models.networks import RecurrentNet
@@ -47,6 +47,7 @@ def quiet_lightning() -> None:
     """Keep the progress bar, drop Lightning's tips and a deprecation notice from its own internals."""
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*treespec.*", category=Warning)
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*", category=Warning)
 
 
 def build_trainer(spec, callbacks, progress_bar: bool = True) -> pl.Trainer:
@@ -64,13 +65,24 @@ def build_trainer(spec, callbacks, progress_bar: bool = True) -> pl.Trainer:
     )
 
 
+def fit(spec, train_set, val_set, callbacks=(), progress_bar: bool = True) -> tuple[Regressor, pl.Trainer]:
+    """Seeded Lightning fit of a fresh network on the given windows (no I/O)."""
+    pl.seed_everything(spec.seed, verbose=False)
+    module = Regressor(RecurrentNet(spec.net), spec.optim)
+    trainer = build_trainer(spec, list(callbacks), progress_bar)
+    trainer.fit(
+        module,
+        DataLoader(train_set, batch_size=spec.optim.batch_size, shuffle=True),
+        DataLoader(val_set, batch_size=max(spec.optim.batch_size, 256)) if val_set is not None else None,
+    )
+    return module, trainer
+
+
 def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -> dict:
     flush_denormals()
     params = load_params(root)
     spec = train_spec(params, dataset, cell)
     train_set, val_set = load_windows(root, dataset)
-    pl.seed_everything(spec.seed, verbose=False)
-    module = Regressor(RecurrentNet(spec.net), spec.optim)
     history = History()
     run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(train_set),
                   "val_windows": len(val_set), "window": train_set.window,
@@ -78,14 +90,9 @@ def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -
                   **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
     run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
                                      flow_run_id=flow_run_id)
-    trainer = build_trainer(spec, [history, run.epoch_logger()])
     started = time.perf_counter()
     with run.failing_on_error():
-        trainer.fit(
-            module,
-            DataLoader(train_set, batch_size=spec.optim.batch_size, shuffle=True),
-            DataLoader(val_set, batch_size=spec.optim.batch_size),
-        )
+        module, trainer = fit(spec, train_set, val_set, [history, run.epoch_logger()])
     seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
         return {}
