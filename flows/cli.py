@@ -46,13 +46,14 @@ def _stage(args) -> None:
 
 
 def summary_table(root: Path, datasets: list[str], cells: list[str]) -> str:
-    from flows.stages.report import collect, fmt, verdict
+    from flows.stages.report import collect, fmt, headline, verdict
 
-    lines = [f"{'dataset':<8} {'cell':<6} {'RMSE':>10} {'persistence':>12} {'skill':>8} {'train s':>8}  verdict"]
+    lines = [f"{'dataset':<8} {'cell':<6} {'metric':<9} {'value':>10} {'baseline':>10} {'skill':>8} {'train s':>8}  verdict"]
     for dataset in datasets:
         for cell, m in collect(root, dataset, cells).items():
-            lines.append(f"{dataset:<8} {cell:<6} {fmt(m['rmse']):>10} {fmt(m['persistence_rmse']):>12} "
-                         f"{m['skill_vs_persistence']:>+8.3f} {fmt(m['train_seconds']):>8}  {verdict(m)}")
+            name, value, _, base, skill = headline(m)
+            lines.append(f"{dataset:<8} {cell:<6} {name:<9} {fmt(value):>10} {fmt(base):>10} {skill:>+8.3f} "
+                         f"{fmt(m['train_seconds']):>8}  {verdict(m)}")
     return "\n".join(lines)
 
 
@@ -106,6 +107,13 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=5000)
     sub.add_parser("summary", help="print the last metrics as a table")
+    gen = sub.add_parser("generate", help="generate text from the champion character model or a model folder")
+    gen.add_argument("--seed-text", required=True)
+    gen.add_argument("--length", type=int, default=500)
+    gen.add_argument("--temperature", type=float, default=0.8)
+    gen.add_argument("--top-k", type=int, default=0, help="0 samples from the whole vocabulary")
+    gen.add_argument("--rng-seed", type=int, default=1)
+    gen.add_argument("--checkpoint", help="a data/models/text/<cell> folder instead of models:/rnnops-text@champion")
     predict = sub.add_parser("predict", help="next-day forecast from the champion model and the latest snapshot")
     predict.add_argument("dataset", choices=["stocks"])
     predict.add_argument("--ticker", help="default: stocks.ingest.ticker")
@@ -124,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "ui":
             return _ui(args)
+        if args.command == "generate":
+            from flows.generate import generate_text
+
+            print(generate_text(Path("."), args.seed_text, args.length, args.temperature, args.top_k, args.rng_seed,
+                                args.checkpoint))
+            return 0
         if args.command == "predict":
             from flows.predict import forecast_next
 

@@ -11,7 +11,8 @@ from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
 from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
-DATASETS = ("cosine", "stocks")
+DATASETS = ("cosine", "stocks", "text")
+TEXT_KEYS = ("embedding_dim", "seed_faithful")  # text.train.<cell> keys for the character model
 
 
 def load_params(root: Path | str = ".") -> dict[str, Any]:
@@ -59,6 +60,7 @@ class TrainSpec:
     seed: int
     accelerator: str = "auto"
     devices: int | str = 1
+    text: tuple = ()  # (key, value) pairs of TEXT_KEYS, for the character model only
 
 
 def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> TrainSpec:
@@ -67,6 +69,8 @@ def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> Tr
     optim_keys = set(OptimConfig.__dataclass_fields__)
     optim = from_mapping(OptimConfig, {k: v for k, v in raw.items() if k in optim_keys}, where)
     runtime = {k: raw.pop(k) for k in ("accelerator", "devices") if k in raw}
+    if dataset == "text":
+        runtime["text"] = tuple((k, raw.pop(k)) for k in TEXT_KEYS if k in raw)
     net_values = {k: v for k, v in raw.items() if k not in optim_keys}
     net_values.setdefault("cell", cell)
     net_values.setdefault("input_size", input_size)

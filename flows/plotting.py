@@ -42,21 +42,23 @@ def loss_curves(histories: dict[str, list[dict]], target: Path) -> Path:
     for cell, rows in histories.items():
         epochs = [r["epoch"] for r in rows]
         axes[0].plot(epochs, [r.get("train/loss") for r in rows], marker="o", label=cell)
-        axes[1].plot(epochs, [r.get("val/mse") for r in rows], marker="o", label=cell)
-    for ax, name in zip(axes, ("train MSE", "validation MSE")):
+        axes[1].plot(epochs, [r.get("val/mse", r.get("val/loss")) for r in rows], marker="o", label=cell)
+    for ax, name in zip(axes, ("train loss", "validation loss (MSE or nats)")):
         ax.set(title=name, xlabel="epoch", yscale="log")
         ax.legend(fontsize=8)
     return _save(fig, target)
 
 
 def comparison(metrics: dict[str, dict], target: Path) -> Path:
+    from flows.stages.report import headline
+
     cells = list(metrics)
+    rows = [headline(metrics[c]) for c in cells]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     xs = range(len(cells))
-    ax.bar([x - 0.2 for x in xs], [metrics[c]["rmse"] for c in cells], width=0.4, label="model")
-    ax.bar([x + 0.2 for x in xs], [metrics[c]["persistence_rmse"] for c in cells], width=0.4,
-           label="persistence", color="tab:gray")
+    ax.bar([x - 0.2 for x in xs], [r[1] for r in rows], width=0.4, label="model")
+    ax.bar([x + 0.2 for x in xs], [r[3] for r in rows], width=0.4, label=rows[0][2] if rows else "", color="tab:gray")
     ax.set_xticks(list(xs), cells)
-    ax.set(title="validation RMSE (lower is better)", yscale="log")
+    ax.set(title=f"{rows[0][0] if rows else ''} on the evaluation split (lower is better)", yscale="log")
     ax.legend(fontsize=8)
     return _save(fig, target)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import pytorch_lightning as pl
+import torch
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -122,7 +123,7 @@ def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_h
 
 
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
-                      net, input_example, code_dir: Path, weights: list[Path] = ()) -> dict:
+                      net, input_example, code_dir: Path, weights: list[Path] = (), score_key: str = "rmse") -> dict:
     """Log evaluation results and the model, register it, and move `champion` only if it is better.
 
     `weights` (state_dict, config, data transform) go under artifacts/weights/: our own loaders read
@@ -137,18 +138,18 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
         mlc.log_artifact(run_id, str(path), artifact_path="weights")
     name = registered_name(dataset)
     example = input_example.numpy()
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), torch.no_grad():
         info = mlflow.pytorch.log_model(
-            net, name="model", signature=infer_signature(example, net(input_example).detach().numpy()),
+            net, name="model", signature=infer_signature(example, net(input_example).numpy()),
             input_example=example, registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
             code_paths=[str(code_dir)], serialization_format="pickle",
         )
     version = str(info.registered_model_version)
-    rmse = float(metrics["rmse"])
-    mlc.set_model_version_tag(name, version, "val_rmse", repr(rmse))
+    score, tag = float(metrics[score_key]), f"val_{score_key}"  # lower is better
+    mlc.set_model_version_tag(name, version, tag, repr(score))
     mlc.set_model_version_tag(name, version, "cell", metrics.get("cell", ""))
     champion = champion_version(mlc, name)
-    moved = champion is None or rmse < float(champion.tags.get("val_rmse", "inf"))
+    moved = champion is None or score < float(champion.tags.get(tag, "inf"))
     if moved:
         mlc.set_registered_model_alias(name, CHAMPION, version)
     mlc.set_terminated(run_id, "FINISHED")

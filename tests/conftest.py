@@ -32,6 +32,7 @@ TINY = {
                    **({"activation": "linear", "recurrent_max_norm": 1.0} if cell == "rnn" else {})}
             for cell in ("rnn", "lstm", "gru")
         },
+        "evaluate": {"batch_size": 100},
     }
 }
 
@@ -45,7 +46,17 @@ TINY_STOCKS = {
     "train": {cell: {"hidden_size": 4, "num_layers": 2, "dropout": 0.2, "epochs": 2, "batch_size": 64, "lr": 0.01,
                      "clip": 1.0, **({"activation": "tanh"} if cell == "rnn" else {})}
               for cell in ("rnn", "lstm", "gru")},
+    "evaluate": {"batch_size": 100},
     "backtest": {"folds": 2, "horizon": 10, "refit": False, "epochs": 1},
+}
+TINY_CORPUS = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40
+TINY_TEXT = {
+    "ingest": {"source": "files", "name": "tiny", "paths": ["data/sources/tiny.txt"], "url": None, "sha256": None,
+               "max_bytes": 1_000_000, "errors": "strict", "lowercase": True},
+    "windows": {"seq_len": 16, "stride": 8, "val_fraction": 0.2, "mode": "many_to_many"},
+    "train": {cell: {"hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "epochs": 2, "batch_size": 32,
+                     "lr": 0.01, "clip": 1.0} for cell in ("rnn", "lstm", "gru")},
+    "evaluate": {"seed_text": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
 }
 
 
@@ -54,7 +65,13 @@ def tiny_params(datasets=("cosine",)) -> dict:
     params.update(datasets=list(datasets), cells=["rnn", "lstm", "gru"])
     params["cosine"] = copy.deepcopy(TINY["cosine"])
     params["stocks"] = copy.deepcopy(TINY_STOCKS)
+    params["text"] = copy.deepcopy(TINY_TEXT)
     return params
+
+
+def write_tiny_corpus(root: Path) -> None:
+    (root / "data/sources").mkdir(parents=True, exist_ok=True)
+    (root / "data/sources/tiny.txt").write_text(TINY_CORPUS, encoding="utf-8")
 
 
 def needs_seed_csvs():

@@ -68,3 +68,18 @@ def test_unknown_dataset_stage(tmp_path):
     write_params(tmp_path, tiny_params())
     done = run_cli(tmp_path, "stage", "ingest", "../etc")
     assert done.returncode == 2 and "unknown dataset" in done.stderr
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda s: s["ingest"].update(ticker="../../etc"), "not a valid symbol"),
+    (lambda s: s["ingest"].update(source="bloomberg"), "must be yfinance or csv"),
+    (lambda s: s["windows"].update(target="price"), "target must be one of level, log_return"),
+    (lambda s: s["windows"].update(test_start="2016-06-01"), "train_end (2016-12-31) must come before test_start"),
+])
+def test_impossible_stock_parameters_fail_before_anything_starts(tmp_path, edit, fragment):
+    params = tiny_params(("cosine", "stocks"))
+    edit(params["stocks"])
+    write_params(tmp_path, params)
+    done = run_cli(tmp_path, "run")
+    assert done.returncode == 2 and fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()

@@ -27,6 +27,10 @@ def ingest(root: Path, dataset: str) -> Path:
         from flows.stages.stocks import ingest_stocks
 
         return ingest_stocks(root, cfg)
+    if dataset == "text":
+        from flows.stages.text import ingest_text
+
+        return ingest_text(root, cfg)
     series = cosine_series(**cfg)
     out = paths.raw_dir(root, dataset)
     _save_npy(out / "series.npy", series)
@@ -58,7 +62,11 @@ class WindowSpec:
 
 def make_windows(root: Path, dataset: str) -> Path:
     params = load_params(root)
-    if check_dataset(dataset) == "stocks":
+    if check_dataset(dataset) == "text":
+        from flows.stages.text import text_windows
+
+        return text_windows(root, params)
+    if dataset == "stocks":
         from flows.stages.stocks import make_stock_windows
 
         series, spec = make_stock_windows(root, params)

@@ -47,12 +47,37 @@ def table_csv(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def evaluate_text(root: Path, cell: str) -> dict:
+    from flows.params import load_params
+    from flows.stages.text import evaluate_text as score_text
+    from flows.stages.text import load_char_net, load_text
+
+    folder = paths.model_dir(root, "text", cell)
+    metrics, _, files = score_text(root, cell, load_params(root))
+    run = read_json(folder / "run.json")
+    metrics = {"cell": cell, **metrics, "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
+    net, _ = load_char_net(folder)
+    _, val, _, _ = load_text(root)
+    registry = tracking.finish_evaluation(
+        root, "text", run["run_id"], metrics, files, net, input_example=val[0][0][None],
+        code_dir=Path(models.__file__).parent, weights=[folder / n for n in ("model.pt", "config.json", "vocab.json")],
+        score_key="loss_nats")
+    metrics.update(model_version=int(registry["version"]), became_champion=registry["champion_moved"])
+    write_json(paths.metrics_file(root, "text", cell), metrics)
+    return metrics
+
+
 def evaluate(root: Path, dataset: str, cell: str) -> dict:
+    if dataset == "text":
+        return evaluate_text(root, cell)
     _, val = load_windows(root, dataset)
     spec = load_spec(root, dataset)
     folder = paths.model_dir(root, dataset, cell)
     net = load_net(folder)
-    metrics, table = score(spec, predict(net, val), val)
+    from flows.params import load_params, section
+
+    batch = int(section(load_params(root), dataset, "evaluate").get("batch_size", 500))
+    metrics, table = score(spec, predict(net, val, batch), val)
     run = read_json(folder / "run.json")
     metrics = {"cell": cell, **metrics, "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
 

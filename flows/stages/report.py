@@ -12,7 +12,16 @@ from flows.stages.train import read_history
 COLUMNS = [("cell", "cell"), ("rmse", "RMSE"), ("persistence_rmse", "persistence RMSE"),
            ("drift_rmse", "drift RMSE"), ("mae", "MAE"), ("mape", "MAPE %"),
            ("directional_accuracy", "direction hit rate"), ("skill_vs_persistence", "skill vs persistence"),
-           ("backtest_skill", "backtest skill"), ("train_seconds", "train s")]
+           ("backtest_skill", "backtest skill"), ("loss_nats", "val loss (nats)"), ("bpc", "bits/char"),
+           ("perplexity", "perplexity"), ("unigram_nats", "unigram nats"), ("skill_vs_unigram", "skill vs unigram"),
+           ("train_seconds", "train s")]
+
+
+def headline(m: dict) -> tuple[str, float, str, float, float]:
+    """(metric, value, baseline name, baseline value, skill) for any dataset: lower values are better."""
+    if "loss_nats" in m:
+        return "loss_nats", m["loss_nats"], "unigram", m["unigram_nats"], m["skill_vs_unigram"]
+    return "rmse", m["rmse"], "persistence", m["persistence_rmse"], m["skill_vs_persistence"]
 
 
 def collect(root: Path, dataset: str, cells: list[str]) -> dict[str, dict]:
@@ -37,9 +46,10 @@ def fmt(value) -> str:
 
 
 def verdict(m: dict) -> str:
-    if m["rmse"] < m["persistence_rmse"]:
-        return "beats persistence"
-    return "LOSES to persistence (next = last is more accurate)"
+    _, value, baseline, base_value, _ = headline(m)
+    if value < base_value:
+        return f"beats {baseline}"
+    return f"LOSES to {baseline} ({'next = last' if baseline == 'persistence' else 'the baseline'} is more accurate)"
 
 
 def report(root: Path, dataset: str, cells: list[str]) -> Path:
@@ -48,9 +58,17 @@ def report(root: Path, dataset: str, cells: list[str]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     images = [plotting.comparison(metrics, out / "comparison.png"),
               plotting.loss_curves({c: read_history(root, dataset, c) for c in metrics}, out / "loss_curves.png")]
+    samples = ""
     for cell in metrics:
         source = paths.predictions_file(root, dataset, cell).with_suffix(".png")
-        images.append(Path(shutil.copyfile(source, out / f"predictions_{cell}.png")))
+        if source.exists():
+            images.append(Path(shutil.copyfile(source, out / f"predictions_{cell}.png")))
+        generated = paths.predictions_file(root, dataset, cell).with_suffix(".samples.json")
+        if generated.exists():
+            found = read_json(generated)
+            samples += f"<h2>{html.escape(cell)}: samples from seed {html.escape(repr(found['seed_text'][-60:]))}</h2>"
+            samples += "".join(f"<h3>temperature {t}</h3><pre>{html.escape(text)}</pre>"
+                               for t, text in found["samples"].items())
     shown = columns(metrics)
     head = "".join(f"<th>{label}</th>" for _, label in shown) + "<th>verdict</th>"
     body = "".join(
@@ -62,7 +80,7 @@ def report(root: Path, dataset: str, cells: list[str]) -> Path:
             "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}</style></head><body>"
             f"<h1>rnnops report: {html.escape(dataset)}</h1><table><tr>{head}</tr>{body}</table>"
-            f"{figures}</body></html>")
+            f"{figures}{samples}</body></html>")
     write_text(out / "index.html", page)
     write_text(out / "summary.md", summary_markdown(metrics))
     return out / "index.html"

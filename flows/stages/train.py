@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -65,10 +67,10 @@ def build_trainer(spec, callbacks, progress_bar: bool = True) -> pl.Trainer:
     )
 
 
-def fit(spec, train_set, val_set, callbacks=(), progress_bar: bool = True) -> tuple[Regressor, pl.Trainer]:
-    """Seeded Lightning fit of a fresh network on the given windows (no I/O)."""
+def fit(spec, train_set, val_set, callbacks=(), progress_bar: bool = True, make_module=None):
+    """Seeded Lightning fit of a fresh module (a Regressor unless make_module builds another) on the windows."""
     pl.seed_everything(spec.seed, verbose=False)
-    module = Regressor(RecurrentNet(spec.net), spec.optim)
+    module = make_module() if make_module else Regressor(RecurrentNet(spec.net), spec.optim)
     trainer = build_trainer(spec, list(callbacks), progress_bar)
     trainer.fit(
         module,
@@ -82,24 +84,37 @@ def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -
     flush_denormals()
     params = load_params(root)
     spec = train_spec(params, dataset, cell)
-    train_set, val_set = load_windows(root, dataset)
+    make_module, saved = None, {}
+    if dataset == "text":
+        from flows.stages.text import build_module, load_text
+
+        train_set, val_set, vocab, text_spec = load_text(root)
+        window = text_spec["seq_len"]
+        make_module = functools.partial(build_module, spec, vocab, text_spec["mode"] == "many_to_many")
+        saved = {"embedding_dim": 64, "seed_faithful": False, **dict(spec.text)}
+    else:
+        train_set, val_set = load_windows(root, dataset)
+        window = train_set.window
     history = History()
     run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(train_set),
-                  "val_windows": len(val_set), "window": train_set.window,
+                  "val_windows": len(val_set), "window": window, **saved,
                   **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
                   **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
     run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
                                      flow_run_id=flow_run_id)
     started = time.perf_counter()
     with run.failing_on_error():
-        module, trainer = fit(spec, train_set, val_set, [history, run.epoch_logger()])
+        module, trainer = fit(spec, train_set, val_set, [history, run.epoch_logger()],
+                              progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0", make_module=make_module)
     seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
         return {}
     out = paths.model_dir(root, dataset, cell)
     with atomic_path(out / "model.pt") as tmp:
         torch.save(module.net.state_dict(), tmp)
-    write_json(out / "config.json", {"net": dataclasses.asdict(spec.net), "window": train_set.window})
+    write_json(out / "config.json", {"net": dataclasses.asdict(spec.net), "window": window, **saved})
+    if dataset == "text":  # the vocabulary travels with the weights
+        write_json(out / "vocab.json", {"chars": vocab.chars})
     write_text(out / "history.csv", history.to_csv())
     summary = {"run_id": run.run_id, "train_seconds": round(seconds, 2), "epochs": trainer.current_epoch}
     write_json(out / "run.json", summary)

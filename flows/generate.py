@@ -1,0 +1,22 @@
+"""`rnnops generate`: text from the champion character model (or a model folder)."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from flows import tracking
+from flows.stages.text import load_char_net
+from models.text import generate
+
+
+def generate_text(root: Path, seed_text: str, length: int, temperature: float, top_k: int, rng_seed: int,
+                  model_dir: str | None = None) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(model_dir) if model_dir else tracking.champion_weights(root, "text", Path(tmp))["dir"]
+        net, vocab = load_char_net(folder)
+    _, unseen = vocab.encode(seed_text)
+    if unseen:
+        print(f"note: {len(unseen)} character(s) of the seed are not in the model's vocabulary "
+              f"({''.join(unseen)!r}); they were replaced by the unknown symbol.", file=sys.stderr)
+    return generate(net, vocab, seed_text, length, temperature, top_k, rng_seed)

@@ -1,0 +1,161 @@
+"""Character-level language modelling: vocabulary, lazy windows, network, module, sampling."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from models.config import NetworkConfig, OptimConfig
+from models.errors import InvalidParameter, TrainingDiverged
+from models.networks import RecurrentNet
+
+UNKNOWN = "\ufffd"  # stands for characters the training split never showed
+
+
+class Vocab:
+    """Sorted characters of the training split (the seed's recipe), plus one id for unseen ones."""
+
+    def __init__(self, chars: list[str]):
+        self.chars = list(chars)
+        if UNKNOWN not in self.chars:
+            self.chars.append(UNKNOWN)
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def build(cls, text: str) -> "Vocab":
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> tuple[np.ndarray, list[str]]:
+        """Ids, and the distinct characters that were not in the vocabulary (mapped to UNKNOWN)."""
+        unk = self.index[UNKNOWN]
+        ids = np.fromiter((self.index.get(c, unk) for c in text), dtype=np.int64, count=len(text))
+        unseen = sorted({c for c in text if c not in self.index})
+        return ids, unseen
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+class CharWindows(Dataset):
+    """Sequences of `seq_len` ids every `stride` characters, as views of one id tensor (memory O(text)).
+
+    many_to_many: the target is the input shifted by one (char-rnn); otherwise the next id (the seed).
+    """
+
+    def __init__(self, ids: np.ndarray, seq_len: int, stride: int = 1, many_to_many: bool = True):
+        if not isinstance(seq_len, int) or seq_len <= 0 or not isinstance(stride, int) or stride <= 0:
+            raise InvalidParameter(f"seq_len and stride must be positive integers, got {seq_len!r} and {stride!r}.")
+        if len(ids) < seq_len + 1:
+            raise InvalidParameter(f"the text has {len(ids)} characters, fewer than one sequence of {seq_len} + 1; "
+                                   f"use a longer corpus or a shorter seq_len.")
+        self.ids = torch.as_tensor(ids, dtype=torch.long)
+        self.seq_len, self.stride, self.many_to_many = seq_len, stride, many_to_many
+        self.count = (len(ids) - seq_len - 1) // stride + 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int):
+        start = i * self.stride
+        x = self.ids[start : start + self.seq_len]
+        y = self.ids[start + 1 : start + self.seq_len + 1] if self.many_to_many else self.ids[start + self.seq_len]
+        return x, y
+
+
+class CharNet(nn.Module):
+    """Embedding (or the seed's normalised id as one feature) -> RNN/LSTM/GRU -> logits over the vocabulary."""
+
+    def __init__(self, vocab_size: int, net: NetworkConfig, embedding_dim: int = 64, seed_faithful: bool = False):
+        super().__init__()
+        self.vocab_size, self.seed_faithful = vocab_size, seed_faithful
+        self.embed = None if seed_faithful else nn.Embedding(vocab_size, embedding_dim)
+        width = 1 if seed_faithful else embedding_dim
+        self.rnn = RecurrentNet(NetworkConfig(**{**net.__dict__, "input_size": width, "output_size": vocab_size}))
+
+    def forward(self, ids: torch.Tensor, many_to_many: bool = True) -> torch.Tensor:
+        """ids: (batch, time) -> logits (batch, time, vocab) or (batch, vocab)."""
+        x = ids[..., None].float() / self.vocab_size if self.seed_faithful else self.embed(ids)
+        return self.rnn(x, many_to_many=many_to_many)
+
+
+class LanguageModel(pl.LightningModule):
+    """Cross-entropy in nats; validation loss summed exactly over characters, also as bits/char and perplexity."""
+
+    def __init__(self, net: CharNet, optim: OptimConfig, many_to_many: bool = True):
+        super().__init__()
+        self.net, self.optim, self.many_to_many = net, optim, many_to_many
+        self._val = torch.zeros(2, dtype=torch.float64)  # summed nats, characters
+        self._train = torch.zeros(3, dtype=torch.float64)  # summed nats, characters, max grad norm
+
+    def _loss(self, batch, reduction="mean"):
+        x, y = batch
+        logits = self.net(x, many_to_many=self.many_to_many)
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction)
+
+    def training_step(self, batch, batch_idx):
+        loss = self._loss(batch)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training diverged at epoch {self.current_epoch + 1}, batch {batch_idx + 1} "
+                                   f"(loss is {loss.item()}); lower lr or set clip.")
+        n = batch[1].numel()
+        self._train[0] += loss.detach().double().cpu() * n
+        self._train[1] += n
+        return loss
+
+    def on_before_optimizer_step(self, optimizer):
+        norm = torch.nn.utils.clip_grad_norm_(self.parameters(), self.optim.clip or math.inf)
+        self._train[2] = torch.maximum(self._train[2], norm.detach().double().cpu())
+
+    def on_train_epoch_start(self):
+        self._train.zero_()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            nats, n, norm = self._train.tolist()
+            self.log_dict({"train/loss": nats / max(n, 1.0), "train/grad_norm": norm}, on_step=False, on_epoch=True)
+
+    def on_validation_epoch_start(self):
+        self._val.zero_()
+
+    def validation_step(self, batch, batch_idx):
+        self._val += torch.stack([self._loss(batch, "sum").double().cpu(), torch.tensor(float(batch[1].numel()))])
+
+    def on_validation_epoch_end(self):
+        nats, n = self.trainer.strategy.reduce(self._val.to(self.device), reduce_op="sum").tolist()
+        loss = nats / max(n, 1.0)
+        self.log_dict({"val/loss": loss, "val/bpc": loss / math.log(2), "val/perplexity": math.exp(min(loss, 50))})
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+
+
+@torch.no_grad()
+def generate(net: CharNet, vocab: Vocab, seed_text: str, length: int, temperature: float = 1.0, top_k: int = 0,
+             rng_seed: int = 0, context: int = 256) -> str:
+    """One-to-many: feed the seed, then sample one character at a time (deterministic for a given rng_seed)."""
+    if temperature <= 0:
+        raise InvalidParameter(f"temperature must be > 0, got {temperature}.")
+    if not seed_text:
+        raise InvalidParameter("the seed text is empty; give at least one character.")
+    net.eval()
+    generator = torch.Generator().manual_seed(rng_seed)
+    ids = torch.as_tensor(vocab.encode(seed_text)[0])[None]
+    unknown = vocab.index[UNKNOWN]
+    out = []
+    for _ in range(length):
+        logits = net(ids[:, -context:], many_to_many=False)[0] / temperature
+        logits[unknown] = -math.inf  # never write the stand-in for unseen characters
+        if top_k > 0:
+            kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]
+            logits = logits.masked_fill(logits < kth, -math.inf)
+        next_id = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+        out.append(int(next_id))
+        ids = torch.cat([ids, next_id[None]], 1)
+    return vocab.decode(out)

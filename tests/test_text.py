@@ -1,0 +1,151 @@
+"""Text: corpus sources and their failures, vocabulary, lazy windows, generation determinism, save/reload."""
+import functools
+import hashlib
+import http.server
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from flows.sources.text import CorpusError, builtin_corpus, check_name, decode, fetch_url, read_files
+from flows.stages import data
+from flows.stages.text import load_char_net
+from models.config import NetworkConfig
+from models.errors import InvalidParameter
+from models.text import UNKNOWN, CharNet, CharWindows, Vocab, generate
+from tests.conftest import TINY_CORPUS, tiny_params, write_params, write_tiny_corpus
+
+
+def test_builtin_corpus_is_offline_english_text():
+    text = builtin_corpus()
+    assert len(text) > 100_000 and "the" in text
+
+
+def test_vocabulary_comes_from_the_training_split_and_unseen_characters_are_reported(tmp_path, capsys):
+    params = tiny_params(("text",))
+    params["text"]["windows"]["val_fraction"] = 0.25
+    write_params(tmp_path, params)
+    (tmp_path / "data/sources").mkdir(parents=True)
+    (tmp_path / "data/sources/tiny.txt").write_text("abcab" * 80 + "xyz" * 20)
+    data.ingest(tmp_path, "text")
+    data.make_windows(tmp_path, "text")
+    vocab = Vocab(__import__("json").loads((tmp_path / "data/windows/text/vocab.json").read_text())["chars"])
+    assert vocab.chars[:3] == ["a", "b", "c"] and "x" not in vocab.chars and vocab.chars[-1] == UNKNOWN
+    assert "never occur in training" in capsys.readouterr().out
+    val = np.load(tmp_path / "data/windows/text/val.npy")
+    assert (val == vocab.index[UNKNOWN]).sum() > 0
+
+
+def test_char_windows_equal_slicing_and_stay_lazy():
+    ids = np.arange(1000) % 37
+    ds = CharWindows(ids, seq_len=20, stride=7)
+    assert len(ds) == (1000 - 21) // 7 + 1
+    x, y = ds[3]
+    np.testing.assert_array_equal(x.numpy(), ids[21:41])
+    np.testing.assert_array_equal(y.numpy(), ids[22:42])
+    assert x.untyped_storage().data_ptr() == ds.ids.untyped_storage().data_ptr()
+    x1, y1 = CharWindows(ids, 20, 1, many_to_many=False)[5]
+    assert int(y1) == ids[25]
+
+
+@pytest.mark.parametrize("data_bytes, fragment", [
+    (b"", "is empty"), (b"   \n", "is empty"), (b"\x00\x01PNG\x00", "looks binary"),
+    (b"caf\xe9 au lait", "not valid UTF-8"),
+])
+def test_bad_corpora_give_one_sentence(data_bytes, fragment):
+    with pytest.raises(CorpusError) as err:
+        decode(data_bytes, "corpus.txt")
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_invalid_utf8_can_be_replaced_by_policy():
+    assert decode(b"caf\xe9", "c.txt", errors="replace") == "caf\ufffd"
+
+
+def test_corpus_shorter_than_one_sequence(tmp_path):
+    params = tiny_params(("text",))
+    params["text"]["windows"]["seq_len"] = 5000
+    write_params(tmp_path, params)
+    write_tiny_corpus(tmp_path)
+    data.ingest(tmp_path, "text")
+    with pytest.raises(InvalidParameter, match="fewer than one sequence of 5000"):
+        data.make_windows(tmp_path, "text")
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "x" * 100])
+def test_corpus_names_never_become_paths_unchecked(name):
+    with pytest.raises(CorpusError, match="not allowed"):
+        check_name(name)
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(CorpusError, match="no file matches"):
+        read_files(tmp_path, ["nope/*.txt"])
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/www."""
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "corpus.txt").write_text(TINY_CORPUS)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", server
+    server.shutdown()
+
+
+def test_url_source_checksum_match_is_cached(served, tmp_path):
+    base, server = served
+    digest = hashlib.sha256(TINY_CORPUS.encode()).hexdigest()
+    cache = tmp_path / "cache"
+    assert fetch_url(f"{base}/corpus.txt", digest, cache).decode() == TINY_CORPUS
+    server.shutdown()  # a second read comes from the cache
+    assert fetch_url(f"{base}/corpus.txt", digest, cache, retries=1).decode() == TINY_CORPUS
+
+
+def test_url_source_checksum_mismatch_and_failures(served, tmp_path):
+    base, _ = served
+    cache = tmp_path / "cache"
+    with pytest.raises(CorpusError, match="not the pinned"):
+        fetch_url(f"{base}/corpus.txt", "0" * 64, cache)
+    assert not cache.exists() or not any(cache.iterdir())
+    with pytest.raises(CorpusError, match="could not download"):
+        fetch_url(f"{base}/missing.txt", None, cache, retries=2, backoff_s=0.01)
+    with pytest.raises(CorpusError, match="larger than"):
+        fetch_url(f"{base}/corpus.txt", None, cache, max_bytes=10)
+
+
+def tiny_net(vocab_size):
+    torch.manual_seed(0)
+    return CharNet(vocab_size, NetworkConfig(cell="lstm", hidden_size=12), embedding_dim=6)
+
+
+def test_generation_is_deterministic_for_a_seed_and_survives_save_and_reload(tmp_path):
+    vocab = Vocab.build(TINY_CORPUS)
+    net = tiny_net(len(vocab))
+    first = generate(net, vocab, "to be", 80, temperature=1.0, rng_seed=5)
+    assert first == generate(net, vocab, "to be", 80, temperature=1.0, rng_seed=5)
+    assert first != generate(net, vocab, "to be", 80, temperature=1.0, rng_seed=6)
+    assert UNKNOWN not in first and len(first) == 80
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({"net": NetworkConfig(cell="lstm", hidden_size=12).__dict__,
+                                                      "embedding_dim": 6, "seed_faithful": False}))
+    (tmp_path / "vocab.json").write_text(json.dumps({"chars": vocab.chars}))
+    reloaded, reloaded_vocab = load_char_net(tmp_path)
+    assert generate(reloaded, reloaded_vocab, "to be", 80, temperature=1.0, rng_seed=5) == first
+
+
+def test_top_k_one_is_greedy():
+    vocab = Vocab.build(TINY_CORPUS)
+    net = tiny_net(len(vocab))
+    assert generate(net, vocab, "to", 30, top_k=1, rng_seed=1) == generate(net, vocab, "to", 30, top_k=1, rng_seed=2)
+
+
+def test_seed_faithful_model_reads_normalised_ids():
+    net = CharNet(20, NetworkConfig(cell="lstm", hidden_size=8), seed_faithful=True)
+    assert net.embed is None and net(torch.randint(0, 20, (3, 11)), many_to_many=False).shape == (3, 20)
