@@ -14,7 +14,8 @@ def check_stocks(params: dict) -> None:
     ingest, windows = section(params, "stocks", "ingest"), section(params, "stocks", "windows")
     check_ticker(ingest.get("ticker"))
     if ingest.get("source") not in ("yfinance", "csv"):
-        raise InvalidParameter(f"stocks.ingest.source must be yfinance or csv, got {ingest.get('source')!r}.")
+        raise InvalidParameter(
+            f"stocks.ingest.source must be yfinance or csv, got {ingest.get('source')!r}.")
     if windows.get("target", "level") not in TARGETS:
         raise InvalidParameter(f"stocks.windows.target must be one of {', '.join(TARGETS)}, got {windows['target']!r}.")
     window = windows.get("window")
@@ -22,7 +23,8 @@ def check_stocks(params: dict) -> None:
         raise InvalidParameter(f"stocks.windows.window must be a positive integer, got {window!r}.")
     for first, last in (("train_start", "train_end"), ("test_start", "test_end"), ("train_end", "test_start")):
         if str(windows[first]) >= str(windows[last]):
-            raise InvalidParameter(f"stocks.windows.{first} ({windows[first]}) must come before {last} ({windows[last]}).")
+            raise InvalidParameter(
+                f"stocks.windows.{first} ({windows[first]}) must come before {last} ({windows[last]}).")
 
 
 def check_all(params: dict, datasets: list[str]) -> None:
@@ -45,7 +47,8 @@ def check_text(params: dict) -> None:
     ingest, windows = section(params, "text", "ingest"), section(params, "text", "windows")
     check_name(ingest.get("name"))
     if ingest.get("source") not in SOURCES:
-        raise InvalidParameter(f"text.ingest.source must be one of {', '.join(SOURCES)}, got {ingest.get('source')!r}.")
+        raise InvalidParameter(
+            f"text.ingest.source must be one of {', '.join(SOURCES)}, got {ingest.get('source')!r}.")
     for key in ("seq_len", "stride"):
         if not isinstance(windows.get(key), int) or windows[key] <= 0:
             raise InvalidParameter(f"text.windows.{key} must be a positive integer, got {windows.get(key)!r}.")

@@ -48,7 +48,8 @@ def _stage(args) -> None:
 def summary_table(root: Path, datasets: list[str], cells: list[str]) -> str:
     from flows.stages.report import collect, fmt, headline, verdict
 
-    lines = [f"{'dataset':<8} {'cell':<6} {'metric':<9} {'value':>10} {'baseline':>10} {'skill':>8} {'train s':>8}  verdict"]
+    lines = [f"{'dataset':<8} {'cell':<6} {'metric':<9} {'value':>10} {'baseline':>10} {'skill':>8} "
+             f"{'train s':>8}  verdict"]
     for dataset in datasets:
         for cell, m in collect(root, dataset, cells).items():
             name, value, _, base, skill = headline(m)

@@ -25,7 +25,9 @@ def predictions(table: dict, title: str, target: Path) -> Path:
     x = list(range(len(table[x_name])))
     styles = {"real": dict(color="black", linewidth=1.5), "predicted": dict(color="tab:red", linewidth=1),
               "persistence": dict(color="tab:gray", linewidth=0.8, linestyle="--"),
-              "drift": dict(color="tab:green", linewidth=0.8, linestyle=":")}
+              "drift": dict(color="tab:green", linewidth=0.8, linestyle=":"),
+              "unigram_nats": dict(color="tab:gray", linewidth=0.8, linestyle="--"),
+              "model_nats": dict(color="tab:red", linewidth=1)}
     for name, style in styles.items():
         if name in table:
             ax.plot(x, table[name], label=name, **style)

@@ -28,7 +28,7 @@ def test_stocks_end_to_end_with_baselines_backtest_and_predict(project, mlflow_u
     for key in ("rmse", "mape", "directional_accuracy", "drift_rmse", "skill_vs_persistence"):
         assert key in lstm
     table = (project / "plots/stocks/lstm.csv").read_text().splitlines()
-    assert table[0] == "date,real,predicted,persistence,drift" and len(table) == 21
+    assert table[0] == "date,real,persistence,drift,predicted" and len(table) == 21
     assert table[1].startswith("2017-01-03,778.81")
 
     backtest = json.loads((project / "metrics/stocks/backtest_lstm.json").read_text())

@@ -73,7 +73,8 @@ def test_offline_retries_with_backoff_then_says_what_to_do(monkeypatch, no_sleep
         fetch_daily("GOOG", "2012-01-01", "2017-02-01", retries=3)
     message = str(err.value)
     assert fake.calls == 3 and no_sleep == [2.0, 4.0] and sum(no_sleep) < 30
-    assert "GOOG" in message and "Could not resolve host: query2.finance.yahoo.com" in message and "source: csv" in message and "\n" not in message
+    assert "GOOG" in message and "Could not resolve host: query2.finance.yahoo.com" in message
+    assert "source: csv" in message and "\n" not in message
 
 
 def test_unknown_ticker_fails_at_once(monkeypatch, no_sleep):

@@ -35,7 +35,7 @@ def score(spec: dict, predicted: np.ndarray, val: WindowDataset) -> tuple[dict, 
 
         return score_prices(spec, predicted, np.asarray(val.starts) + val.window)
     real, persistence = val.targets().numpy(), val.last_inputs().numpy()
-    table = {"window": np.arange(len(real)), "real": real, "predicted": predicted, "persistence": persistence}
+    table = {"window": np.arange(len(real)), "real": real, "persistence": persistence, "predicted": predicted}
     return forecast_report(real, predicted, persistence), table
 
 

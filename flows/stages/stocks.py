@@ -145,6 +145,6 @@ def score(spec: dict, predicted: np.ndarray, target_rows: np.ndarray) -> tuple[d
     forecast = transform.to_price(predicted, previous)
     drift = previous * np.exp(transform.drift)
     metrics = forecast_report(real, forecast, previous, {"drift": drift}, prices=True)
-    table = {"date": np.asarray(spec["dates"])[rows], "real": real, "predicted": forecast,
-             "persistence": previous, "drift": drift}
+    table = {"date": np.asarray(spec["dates"])[rows], "real": real, "persistence": previous, "drift": drift,
+             "predicted": forecast}
     return metrics, table

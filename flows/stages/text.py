@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flows import paths
+from flows import paths, plotting
 from flows.atomic import atomic_path, read_json, write_json, write_text
 from flows.params import TrainSpec, section
 from flows.sources.text import builtin_corpus, check_name, decode, fetch_url, read_files
@@ -29,7 +29,8 @@ def ingest_text(root: Path, cfg: dict) -> Path:
     elif source == "url":
         data = fetch_url(cfg.get("url") or _none("text.ingest.url"), cfg.get("sha256"),
                          Path(root) / "data" / "cache" / "text", int(cfg.get("max_bytes", 50_000_000)))
-        text, origin = decode(data, cfg["url"], errors), {"source": "url", "url": cfg["url"], "sha256": cfg.get("sha256")}
+        text = decode(data, cfg["url"], errors)
+        origin = {"source": "url", "url": cfg["url"], "sha256": cfg.get("sha256")}
     else:
         raise InvalidParameter(f"text.ingest.source must be one of {', '.join(SOURCES)}, got {source!r}.")
     if cfg.get("lowercase", False):
@@ -104,26 +105,24 @@ def load_char_net(folder: Path) -> tuple[CharNet, Vocab]:
     return net.eval(), vocab
 
 
-def unigram_nats(train: CharWindows, val: CharWindows, vocab_size: int) -> float:
-    """Cross-entropy of predicting every character from its training frequency (add-one smoothed)."""
-    counts = torch.bincount(train.ids, minlength=vocab_size).double() + 1
-    logp = torch.log(counts / counts.sum())
-    return float(-logp[val.ids[1:]].mean())
-
-
 def evaluate_text(root: Path, cell: str, params: dict) -> tuple[dict, dict, list[Path]]:
     """Metrics, generated samples (temperature -> text), and files to log."""
+    from flows.stages.evaluate import table_csv
+
     train, val, _, spec = load_text(root)
     folder = paths.model_dir(root, "text", cell)
     net, vocab = load_char_net(folder)
     module = LanguageModel(net, None, spec["mode"] == "many_to_many")
-    nats = chars = 0.0
+    counts = torch.bincount(train.ids, minlength=len(vocab)).double() + 1  # add-one smoothed unigram
+    unigram_logp = torch.log(counts / counts.sum())
+    model, unigram = [], []
     with torch.no_grad():
         for x, y in torch.utils.data.DataLoader(val, batch_size=256):
-            nats += float(module._loss((x, y), "sum"))
-            chars += y.numel()
-    loss = nats / chars
-    baseline = unigram_nats(train, val, len(vocab))
+            per_char = module._loss((x, y), "none").double().reshape(len(y), -1)  # (windows, targets)
+            model.append(per_char.mean(1))
+            unigram.append(-unigram_logp[y.reshape(len(y), -1)].mean(1))
+    model_nats, unigram_per_window = torch.cat(model).numpy(), torch.cat(unigram).numpy()
+    loss, baseline = float(model_nats.mean()), float(unigram_per_window.mean())
     gen = section(params, "text", "evaluate")
     seed_text = gen.get("seed_text") or vocab.decode(val.ids[: spec["seq_len"]].tolist())
     samples = {str(t): generate(net, vocab, seed_text, int(gen.get("length", 500)), float(t),
@@ -131,6 +130,11 @@ def evaluate_text(root: Path, cell: str, params: dict) -> tuple[dict, dict, list
                for t in gen.get("temperatures", [0.8])}
     metrics = {"loss_nats": loss, "bpc": loss / math.log(2), "perplexity": math.exp(loss), "unigram_nats": baseline,
                "skill_vs_unigram": 1 - loss / baseline, "unseen_val_chars": len(spec["unseen_in_val"])}
-    sample_file = paths.predictions_file(root, "text", cell).with_suffix(".samples.json")
+    table_file = paths.predictions_file(root, "text", cell)
+    sample_file = table_file.with_suffix(".samples.json")
     write_text(sample_file, json.dumps({"seed_text": seed_text, "samples": samples}, indent=2, ensure_ascii=False))
-    return metrics, samples, [sample_file]
+    table = {"window": np.arange(len(model_nats)), "unigram_nats": unigram_per_window, "model_nats": model_nats}
+    write_text(table_file, table_csv(table))
+    picture = plotting.predictions(table, f"text / {cell}: validation loss per sequence (nats/char)",
+                                   table_file.with_suffix(".png"))
+    return metrics, samples, [sample_file, table_file, picture]
