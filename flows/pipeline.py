@@ -18,6 +18,7 @@ from flows.params import load_params
 from flows.stages.report import collect, summary_markdown
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
+DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
 
 
 class StageFailed(RuntimeError):
@@ -46,9 +47,11 @@ def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = N
             sys.stdout.flush()
             tail = (tail + chunk)[-16384:]
     if proc.returncode:
-        found = ERROR_LINE.findall(tail.decode("utf-8", "replace"))
+        text = tail.decode("utf-8", "replace")
+        found = ERROR_LINE.findall(text)
         if not found:
-            raise StageFailed(f"dvc exited with {proc.returncode}; see the output above")
+            dvc_said = DVC_ERROR.findall(text)
+            raise StageFailed(dvc_said[-1].strip() if dvc_said else f"dvc exited with {proc.returncode}; see above")
         kind, reason = found[-1]
         raise (StageSkipped if kind == "skipped" else StageFailed)(reason.strip())
     return tail.decode("utf-8", "replace")
