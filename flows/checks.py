@@ -27,7 +27,18 @@ def check_stocks(params: dict) -> None:
                 f"stocks.windows.{first} ({windows[first]}) must come before {last} ({windows[last]}).")
 
 
+def check_backtests(params: dict) -> None:
+    """dvc.yaml expands backtest@<dataset>-<cell> from `backtests`; each needs its dataset's ingest stage."""
+    backtests = params.get("backtests", [])
+    if not isinstance(backtests, list) or any(b != "stocks" for b in backtests):
+        raise InvalidParameter(f"backtests must be [stocks] or [], got {backtests!r}; only stocks has a backtest.")
+    if backtests and "stocks" not in params.get("datasets", []):
+        raise InvalidParameter("backtests lists stocks but datasets does not; set backtests: [] or add stocks "
+                               "to datasets (dvc repro would miss the stocks data).")
+
+
 def check_all(params: dict, datasets: list[str]) -> None:
+    check_backtests(params)
     for dataset in datasets:
         if check_dataset(dataset) == "stocks":
             check_stocks(params)

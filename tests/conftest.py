@@ -62,7 +62,8 @@ TINY_TEXT = {
 
 def tiny_params(datasets=("cosine",)) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(datasets=list(datasets), cells=["rnn", "lstm", "gru"])
+    params.update(datasets=list(datasets), cells=["rnn", "lstm", "gru"],
+                  backtests=[d for d in datasets if d == "stocks"])
     params["cosine"] = copy.deepcopy(TINY["cosine"])
     params["stocks"] = copy.deepcopy(TINY_STOCKS)
     params["text"] = copy.deepcopy(TINY_TEXT)

@@ -55,6 +55,7 @@ def test_nan_in_series_is_named(tmp_path):
     (lambda p: p["cosine"]["train"]["rnn"].update(epochs=0), "epochs must be a positive integer"),
     (lambda p: p["cosine"]["train"]["gru"].update(hiden_size=3), "unknown key(s) hiden_size"),
     (lambda p: p["cosine"]["ingest"].update(stop=0.5), "must be greater than start"),
+    (lambda p: p.update(backtests=["stocks"]), "backtests lists stocks but datasets does not"),
 ])
 def test_impossible_parameters_fail_in_one_sentence(tmp_path, edit, fragment):
     params = tiny_params()
