@@ -71,13 +71,24 @@ def _run(args) -> int:
     started = time.perf_counter()
     outcomes = pipeline(root=str(root), datasets=datasets, force=args.force)
     print("\n" + summary_table(root, datasets, params["cells"]))
+    for line in stability_lines(params, datasets):
+        print(line)
     for o in outcomes:
         if o.status != "ok":
             print(f"{o.dataset}: {o.status.upper()} at {o.reason}")
-    print(f"\nreports: {', '.join(str(root / 'reports' / d / 'index.html') for d in datasets)}")
+    done = [o.dataset for o in outcomes if o.status == "ok"]
+    print(f"\nreports: {', '.join(str(root / 'reports' / d / 'index.html') for d in done) or 'none'}")
     print(f"MLflow: `make ui` (tracking URI {os.environ.get('MLFLOW_TRACKING_URI', 'sqlite:///mlflow.db')}); "
           f"pipeline took {time.perf_counter() - started:.0f} s")
     return exit_code(outcomes)
+
+
+def stability_lines(params: dict, datasets: list[str]) -> list[str]:
+    from flows.params import train_spec
+    from flows.stages.train import stability_note
+
+    notes = ((d, c, stability_note(train_spec(params, d, c))) for d in datasets for c in params["cells"])
+    return [f"{d}/{c}: {note}" for d, c, note in notes if note]
 
 
 def exit_code(outcomes) -> int:

@@ -5,6 +5,7 @@ MLFLOW_TRACKING_URI overrides both (e.g. a real `mlflow server`).
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import subprocess
@@ -110,6 +111,20 @@ class TrainingRun:
             raise
 
 
+@contextmanager
+def _quiet(logger: str):
+    """Silence a logger's warnings: the pickle flavour's caution is answered once, in the README
+    (it loads back our own class, where pt2 gives a traced graph; rnnops' own loaders read the
+    weights/ artifacts with torch.load(weights_only=True))."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_hash: str,
                        flow_run_id: str | None = None) -> TrainingRun:
     if not is_rank_zero():
@@ -138,7 +153,7 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
         mlc.log_artifact(run_id, str(path), artifact_path="weights")
     name = registered_name(dataset)
     example = input_example.numpy()
-    with mlflow.start_run(run_id=run_id), torch.no_grad():
+    with mlflow.start_run(run_id=run_id), torch.no_grad(), _quiet("mlflow.pytorch"):
         info = mlflow.pytorch.log_model(
             net, name="model", signature=infer_signature(example, net(input_example).numpy()),
             input_example=example, registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,

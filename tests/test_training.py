@@ -42,3 +42,17 @@ def test_divergence_stops_with_one_sentence():
             OptimConfig(epochs=3, batch_size=32, lr=1.0, clip=None), series)
     message = str(err.value)
     assert "diverged at epoch 1" in message and "\n" not in message
+
+
+def test_the_run_says_what_keeps_the_linear_rnn_stable():
+    from flows.params import TrainSpec
+    from flows.stages.train import stability_note
+
+    def note(optim=None, **net):
+        return stability_note(TrainSpec(net=NetworkConfig(**net), optim=optim or OptimConfig(), seed=0))
+
+    guarded = note(cell="rnn", activation="linear", recurrent_max_norm=1.0)
+    assert "spectral norm of W_hh capped at 1.0" in guarded and "gradient norm clipped at 1.0" in guarded
+    bare = note(OptimConfig(clip=None), cell="rnn", activation="linear")
+    assert "NO cap on W_hh" in bare and "no gradient clipping" in bare
+    assert note(cell="lstm") is None and note(cell="rnn", activation="tanh") is None

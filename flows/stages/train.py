@@ -80,10 +80,26 @@ def fit(spec, train_set, val_set, callbacks=(), progress_bar: bool = True, make_
     return module, trainer
 
 
+def stability_note(spec) -> str | None:
+    """What keeps a linear recurrence from exploding over hundreds of steps (the seed's Keras recipe diverges)."""
+    net = spec.net
+    if net.cell != "rnn" or net.activation != "linear":
+        return None
+    guards = [f"spectral norm of W_hh capped at {net.recurrent_max_norm}" if net.recurrent_max_norm
+              else "NO cap on W_hh (recurrent_max_norm: null), so h_t may grow without bound",
+              f"gradient norm clipped at {spec.optim.clip}" if spec.optim.clip else "no gradient clipping",
+              "orthogonal W_hh / Glorot W_ih initialisation"
+              + (f" scaled by {net.recurrent_init_scale}" if net.recurrent_init_scale != 1 else "")]
+    return "linear RNN kept stable by: " + "; ".join(guards)
+
+
 def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -> dict:
     flush_denormals()
     params = load_params(root)
     spec = train_spec(params, dataset, cell)
+    note = stability_note(spec)
+    if note:
+        print(f"{dataset}/{cell}: {note}")
     make_module, saved = None, {}
     if dataset == "text":
         from flows.stages.text import build_module, load_text
@@ -98,6 +114,7 @@ def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -
     history = History()
     run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(train_set),
                   "val_windows": len(val_set), "window": window, **saved,
+                  **({"stability": note} if note else {}),
                   **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
                   **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
     run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
