@@ -20,8 +20,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from models.config import NetworkConfig, OptimConfig
+from models.language_model import LanguageModel
 from models.runtime import flush_denormals
-from models.text import CharNet, CharWindows, LanguageModel, Vocab, generate
+from models.text import CharNet, CharWindows, Vocab, generate
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import pytorch_lightning as pl
 import torch
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -66,21 +65,6 @@ def git_sha(root: Path) -> str:
     return out.stdout.strip() or "unknown"
 
 
-class EpochLogger(pl.Callback):
-    """Sends each epoch's metrics to the run; only global rank 0 talks to MLflow."""
-
-    def __init__(self, mlc: MlflowClient, run_id: str):
-        self.mlc, self.run_id = mlc, run_id
-
-    def on_train_epoch_end(self, trainer, module):
-        if not trainer.is_global_zero or self.run_id is None:
-            return
-        step = trainer.current_epoch + 1
-        metrics = [Metric(k, float(v), 0, step) for k, v in trainer.callback_metrics.items()
-                   if math.isfinite(float(v))]
-        self.mlc.log_batch(self.run_id, metrics=metrics)
-
-
 def is_rank_zero() -> bool:
     """True in the one process that may talk to MLflow, under torchrun / Lightning DDP or alone."""
     if "RANK" in os.environ:
@@ -95,8 +79,12 @@ class TrainingRun:
     mlc: MlflowClient | None
     run_id: str | None
 
-    def epoch_logger(self) -> EpochLogger:
-        return EpochLogger(self.mlc, self.run_id)
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        """One epoch's metrics as step `epoch`; non-finite values are left out (MLflow rejects them)."""
+        if self.run_id is None:
+            return
+        found = [Metric(k, float(v), 0, epoch) for k, v in metrics.items() if math.isfinite(float(v))]
+        self.mlc.log_batch(self.run_id, metrics=found)
 
     @contextmanager
     def failing_on_error(self):

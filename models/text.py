@@ -1,16 +1,16 @@
-"""Character-level language modelling: vocabulary, lazy windows, network, module, sampling."""
+"""Character-level language modelling: vocabulary, lazy windows, network, loss, sampling (torch only:
+the stages that only read or score text start without Lightning's import cost; its module is language_model.py)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from models.config import NetworkConfig, OptimConfig
-from models.errors import InvalidParameter, TrainingDiverged
+from models.config import NetworkConfig
+from models.errors import InvalidParameter
 from models.networks import RecurrentNet
 
 UNKNOWN = "\ufffd"  # stands for characters the training split never showed
@@ -85,55 +85,11 @@ class CharNet(nn.Module):
         return self.rnn(x, many_to_many=many_to_many)
 
 
-class LanguageModel(pl.LightningModule):
-    """Cross-entropy in nats; validation loss summed exactly over characters, also as bits/char and perplexity."""
-
-    def __init__(self, net: CharNet, optim: OptimConfig, many_to_many: bool = True):
-        super().__init__()
-        self.net, self.optim, self.many_to_many = net, optim, many_to_many
-        self._val = torch.zeros(2, dtype=torch.float64)  # summed nats, characters
-        self._train = torch.zeros(3, dtype=torch.float64)  # summed nats, characters, max grad norm
-
-    def _loss(self, batch, reduction="mean"):
-        x, y = batch
-        logits = self.net(x, many_to_many=self.many_to_many)
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction)
-
-    def training_step(self, batch, batch_idx):
-        loss = self._loss(batch)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training diverged at epoch {self.current_epoch + 1}, batch {batch_idx + 1} "
-                                   f"(loss is {loss.item()}); lower lr or set clip.")
-        n = batch[1].numel()
-        self._train[0] += loss.detach().double().cpu() * n
-        self._train[1] += n
-        return loss
-
-    def on_before_optimizer_step(self, optimizer):
-        norm = torch.nn.utils.clip_grad_norm_(self.parameters(), self.optim.clip or math.inf)
-        self._train[2] = torch.maximum(self._train[2], norm.detach().double().cpu())
-
-    def on_train_epoch_start(self):
-        self._train.zero_()
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            nats, n, norm = self._train.tolist()
-            self.log_dict({"train/loss": nats / max(n, 1.0), "train/grad_norm": norm}, on_step=False, on_epoch=True)
-
-    def on_validation_epoch_start(self):
-        self._val.zero_()
-
-    def validation_step(self, batch, batch_idx):
-        self._val += torch.stack([self._loss(batch, "sum").double().cpu(), torch.tensor(float(batch[1].numel()))])
-
-    def on_validation_epoch_end(self):
-        nats, n = self.trainer.strategy.reduce(self._val.to(self.device), reduce_op="sum").tolist()
-        loss = nats / max(n, 1.0)
-        self.log_dict({"val/loss": loss, "val/bpc": loss / math.log(2), "val/perplexity": math.exp(min(loss, 50))})
-
-    def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+def char_loss(net: CharNet, batch, many_to_many: bool = True, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy in nats of next-character logits; reduction "none" gives one value per target."""
+    x, y = batch
+    logits = net(x, many_to_many=many_to_many)
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction)
 
 
 @torch.no_grad()

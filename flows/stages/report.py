@@ -1,13 +1,13 @@
 """report: PNG plots and one HTML page per dataset, from the metrics and histories on disk."""
 from __future__ import annotations
 
+import csv
 import html
 import shutil
 from pathlib import Path
 
 from flows import paths, plotting
 from flows.atomic import read_json, write_text
-from flows.stages.train import read_history
 
 COLUMNS = [("cell", "cell"), ("rmse", "RMSE"), ("persistence_rmse", "persistence RMSE"),
            ("drift_rmse", "drift RMSE"), ("mae", "MAE"), ("mape", "MAPE %"),
@@ -15,6 +15,11 @@ COLUMNS = [("cell", "cell"), ("rmse", "RMSE"), ("persistence_rmse", "persistence
            ("backtest_skill", "backtest skill"), ("loss_nats", "val loss (nats)"), ("bpc", "bits/char"),
            ("perplexity", "perplexity"), ("unigram_nats", "unigram nats"), ("skill_vs_unigram", "skill vs unigram"),
            ("train_seconds", "train s")]
+
+
+def read_history(root: Path, dataset: str, cell: str) -> list[dict]:
+    with open(paths.model_dir(root, dataset, cell) / "history.csv", newline="", encoding="utf-8") as fh:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
 def headline(m: dict) -> tuple[str, float, str, float, float]:

@@ -13,7 +13,7 @@ from flows.atomic import atomic_path, read_json, write_json, write_text
 from flows.params import TrainSpec, section
 from flows.sources.text import builtin_corpus, check_name, decode, fetch_url, read_files
 from models.errors import InvalidParameter
-from models.text import CharNet, CharWindows, LanguageModel, Vocab, generate
+from models.text import CharNet, CharWindows, Vocab, char_loss, generate
 
 SOURCES = ("builtin", "files", "url")
 
@@ -88,7 +88,9 @@ def load_text(root: Path) -> tuple[CharWindows, CharWindows, Vocab, dict]:
     return train, val, Vocab(read_json(folder / "vocab.json")["chars"]), spec
 
 
-def build_module(spec: TrainSpec, vocab: Vocab, many_to_many: bool) -> LanguageModel:
+def build_module(spec: TrainSpec, vocab: Vocab, many_to_many: bool):
+    from models.language_model import LanguageModel  # Lightning: only the train stage pays its import
+
     extras = dict(spec.text)
     net = CharNet(len(vocab), spec.net, int(extras.get("embedding_dim", 64)), bool(extras.get("seed_faithful", False)))
     return LanguageModel(net, spec.optim, many_to_many)
@@ -112,13 +114,13 @@ def evaluate_text(root: Path, cell: str, params: dict) -> tuple[dict, dict, list
     train, val, _, spec = load_text(root)
     folder = paths.model_dir(root, "text", cell)
     net, vocab = load_char_net(folder)
-    module = LanguageModel(net, None, spec["mode"] == "many_to_many")
+    many = spec["mode"] == "many_to_many"
     counts = torch.bincount(train.ids, minlength=len(vocab)).double() + 1  # add-one smoothed unigram
     unigram_logp = torch.log(counts / counts.sum())
     model, unigram = [], []
     with torch.no_grad():
         for x, y in torch.utils.data.DataLoader(val, batch_size=256):
-            per_char = module._loss((x, y), "none").double().reshape(len(y), -1)  # (windows, targets)
+            per_char = char_loss(net, (x, y), many, "none").double().reshape(len(y), -1)  # (windows, targets)
             model.append(per_char.mean(1))
             unigram.append(-unigram_logp[y.reshape(len(y), -1)].mean(1))
     model_nats, unigram_per_window = torch.cat(model).numpy(), torch.cat(unigram).numpy()

@@ -5,7 +5,6 @@ a Prefect flow or a pytest session.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import logging
@@ -29,15 +28,17 @@ from models.runtime import flush_denormals
 
 
 class History(pl.Callback):
-    """Per-epoch metrics, kept for the report's loss curves (MLflow gets the same via tracking)."""
+    """Per-epoch metrics, kept for the report's loss curves and sent to `sink` (the MLflow run) from rank 0."""
 
-    def __init__(self):
+    def __init__(self, sink=None):
         self.rows: list[dict] = []
+        self.sink = sink
 
     def on_train_epoch_end(self, trainer, module):
-        row = {"epoch": trainer.current_epoch + 1}
-        row.update({k: float(v) for k, v in sorted(trainer.callback_metrics.items())})
-        self.rows.append(row)
+        metrics = {k: float(v) for k, v in sorted(trainer.callback_metrics.items())}
+        self.rows.append({"epoch": trainer.current_epoch + 1, **metrics})
+        if self.sink is not None and trainer.is_global_zero:
+            self.sink(trainer.current_epoch + 1, metrics)
 
     def to_csv(self) -> str:
         keys = sorted({k for row in self.rows for k in row}, key=lambda k: (k != "epoch", k))
@@ -111,7 +112,6 @@ def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -
     else:
         train_set, val_set = load_windows(root, dataset)
         window = train_set.window
-    history = History()
     run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(train_set),
                   "val_windows": len(val_set), "window": window, **saved,
                   **({"stability": note} if note else {}),
@@ -119,9 +119,10 @@ def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -
                   **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
     run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
                                      flow_run_id=flow_run_id)
+    history = History(sink=run.log_epoch)
     started = time.perf_counter()
     with run.failing_on_error():
-        module, trainer = fit(spec, train_set, val_set, [history, run.epoch_logger()],
+        module, trainer = fit(spec, train_set, val_set, [history],
                               progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0", make_module=make_module)
     seconds = time.perf_counter() - started
     if not trainer.is_global_zero:
@@ -137,7 +138,3 @@ def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -
     write_json(out / "run.json", summary)
     return summary
 
-
-def read_history(root: Path, dataset: str, cell: str) -> list[dict]:
-    with open(paths.model_dir(root, dataset, cell) / "history.csv", newline="", encoding="utf-8") as fh:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
