@@ -12,6 +12,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from flows.env import child_env
 from flows.params import load_params
@@ -67,10 +68,15 @@ def stages_of(names: list[str], dataset: str) -> list[str]:
 
 
 @task(name="dvc-stage", task_run_name="{stage}")
-def run_stage(root: Path, stage: str, force: bool = False) -> str:
+def run_stage(root: Path, stage: str, force: bool = False):
+    """The stage's name, or a Failed state (named Skipped for an unreachable source) carrying the
+    stage's one-sentence reason: returned rather than raised, so Prefect logs no traceback."""
     # -q drops DVC's per-stage git hints; the stage's own output (progress bar, errors) still streams.
     args = ["repro", "-q", stage] + (["--force", "--single-item"] if force else [])
-    dvc(root, *args, stream=True, extra_env={"RNNOPS_FLOW_RUN_ID": str(flow_run.id or "")})
+    try:
+        dvc(root, *args, stream=True, extra_env={"RNNOPS_FLOW_RUN_ID": str(flow_run.id or "")})
+    except StageFailed as exc:
+        return Failed(message=str(exc), name="Skipped" if exc.skipped else "Failed")
     return stage
 
 
@@ -92,15 +98,16 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
     for dataset in datasets or params["datasets"]:
         outcome = DatasetOutcome(dataset)
         for stage in stages_of(names, dataset):
-            try:
-                run_stage(base, stage, force)
+            state = run_stage(base, stage, force, return_state=True)
+            if not state.is_failed():
                 outcome.stages.append(stage)
-            except StageFailed as exc:
-                outcome.status = "skipped" if exc.skipped else "failed"
-                outcome.reason = f"{stage}: {exc}"
-                log = get_run_logger()
-                (log.warning if exc.skipped else log.error)(f"{dataset} {outcome.status.upper()}: {outcome.reason}")
-                break
+                continue
+            skipped = state.name == "Skipped"
+            outcome.status = "skipped" if skipped else "failed"
+            outcome.reason = f"{stage}: {state.message}"
+            log = get_run_logger()
+            (log.warning if skipped else log.error)(f"{dataset} {outcome.status.upper()}: {outcome.reason}")
+            break
         outcomes.append(outcome)
         if outcome.status == "ok":
             create_markdown_artifact(

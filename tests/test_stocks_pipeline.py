@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.cli import exit_code
-from flows.pipeline import pipeline
+from flows.pipeline import pipeline, run_stage
 from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
@@ -66,3 +66,6 @@ def test_unreachable_yahoo_skips_stocks_and_exits_zero(project, prefect_harness,
     assert "could not download GOOG" in outcomes[0].reason and "source: csv" in outcomes[0].reason
     assert exit_code(outcomes) == 0
     assert not (project / "data/raw/stocks/GOOG.csv").exists()
+    # The stage returns a Failed state named Skipped instead of raising: Prefect logs no traceback.
+    state = run_stage.fn(project, "ingest@stocks")
+    assert state.is_failed() and state.name == "Skipped" and "could not download GOOG" in state.message
