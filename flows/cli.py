@@ -85,9 +85,10 @@ def _run(args) -> int:
 
 def stability_lines(params: dict, datasets: list[str]) -> list[str]:
     from flows.params import train_spec
-    from flows.stages.train import stability_note
+    from models.config import stability_note
 
-    notes = ((d, c, stability_note(train_spec(params, d, c))) for d in datasets for c in params["cells"])
+    specs = ((d, c, train_spec(params, d, c)) for d in datasets for c in params["cells"])
+    notes = ((d, c, stability_note(s.net, s.optim)) for d, c, s in specs)
     return [f"{d}/{c}: {note}" for d, c, note in notes if note]
 
 

@@ -82,3 +82,15 @@ class OptimConfig:
         _check(self.lr > 0, f"lr must be positive, got {self.lr!r}.")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}.")
         _check(self.clip is None or self.clip > 0, f"clip must be positive or null, got {self.clip!r}.")
+
+
+def stability_note(net: NetworkConfig, optim: OptimConfig) -> str | None:
+    """What keeps a linear recurrence from exploding over hundreds of steps (the seed's Keras recipe diverges)."""
+    if net.cell != "rnn" or net.activation != "linear":
+        return None
+    guards = [f"spectral norm of W_hh capped at {net.recurrent_max_norm}" if net.recurrent_max_norm
+              else "NO cap on W_hh (recurrent_max_norm: null), so h_t may grow without bound",
+              f"gradient norm clipped at {optim.clip}" if optim.clip else "no gradient clipping",
+              "orthogonal W_hh / Glorot W_ih initialisation"
+              + (f" scaled by {net.recurrent_init_scale}" if net.recurrent_init_scale != 1 else "")]
+    return "linear RNN kept stable by: " + "; ".join(guards)

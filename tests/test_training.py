@@ -45,11 +45,10 @@ def test_divergence_stops_with_one_sentence():
 
 
 def test_the_run_says_what_keeps_the_linear_rnn_stable():
-    from flows.params import TrainSpec
-    from flows.stages.train import stability_note
+    from models.config import stability_note
 
     def note(optim=None, **net):
-        return stability_note(TrainSpec(net=NetworkConfig(**net), optim=optim or OptimConfig(), seed=0))
+        return stability_note(NetworkConfig(**net), optim or OptimConfig())
 
     guarded = note(cell="rnn", activation="linear", recurrent_max_norm=1.0)
     assert "spectral norm of W_hh capped at 1.0" in guarded and "gradient norm clipped at 1.0" in guarded

@@ -22,6 +22,7 @@ from flows.atomic import atomic_path, write_json, write_text
 from flows.lineage import data_hash
 from flows.params import load_params, train_spec
 from flows.stages.data import load_windows
+from models.config import stability_note
 from models.networks import RecurrentNet
 from models.regression import Regressor
 from models.runtime import flush_denormals
@@ -81,24 +82,11 @@ def fit(spec, train_set, val_set, callbacks=(), progress_bar: bool = True, make_
     return module, trainer
 
 
-def stability_note(spec) -> str | None:
-    """What keeps a linear recurrence from exploding over hundreds of steps (the seed's Keras recipe diverges)."""
-    net = spec.net
-    if net.cell != "rnn" or net.activation != "linear":
-        return None
-    guards = [f"spectral norm of W_hh capped at {net.recurrent_max_norm}" if net.recurrent_max_norm
-              else "NO cap on W_hh (recurrent_max_norm: null), so h_t may grow without bound",
-              f"gradient norm clipped at {spec.optim.clip}" if spec.optim.clip else "no gradient clipping",
-              "orthogonal W_hh / Glorot W_ih initialisation"
-              + (f" scaled by {net.recurrent_init_scale}" if net.recurrent_init_scale != 1 else "")]
-    return "linear RNN kept stable by: " + "; ".join(guards)
-
-
 def train(root: Path, dataset: str, cell: str, flow_run_id: str | None = None) -> dict:
     flush_denormals()
     params = load_params(root)
     spec = train_spec(params, dataset, cell)
-    note = stability_note(spec)
+    note = stability_note(spec.net, spec.optim)
     if note:
         print(f"{dataset}/{cell}: {note}")
     make_module, saved = None, {}
