@@ -3,10 +3,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create 0600/0700; results get the permissions an ordinary write would give."""
+    os.chmod(path, mode & ~_umask())
 
 
 @contextmanager
@@ -17,6 +31,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    _public(tmp_path, 0o666)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -29,9 +44,86 @@ def write_text(target: Path | str, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def dumps(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def write_json(target: Path | str, data) -> None:
-    write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text(target, dumps(data))
 
 
 def read_json(path: Path | str):
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+class Staged:
+    """All of a stage's output files appear together or not at all.
+
+    Each file is written under its real name into a hidden folder beside its target (same file
+    system, so the final rename is atomic); `commit` renames them all once everything, MLflow
+    included, has succeeded. A failure before that leaves every target as it was.
+    """
+
+    def __init__(self, base: Path | str = "."):
+        self.base = Path(base)
+        self._files: list[tuple[Path, Path]] = []  # (staged, target)
+
+    def path(self, name: Path | str) -> Path:
+        target = self.base / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staged", dir=target.parent))
+        staged = folder / target.name
+        self._files.append((staged, target))
+        return staged
+
+    def write_text(self, name: Path | str, text: str) -> Path:
+        staged = self.path(name)
+        staged.write_text(text, encoding="utf-8")
+        return staged
+
+    def write_json(self, name: Path | str, data) -> Path:
+        return self.write_text(name, dumps(data))
+
+    def save_npy(self, name: Path | str, array: np.ndarray) -> Path:
+        staged = self.path(name)
+        with open(staged, "wb") as fh:
+            np.save(fh, array)
+        return staged
+
+    def commit(self) -> None:
+        for staged, target in self._files:
+            os.replace(staged, target)
+
+    def discard(self) -> None:
+        for staged, _ in self._files:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+        self._files = []
+
+
+@contextmanager
+def staged_outputs(base: Path | str = ".") -> Iterator[Staged]:
+    out = Staged(base)
+    try:
+        yield out
+        out.commit()
+    finally:
+        out.discard()
+
+
+@contextmanager
+def atomic_dir(target: Path | str) -> Iterator[Path]:
+    """A fresh folder that replaces `target` whole, only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _public(tmp, 0o777)
+    old = target.parent / f".{target.name}.old"
+    try:
+        yield tmp
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,93 +1,66 @@
-"""`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), open the MLflow UI, print the summary."""
+"""`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), write dvc.yaml, open the MLflow UI,
+print the summary, forecast, generate.
+
+Commands import what they need when they run: `rnnops stage train` pays for Lightning, the others do not.
+"""
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from flows.env import apply_defaults
+from flows.stagecli import SKIPPED_EXIT, report_error, stage_main  # noqa: F401 (SKIPPED_EXIT: the exit contract)
 from models.errors import RnnopsError
 
-SKIPPED_EXIT = 3  # a stage whose remote source is unreachable
 
+def summary_table(root: Path, names: list[str], cells: list[str], outcomes=None) -> str:
+    from flows.results import HEADER, cells_table, collect
 
-def _stage(args) -> None:
-    from flows.params import check_cell, check_dataset
-
-    root, dataset = Path("."), check_dataset(args.dataset)
-    if args.name in ("train", "evaluate", "backtest"):
-        if not args.cell:
-            raise RnnopsError(f"stage {args.name} needs a cell: rnnops stage {args.name} {dataset} <cell>.")
-        check_cell(args.cell)
-    if args.name == "ingest":
-        from flows.stages.data import ingest
-        ingest(root, dataset)
-    elif args.name == "windows":
-        from flows.stages.data import make_windows
-        make_windows(root, dataset)
-    elif args.name == "train":
-        from flows.stages.train import train
-        train(root, dataset, args.cell, flow_run_id=os.environ.get("RNNOPS_FLOW_RUN_ID") or None)
-    elif args.name == "evaluate":
-        from flows.stages.evaluate import evaluate
-        evaluate(root, dataset, args.cell)
-    elif args.name == "backtest":
-        from flows.stages.backtest import backtest
-        summary = backtest(root, dataset, args.cell)
-        print(f"backtest {dataset}/{args.cell}: mean skill vs persistence {summary['mean_skill_vs_persistence']:+.3f} "
-              f"({summary['folds_beating_persistence']}/{summary['folds']} folds beat it)")
-    else:
-        from flows.params import load_params
-        from flows.stages.report import report
-        print(f"report: {report(root, dataset, load_params(root)['cells'])}")
-
-
-def summary_table(root: Path, datasets: list[str], cells: list[str]) -> str:
-    from flows.stages.report import collect, fmt, headline, verdict
-
-    lines = [f"{'dataset':<8} {'cell':<6} {'metric':<9} {'value':>10} {'baseline':>10} {'skill':>8} "
-             f"{'train s':>8}  verdict"]
-    for dataset in datasets:
-        for cell, m in collect(root, dataset, cells).items():
-            name, value, _, base, skill = headline(m)
-            lines.append(f"{dataset:<8} {cell:<6} {name:<9} {fmt(value):>10} {fmt(base):>10} {skill:>+8.3f} "
-                         f"{fmt(m['train_seconds']):>8}  {verdict(m)}")
-    return "\n".join(lines)
+    rows = [["dataset", *HEADER]]
+    for dataset in names:
+        outcome = next((o for o in outcomes or [] if o.dataset == dataset), None)
+        current = outcome.evaluated(dataset) if outcome is not None else None
+        rows += [[dataset, *cells] for cells in cells_table(collect(root, dataset, cells, current))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
 
 
 def _run(args) -> int:
+    from flows import dvcgraph
     from flows.checks import check_all
     from flows.params import load_params
 
     root = Path(".").resolve()
     params = load_params(root)
-    datasets = args.datasets or params["datasets"]
-    check_all(params, datasets)  # fail in a second, before a server starts, on an impossible parameter
+    names = args.datasets or params["datasets"]
+    check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
+    if dvcgraph.sync(root, params):
+        print("dvc.yaml rewritten from the dataset registry and params.yaml")
     from flows.pipeline import pipeline
 
     started = time.perf_counter()
-    outcomes = pipeline(root=str(root), datasets=datasets, force=args.force)
-    print("\n" + summary_table(root, datasets, params["cells"]))
-    for line in stability_lines(params, datasets):
+    outcomes = pipeline(root=str(root), datasets=names, force=args.force)
+    print("\n" + summary_table(root, names, params["cells"], outcomes))
+    for line in stability_lines(params, names):
         print(line)
     for o in outcomes:
         if o.status != "ok":
-            print(f"{o.dataset}: {o.status.upper()} at {o.reason}")
-    done = [o.dataset for o in outcomes if o.status == "ok"]
-    print(f"\nreports: {', '.join(str(root / 'reports' / d / 'index.html') for d in done) or 'none'}")
-    print(f"MLflow: `make ui` (tracking URI {os.environ.get('MLFLOW_TRACKING_URI', 'sqlite:///mlflow.db')}); "
-          f"pipeline took {time.perf_counter() - started:.0f} s")
+            print(f"{o.dataset}: {o.status.upper()} at {o.reason} (metrics from earlier runs are not shown)")
+    done = [root / "reports" / o.dataset / "index.html" for o in outcomes if o.status == "ok"]
+    print(f"\nreports: {', '.join(str(p) for p in done if p.exists()) or 'none'}")
+    print(f"MLflow: `make ui`; pipeline took {time.perf_counter() - started:.0f} s")
     return exit_code(outcomes)
 
 
-def stability_lines(params: dict, datasets: list[str]) -> list[str]:
+def stability_lines(params: dict, names: list[str]) -> list[str]:
     from flows.params import train_spec
     from models.config import stability_note
 
-    specs = ((d, c, train_spec(params, d, c)) for d in datasets for c in params["cells"])
+    specs = ((d, c, train_spec(params, d, c)) for d in names for c in params["cells"])
     notes = ((d, c, stability_note(s.net, s.optim)) for d, c, s in specs)
     return [f"{d}/{c}: {note}" for d, c, note in notes if note]
 
@@ -95,6 +68,20 @@ def stability_lines(params: dict, datasets: list[str]) -> list[str]:
 def exit_code(outcomes) -> int:
     """0 when every dataset finished or was skipped for an unreachable source; 1 when one failed."""
     return 0 if all(o.status in ("ok", "skipped") for o in outcomes) else 1
+
+
+def _stage(args) -> int:
+    from flows import datasets
+    from flows.dvcgraph import GENERIC
+
+    extras = {} if args.name in GENERIC else {e.name: e.module for e in datasets.get(args.dataset).extra_stages}
+    module = GENERIC.get(args.name) or extras.get(args.name)
+    if module is None:
+        raise RnnopsError(f"unknown stage {args.name!r}; choose one of {', '.join([*GENERIC, *extras])}.")
+    runner = importlib.import_module(module)
+    function = {"windows": "make_windows"}.get(args.name, args.name)
+    return stage_main(getattr(runner, function), args.name in ("train", "evaluate") or args.name in extras,
+                      [args.dataset] + ([args.cell] if args.cell else []))
 
 
 def _ui(args) -> int:
@@ -106,6 +93,48 @@ def _ui(args) -> int:
     return subprocess.call(cmd)
 
 
+def _dvc_yaml(args) -> int:
+    from flows import dvcgraph
+    from flows.params import load_params
+
+    params = load_params(".")
+    if args.check:
+        current = Path("dvc.yaml").read_text(encoding="utf-8") if Path("dvc.yaml").exists() else ""
+        if current != dvcgraph.render(Path("."), params):
+            raise RnnopsError("dvc.yaml is out of date with the plug-ins or params.yaml; run `rnnops dvc-yaml`.")
+        return 0
+    print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params) else "already up to date"))
+    return 0
+
+
+def _generate(args) -> int:
+    from flows.generate import generate_text
+
+    print(generate_text(Path("."), args.seed_text, args.length, args.temperature, args.top_k, args.rng_seed,
+                        args.checkpoint))
+    return 0
+
+
+def _predict(args) -> int:
+    from flows.predict import forecast_next
+
+    f = forecast_next(Path("."), args.ticker, args.model_dir, force=args.force)
+    for warning in f["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
+          f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
+          f"from {f['model']} v{f['version']} {f['cell']}")
+    return 0
+
+
+def _summary(args) -> int:
+    from flows.params import load_params
+
+    params = load_params(".")
+    print(summary_table(Path("."), params["datasets"], params["cells"]))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rnnops", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -113,9 +142,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", nargs="+", help="subset of params.yaml's datasets")
     run.add_argument("--force", action="store_true", help="re-run stages even if DVC has them cached")
     stage = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")
-    stage.add_argument("name", choices=["ingest", "windows", "train", "evaluate", "backtest", "report"])
+    stage.add_argument("name", help="ingest, windows, train, evaluate, report, or a dataset's own (backtest)")
     stage.add_argument("dataset")
     stage.add_argument("cell", nargs="?")
+    check = sub.add_parser("dvc-yaml", help="write dvc.yaml from the dataset registry and params.yaml")
+    check.add_argument("--check", action="store_true", help="only fail when dvc.yaml is out of date")
     ui = sub.add_parser("ui", help="MLflow UI over this repository's runs")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=5000)
@@ -131,46 +162,22 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("dataset", choices=["stocks"])
     predict.add_argument("--ticker", help="default: stocks.ingest.ticker")
     predict.add_argument("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion")
+    predict.add_argument("--force", action="store_true",
+                         help="forecast even when the input lies outside what the model was fitted on")
     return p
+
+
+COMMANDS = {"run": _run, "stage": _stage, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary,
+            "generate": _generate, "predict": _predict}
 
 
 def main(argv: list[str] | None = None) -> int:
     apply_defaults()
     args = parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "stage":
-            _stage(args)
-            return 0
-        if args.command == "ui":
-            return _ui(args)
-        if args.command == "generate":
-            from flows.generate import generate_text
-
-            print(generate_text(Path("."), args.seed_text, args.length, args.temperature, args.top_k, args.rng_seed,
-                                args.checkpoint))
-            return 0
-        if args.command == "predict":
-            from flows.predict import forecast_next
-
-            f = forecast_next(Path("."), args.ticker, args.model_dir)
-            print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
-                  f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
-                  f"from {f['model']} v{f['version']} {f['cell']}")
-            return 0
-        from flows.params import load_params
-        params = load_params(".")
-        print(summary_table(Path("."), params["datasets"], params["cells"]))
-        return 0
+        return COMMANDS[args.command](args)
     except RnnopsError as exc:
-        from flows.sources.yahoo import SourceUnavailable
-
-        if isinstance(exc, SourceUnavailable):  # the pipeline reports the dataset as SKIPPED
-            print(f"rnnops: skipped: {exc}", file=sys.stderr)
-            return SKIPPED_EXIT
-        print(f"rnnops: error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc)
 
 
 if __name__ == "__main__":

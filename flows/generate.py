@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from flows import tracking
-from flows.stages.text import load_char_net
+from flows.datasets.text import load_char_net
 from models.text import generate
 
 

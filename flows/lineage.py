@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from flows.paths import stage_name
+
 
 def dvc_out_hash(root: Path, stage: str, out: str) -> str | None:
     lock = Path(root) / "dvc.lock"
@@ -21,7 +23,7 @@ def dvc_out_hash(root: Path, stage: str, out: str) -> str | None:
 def data_hash(root: Path, dataset: str) -> str:
     """DVC's md5 of data/windows/<dataset>; the plain md5 of its files when DVC has not run."""
     out = f"data/windows/{dataset}"
-    found = dvc_out_hash(root, f"windows@{dataset}", out)
+    found = dvc_out_hash(root, stage_name("windows", dataset), out)
     if found:
         return found
     digest = hashlib.md5()

@@ -7,12 +7,12 @@ from typing import Any
 
 import yaml
 
+from flows import datasets
 from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
 from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
-DATASETS = ("cosine", "stocks", "text")
-TEXT_KEYS = ("embedding_dim", "seed_faithful")  # text.train.<cell> keys for the character model
+RUNTIME_KEYS = ("accelerator", "devices")
 
 
 def load_params(root: Path | str = ".") -> dict[str, Any]:
@@ -40,8 +40,8 @@ def section(params: dict, *keys: str) -> Any:
 
 
 def check_dataset(name: str) -> str:
-    if name not in DATASETS:
-        raise InvalidParameter(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    if name not in datasets.names():
+        raise InvalidParameter(f"unknown dataset {name!r}; choose one of {', '.join(datasets.names())}.")
     return name
 
 
@@ -60,7 +60,7 @@ class TrainSpec:
     seed: int
     accelerator: str = "auto"
     devices: int | str = 1
-    text: tuple = ()  # (key, value) pairs of TEXT_KEYS, for the character model only
+    extras: tuple = ()  # (key, value) pairs of the dataset's own train keys (e.g. text's embedding_dim)
 
 
 def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> TrainSpec:
@@ -68,9 +68,8 @@ def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> Tr
     where = f"{dataset}.train.{cell}"
     optim_keys = set(OptimConfig.__dataclass_fields__)
     optim = from_mapping(OptimConfig, {k: v for k, v in raw.items() if k in optim_keys}, where)
-    runtime = {k: raw.pop(k) for k in ("accelerator", "devices") if k in raw}
-    if dataset == "text":
-        runtime["text"] = tuple((k, raw.pop(k)) for k in TEXT_KEYS if k in raw)
+    runtime = {k: raw.pop(k) for k in RUNTIME_KEYS if k in raw}
+    runtime["extras"] = tuple((k, raw.pop(k)) for k in datasets.get(dataset).train_keys if k in raw)
     net_values = {k: v for k, v in raw.items() if k not in optim_keys}
     net_values.setdefault("cell", cell)
     net_values.setdefault("input_size", input_size)

@@ -30,3 +30,8 @@ def predictions_file(root: Path, dataset: str, cell: str) -> Path:
 
 def report_dir(root: Path, dataset: str) -> Path:
     return Path(root) / "reports" / dataset
+
+
+def stage_name(kind: str, dataset: str, cell: str | None = None) -> str:
+    """A dvc.yaml stage: `train-cosine-lstm`, `report-cosine` (DVC keeps `@` for its own foreach names)."""
+    return "-".join(part for part in (kind, dataset, cell) if part)

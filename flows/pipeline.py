@@ -14,9 +14,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
+from flows import dvcgraph
 from flows.env import child_env
 from flows.params import load_params
-from flows.stages.report import collect, summary_markdown
+from flows.results import collect, summary_markdown
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
 DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
@@ -58,15 +59,6 @@ def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = N
     return tail.decode("utf-8", "replace")
 
 
-def stage_names(root: Path) -> list[str]:
-    """Stages in dvc.yaml order (written upstream first), as DVC expands foreach/matrix."""
-    return [line.split()[0] for line in dvc(root, "stage", "list", "--name-only").splitlines() if line.strip()]
-
-
-def stages_of(names: list[str], dataset: str) -> list[str]:
-    return [n for n in names if n.split("@", 1)[-1] == dataset or n.split("@", 1)[-1].startswith(f"{dataset}-")]
-
-
 @task(name="dvc-stage", task_run_name="{stage}")
 def run_stage(root: Path, stage: str, force: bool = False):
     """The stage's name, or a Failed state (named Skipped for an unreachable source) carrying the
@@ -85,7 +77,12 @@ class DatasetOutcome:
     dataset: str
     status: str = "ok"  # ok | skipped (source unreachable, nothing else wrong) | failed
     reason: str = ""
-    stages: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)  # the stages this run completed
+
+    def evaluated(self, dataset: str) -> set[str]:
+        """Cells whose evaluate stage completed in this run (older metrics files are not this run's)."""
+        prefix = f"evaluate-{dataset}-"
+        return {s.removeprefix(prefix) for s in self.stages if s.startswith(prefix)}
 
 
 @flow(name="pipeline", log_prints=True)
@@ -93,11 +90,13 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
     """ingest -> windows -> train -> evaluate -> report for each dataset; a failed dataset stops only itself."""
     base = Path(root).resolve()
     params = load_params(base)
-    names = stage_names(base)
+    if dvcgraph.sync(base, params):
+        get_run_logger().info("dvc.yaml rewritten from the dataset registry and params.yaml")
+    graph = dvcgraph.plan(base, params)
     outcomes = []
     for dataset in datasets or params["datasets"]:
         outcome = DatasetOutcome(dataset)
-        for stage in stages_of(names, dataset):
+        for stage in graph[dataset]:
             state = run_stage(base, stage, force, return_state=True)
             if not state.is_failed():
                 outcome.stages.append(stage)
@@ -112,7 +111,8 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
         if outcome.status == "ok":
             create_markdown_artifact(
                 key=f"rnnops-{dataset}-summary",
-                markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, params["cells"])),
+                markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, params["cells"],
+                                                                         outcome.evaluated(dataset))),
                 description=f"rnnops {dataset}: validation metrics per cell",
             )
     return outcomes

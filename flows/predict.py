@@ -1,51 +1,77 @@
-"""Next-day forecast from the champion model (or a model folder) and the latest price snapshot."""
+"""`rnnops predict stocks`: next-day forecast from the champion model (or a model folder) and the latest snapshot.
+
+A forecast is refused (unless forced) when its input lies outside what the model was fitted on, or
+when the model is much older than the data: a MinMax level model maps every price through the
+training years' range and cannot extrapolate beyond it; a log-return model can.
+"""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from flows import paths, tracking
+from flows import tracking
 from flows.atomic import read_json
+from flows.datasets.stocks import ingest_config
+from flows.datasets.stocks.prices import check_ticker
+from flows.datasets.stocks.series import load_snapshot
 from flows.params import load_params
-from flows.sources.prices import check_ticker, read_canonical
-from flows.stages.evaluate import load_net
-from flows.stages.stocks import snapshot_path
+from flows.scoring import load_regression_net
 from models.errors import InvalidParameter
 from models.price_windows import PriceTransform
 
+LEVEL_MARGIN = 0.25  # scaled levels beyond [-0.25, 1.25] are a quarter of the training range outside it
+RETURN_LIMIT = 8.0  # a standardised daily return beyond 8 sigma is not what the model saw
+MAX_AGE_DAYS = 365  # a model that last saw data a year before the snapshot ends is stale
 
-def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None) -> dict:
-    params = load_params(root)
-    ticker = check_ticker(ticker or params["stocks"]["ingest"]["ticker"])
+
+def trust_problems(transform: PriceTransform, series: np.ndarray, last_seen: str, last_date, ticker: str) -> list[str]:
+    problems = []
+    low, high = float(series.min()), float(series.max())
+    if transform.target == "level" and (low < -LEVEL_MARGIN or high > 1 + LEVEL_MARGIN):
+        lo_price, hi_price = transform.shift, transform.shift + transform.scale
+        problems.append(f"the last prices of {ticker} scale to {low:.2f}..{high:.2f}, outside the 0..1 of the "
+                        f"training prices {lo_price:.4g}..{hi_price:.4g}; a MinMax level model cannot extrapolate, "
+                        f"so retrain on recent data or use stocks.windows.target: log_return")
+    if transform.target == "log_return" and max(abs(low), abs(high)) > RETURN_LIMIT:
+        problems.append(f"a recent daily return of {ticker} is {max(abs(low), abs(high)):.1f} training standard "
+                        f"deviations from the mean, far outside what the model saw; retrain on recent data")
+    age = (pd.Timestamp(last_date) - pd.Timestamp(last_seen)).days
+    if age > MAX_AGE_DAYS:
+        problems.append(f"the model last saw data from {last_seen}, {age} days before the snapshot's last day "
+                        f"{pd.Timestamp(last_date).date()}; retrain it (make run)")
+    return problems
+
+
+def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False) -> dict:
+    ticker = check_ticker(ticker or ingest_config(load_params(root)).ticker)
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None:
             source = tracking.champion_weights(root, "stocks", Path(tmp))
             folder = source["dir"]
-            spec_file = folder / "spec.json"
-        else:  # a data/models/stocks/<cell> folder: its data transform is the current windows spec
+        else:
             folder, source = Path(model_dir), {"model": str(model_dir), "version": "-", "cell": Path(model_dir).name}
-            spec_file = paths.windows_dir(root, "stocks") / "spec.json"
-        net = load_net(folder)
-        spec = read_json(spec_file)
-    path = snapshot_path(root, ticker)
-    if not path.exists():
-        raise InvalidParameter(f"no price snapshot {path}; run the pipeline for {ticker} first (make run).")
-    frame = read_canonical(path)
-    column = spec.get("column", "Open")
+        net = load_regression_net(folder)
+        fitted = read_json(folder / "transform.json")
+    frame = load_snapshot(root, ticker)
+    column = fitted["column"]
     if column not in frame.columns:
         raise InvalidParameter(f"the {ticker} snapshot has no {column} column, which the model was trained on.")
     prices = frame[column].to_numpy()
-    transform = PriceTransform(**spec["transform"])
-    need = spec["window"] + transform.offset
+    transform = PriceTransform(**fitted["transform"])
+    need = fitted["window"] + transform.offset
     if len(prices) < need:
         raise InvalidParameter(f"the {ticker} snapshot has {len(prices)} rows; the model needs the last {need}.")
     series = transform.to_series(prices[-need:])  # (window,)
+    problems = trust_problems(transform, series, fitted["last_seen"], frame.index[-1], ticker)
+    if problems and not force:
+        raise InvalidParameter(f"refusing to forecast: {problems[0]}; pass --force to forecast anyway.")
     with torch.no_grad():
         out = net(torch.as_tensor(series[None, :, None])).numpy()[0, 0]
     forecast = float(transform.to_price(np.array([out]), np.array([prices[-1]]))[0])
     return {"ticker": ticker, "column": column, "last_date": str(frame.index[-1].date()),
-            "last_price": float(prices[-1]), "forecast": forecast, "trained_on": spec.get("ticker"), **source}
-
+            "last_price": float(prices[-1]), "forecast": forecast, "trained_on": fitted.get("ticker"),
+            "warnings": problems, **source}

@@ -20,6 +20,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from models.errors import RnnopsError
+
 CHAMPION = "champion"
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
 
@@ -125,16 +127,29 @@ def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_h
     return TrainingRun(mlc, run.info.run_id)
 
 
+def flat_metrics(metrics: dict, prefix: str = "eval") -> list[Metric]:
+    """Nested evaluation figures as MLflow metrics, e.g. eval/test/rmse; non-numbers and non-finite left out."""
+    found = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            found += flat_metrics(value, f"{prefix}/{key}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            found.append(Metric(f"{prefix}/{key}", float(value), 0, 0))
+    return found
+
+
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
-                      net, input_example, code_dir: Path, weights: list[Path] = (), score_key: str = "rmse") -> dict:
+                      net, input_example, code_dir: Path, weights: list[Path] = (),
+                      selection: tuple[str, float] = ("val_rmse", math.inf)) -> dict:
     """Log evaluation results and the model, register it, and move `champion` only if it is better.
 
-    `weights` (state_dict, config, data transform) go under artifacts/weights/: our own loaders read
-    those with torch.load(weights_only=True) rather than unpickling the MLflow model.
+    `selection` is (tag, validation score; lower is better): the champion is chosen on validation
+    data, never on a test split. `weights` (state_dict, config, data transform) go under
+    artifacts/weights/: our own loaders read those with torch.load(weights_only=True) rather than
+    unpickling the MLflow model.
     """
     mlc = client(root)
-    mlc.log_batch(run_id, metrics=[Metric(f"eval/{k}", float(v), 0, 0) for k, v in metrics.items()
-                                   if isinstance(v, (int, float)) and math.isfinite(v)])
+    mlc.log_batch(run_id, metrics=flat_metrics(metrics))
     for path in artifacts:
         mlc.log_artifact(run_id, str(path))
     for path in weights:
@@ -148,7 +163,7 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
             code_paths=[str(code_dir)], serialization_format="pickle",
         )
     version = str(info.registered_model_version)
-    score, tag = float(metrics[score_key]), f"val_{score_key}"  # lower is better
+    tag, score = selection[0], float(selection[1])
     mlc.set_model_version_tag(name, version, tag, repr(score))
     mlc.set_model_version_tag(name, version, "cell", metrics.get("cell", ""))
     champion = champion_version(mlc, name)
@@ -170,8 +185,7 @@ def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | No
     params = [Param(k, str(summary[k])) for k in ("folds", "horizon", "refit", "epochs")]
     metrics = [Metric(f"backtest/{k}", float(v), 0, 0) for k, v in summary.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    metrics += [Metric("backtest/fold_skill", float(f["skill_vs_persistence"]), 0, f["fold"])
-                for f in summary["per_fold"]]
+    metrics += [Metric("backtest/fold_skill", float(f["skill"]), 0, f["fold"]) for f in summary["per_fold"]]
     mlc.log_batch(run.info.run_id, metrics=metrics, params=params)
     mlc.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
@@ -183,8 +197,6 @@ def champion_weights(root: Path, dataset: str, into: Path) -> dict:
     name = registered_name(dataset)
     version = champion_version(mlc, name)
     if version is None:
-        from models.errors import RnnopsError
-
         raise RnnopsError(f"no model {name}@{CHAMPION} in {tracking_uri(root)}; run the pipeline (make run) first.")
     folder = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="weights", dst_path=str(into))
     return {"dir": Path(folder), "model": f"models:/{name}@{CHAMPION}", "version": str(version.version),

@@ -11,3 +11,7 @@ class InvalidParameter(RnnopsError, ValueError):
 
 class TrainingDiverged(RnnopsError, RuntimeError):
     """The loss became NaN or infinite; training stops instead of saving garbage."""
+
+
+class SourceUnavailable(RnnopsError):
+    """A remote source could not be reached; the interactive run skips that dataset, a schedule fails."""

@@ -42,7 +42,7 @@ def _decode(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise PriceDataError(f"price file {path} does not exist; check stocks.ingest.path.") from None
+        raise PriceDataError(f"price file {path} does not exist; check stocks.ingest.paths.") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -157,11 +157,14 @@ def split_jump_warnings(frame: pd.DataFrame, source: str) -> list[str]:
 
 
 def to_canonical_csv(frame: pd.DataFrame) -> str:
-    out = frame.copy()
+    """Every float written as its shortest round-trip repr: a price of 0.000123456789 stays exact."""
+    out = frame.astype(float)
     out.index = out.index.strftime("%Y-%m-%d")
-    return out.to_csv(float_format="%.6f")
+    lines = ["Date," + ",".join(out.columns)]
+    lines += [",".join([date, *map(repr, row)]) for date, row in zip(out.index, out.to_numpy().tolist())]
+    return "\n".join(lines) + "\n"
 
 
 def read_canonical(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"])
+    frame = pd.read_csv(path, index_col="Date", parse_dates=["Date"], float_precision="round_trip")
     return frame.astype(float)

@@ -13,17 +13,14 @@ import warnings
 
 import pandas as pd
 
-from flows.sources.prices import CANONICAL, PriceDataError
+from flows.datasets.stocks.prices import CANONICAL, PriceDataError
+from models.errors import SourceUnavailable
 
 # Offline, yfinance logs the network error *and* may add "possibly delisted": the network wins.
 NETWORK_MARKERS = ("failed to perform", "curl:", "dnserror", "connectionerror", "could not resolve", "timed out",
                    "timeout", "proxy", "ssl", "too many requests", "ratelimit")
 UNKNOWN_MARKERS = ("delisted", "not found", "no data found", "no timezone found", "invalid")
 DEADLINE_S = 25.0  # the whole fetch, retries included, gives up before 30 s
-
-
-class SourceUnavailable(PriceDataError):
-    """The remote source could not be reached; a snapshot or a CSV source can stand in."""
 
 
 class _Capture(logging.Handler):

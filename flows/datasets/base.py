@@ -1,0 +1,113 @@
+"""The interface every dataset plug-in implements, and the records it hands to the generic stages."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flows.scoring import load_regression_net
+
+
+@dataclass
+class Splits:
+    """What training and evaluation read: torch datasets per split, and facts about them."""
+
+    train: Any
+    val: Any  # drives early stopping and champion selection
+    test: Any = None  # scored once, by evaluate, where the dataset has one
+    info: dict = field(default_factory=dict)  # e.g. window, vocabulary, price transform
+
+
+@dataclass
+class Scored:
+    """One split's evaluation: metrics with the headline keys, and the per-item table for DVC's plots."""
+
+    metrics: dict
+    table: dict  # column -> values; the first column is the x axis
+    plot: dict  # roles for the picture: x, real (or None), model, baselines, ylabel
+    files: dict = field(default_factory=dict)  # extra outputs beside the table: suffix -> text
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The number a dataset is judged by (lower is better) and the baseline it must beat.
+
+    Every split's metrics hold `metric`, f"{baseline}_{metric}", `skill` and `dm_pvalue`.
+    """
+
+    metric: str
+    baseline: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ExtraStage:
+    """A per-cell stage beyond the common five (stocks' walk-forward backtest)."""
+
+    name: str
+    module: str  # run as `python -m <module> <dataset> <cell>`
+    params: tuple[str, ...]  # keys it reads; {dataset} and {cell} are filled in
+    deps: tuple[str, ...]  # data paths it reads
+    metrics: str  # its metrics file
+    summary_key: str  # the figure the report shows from that file
+    label: str
+
+
+class Dataset:
+    """Defaults cover the common case; a plug-in overrides what differs."""
+
+    name = ""
+    headline = Headline("rmse", "persistence", "RMSE")
+    columns: tuple[tuple[str, str], ...] = ()  # extra (metric key, label) pairs in the report table
+    train_keys: tuple[str, ...] = ()  # extra keys allowed in <name>.train.<cell>
+    extra_stages: tuple[ExtraStage, ...] = ()
+
+    # configuration -------------------------------------------------------------------------------
+    def check(self, params: dict) -> None:
+        """Validate this dataset's params section; one sentence naming the key on error."""
+
+    def stage_params(self, stage: str) -> list[str]:
+        """params.yaml keys a stage reads (besides the generic `seed` and `<name>.train.<cell>`)."""
+        return {"ingest": [f"{self.name}.ingest"], "windows": [f"{self.name}.windows"],
+                "evaluate": [f"{self.name}.evaluate"]}.get(stage, [])
+
+    def source_files(self, params: dict) -> list[str]:
+        """Files under the repository that ingest reads (become its DVC deps)."""
+        return []
+
+    # data ----------------------------------------------------------------------------------------
+    def ingest(self, root: Path, params: dict, out) -> None:
+        """Write the raw data through `out` (a flows.atomic.Staged folder)."""
+        raise NotImplementedError
+
+    def windows(self, root: Path, params: dict, out) -> None:
+        raise NotImplementedError
+
+    def load(self, root: Path) -> Splits:
+        raise NotImplementedError
+
+    # model ---------------------------------------------------------------------------------------
+    def build_module(self, spec, splits: Splits):
+        """A LightningModule (imports Lightning: call it from training stages only)."""
+        from models.networks import RecurrentNet
+        from models.regression import Regressor
+
+        return Regressor(RecurrentNet(spec.net), spec.optim)
+
+    def model_files(self, splits: Splits) -> dict[str, Any]:
+        """JSON documents saved beside the weights (name -> data): what loading the model needs."""
+        return {}
+
+    def load_network(self, folder: Path):
+        return load_regression_net(folder)
+
+    def input_example(self, splits: Splits):
+        return splits.val[0][0][None]
+
+    # evaluation ----------------------------------------------------------------------------------
+    def score(self, root: Path, params: dict, net, splits: Splits, split: str) -> Scored:
+        raise NotImplementedError
+
+    def report_html(self, root: Path, cell: str) -> str:
+        """Extra HTML for a cell's part of the report (e.g. generated text)."""
+        return ""

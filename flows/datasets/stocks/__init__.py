@@ -1,0 +1,188 @@
+"""stocks: next day's price from the last `window` days (the seed: Google's Open, 2012-2016 -> January 2017).
+
+Splits by date: the model fits on [train_start, val_start), early stopping and the champion are
+chosen on [val_start, train_end] (the last months of the training years), and the test month is
+scored once, by evaluate. Scores are on the price scale, against persistence and drift.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flows import paths
+from flows.atomic import read_json
+from flows.datasets.base import Dataset, ExtraStage, Scored, Splits
+from flows.datasets.stocks import prices as price_io
+from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
+from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
+from flows.params import section
+from flows.scoring import predict
+from models.config import from_mapping
+from models.errors import InvalidParameter
+from models.price_windows import TARGETS
+from models.windows import WindowDataset
+
+SOURCES = ("yfinance", "csv")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    source: str = "yfinance"
+    ticker: str = "GOOG"
+    start: str = "2012-01-01"
+    end: str = "2017-02-01"  # exclusive
+    interval: str = "1d"
+    paths: list = field(default_factory=list)
+    column: str = "Open"
+    max_gap_days: int = 10
+    retries: int = 3
+
+    def __post_init__(self):
+        price_io.check_ticker(self.ticker)
+        if self.source not in SOURCES:
+            raise InvalidParameter(f"stocks.ingest.source must be yfinance or csv, got {self.source!r}.")
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    column: str = "Open"
+    window: int = 60
+    target: str = "level"
+    train_start: str = "2012-01-01"
+    val_start: str = "2016-10-01"  # [val_start, train_end] validates: early stopping, champion
+    train_end: str = "2016-12-31"
+    test_start: str = "2017-01-01"
+    test_end: str = "2017-01-31"
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise InvalidParameter(f"stocks.windows.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
+        if not isinstance(self.window, int) or self.window <= 0:
+            raise InvalidParameter(f"stocks.windows.window must be a positive integer, got {self.window!r}.")
+        order = ("train_start", "val_start", "train_end", "test_start", "test_end")
+        for first, last in zip(order, order[1:]):
+            a, b = str(getattr(self, first)), str(getattr(self, last))
+            if a >= b:
+                raise InvalidParameter(f"stocks.windows.{first} ({a}) must come before {last} ({b}).")
+
+    def splits(self) -> dict[str, tuple]:
+        fit_end = (pd.Timestamp(str(self.val_start)) - pd.Timedelta(days=1)).date()
+        return {"train": (self.train_start, fit_end), "val": (self.val_start, self.train_end),
+                "test": (self.test_start, self.test_end)}
+
+
+def ingest_config(params: dict) -> IngestConfig:
+    return from_mapping(IngestConfig, section(params, "stocks", "ingest"), "stocks.ingest")
+
+
+def window_config(params: dict) -> WindowConfig:
+    return from_mapping(WindowConfig, section(params, "stocks", "windows"), "stocks.windows")
+
+
+class StockPrices(Dataset):
+    name = "stocks"
+    columns = (("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"))
+    extra_stages = (ExtraStage(
+        name="backtest", module="flows.datasets.stocks.backtest",
+        params=("seed", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
+        deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
+        summary_key="mean_skill", label="backtest skill"),)
+
+    def check(self, params):
+        ingest_config(params)
+        window_config(params)
+
+    def source_files(self, params):
+        cfg = ingest_config(params)
+        return list(cfg.paths) if cfg.source == "csv" else []
+
+    def ingest(self, root, params, out):
+        cfg = ingest_config(params)
+        ticker = price_io.check_ticker(cfg.ticker)
+        target = snapshot_path(root, ticker)
+        if cfg.source == "csv":
+            frame, meta = read_csv_sources(root, cfg, ticker)
+        else:
+            try:
+                frame = fetch_daily(ticker, str(cfg.start), str(cfg.end), cfg.interval, retries=int(cfg.retries))
+            except SourceUnavailable as exc:
+                reuse = reusable_snapshot(target, cfg)
+                if reuse is None:
+                    raise
+                print(f"WARNING: {exc} Re-using the snapshot {target} fetched {reuse['fetched_at']} "
+                      f"({reuse['rows']} rows); results are only as fresh as that.", file=sys.stderr)
+                return
+            meta = {"source": "yfinance", "yfinance_version": library_version(), "interval": cfg.interval}
+        column = cfg.column if cfg.column in frame.columns else frame.columns[0]
+        warnings = price_io.validate(frame, column, f"{ticker} ({meta['source']})", int(cfg.max_gap_days))
+        for warning in warnings:
+            print(f"WARNING: {warning}", file=sys.stderr)
+        out.write_text(target.name, price_io.to_canonical_csv(frame))
+        out.write_json(target.with_suffix(".meta.json").name, {
+            **meta, "ticker": ticker, "start": str(cfg.start), "end": str(cfg.end),
+            "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "rows": len(frame),
+            "first_date": str(frame.index[0].date()), "last_date": str(frame.index[-1].date()), "warnings": warnings})
+
+    def windows(self, root, params, out):
+        cfg = window_config(params)
+        ticker = ingest_config(params).ticker.upper()
+        frame = load_snapshot(root, ticker)
+        column = price_column(frame, cfg.column, ticker)
+        series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target, cfg.splits())
+        if not np.isfinite(series).all():
+            bad = int(np.flatnonzero(~np.isfinite(series))[0])
+            raise InvalidParameter(f"the stocks series has a NaN or infinite value at row {bad}; clean the source.")
+        out.save_npy("series.npy", series.astype(np.float32))
+        out.write_json("spec.json", {**spec, "ticker": ticker, "column": column})
+
+    def stage_params(self, stage):
+        if stage == "windows":  # the snapshot's file name is the ticker
+            return ["stocks.ingest.ticker", "stocks.windows"]
+        return super().stage_params(stage)
+
+    def load(self, root):
+        folder = paths.windows_dir(root, self.name)
+        spec = read_json(folder / "spec.json")
+        series = np.load(folder / "series.npy", allow_pickle=False)
+        train, val, test = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val", "test"))
+        return Splits(train, val, test, {"window": spec["window"], "spec": spec})
+
+    def model_files(self, splits):
+        """What a forecast needs beside the weights: the fitted transform and what the model has seen."""
+        spec = splits.info["spec"]
+        return {"transform.json": {key: spec[key] for key in ("transform", "window", "column", "ticker")}
+                | {"last_seen": spec["dates"][-1]}}
+
+    def score(self, root, params, net, splits, split):
+        windows = getattr(splits, split)
+        batch = int(section(params, self.name, "evaluate").get("batch_size", 500))
+        target_rows = np.asarray(windows.starts) + windows.window
+        metrics, table = score_prices(splits.info["spec"], predict(net, windows, batch), target_rows)
+        return Scored(metrics, table, {"x": "date", "real": "real", "model": "predicted",
+                                       "baselines": ["persistence", "drift"], "ylabel": "price"})
+
+
+def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.DataFrame, dict]:
+    files = [cfg.paths] if isinstance(cfg.paths, str) else list(cfg.paths)
+    if not files:
+        raise InvalidParameter("stocks.ingest.source is csv but stocks.ingest.paths is empty; list the CSV file(s).")
+    frames = [price_io.read_price_csv(Path(root) / f, ticker) for f in files]
+    common = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
+    return pd.concat([f[common] for f in frames]), {"source": "csv", "files": [str(f) for f in files]}
+
+
+def reusable_snapshot(target: Path, cfg: IngestConfig) -> dict | None:
+    meta_path = target.with_suffix(".meta.json")
+    if not meta_path.exists() or not target.exists():
+        return None
+    meta = read_json(meta_path)
+    same = meta.get("source") == "yfinance" and meta.get("start") == str(cfg.start) and meta.get("end") == str(cfg.end)
+    return meta if same else None
+
+
+DATASET = StockPrices()

@@ -1,0 +1,87 @@
+"""backtest-stocks-<cell>: walk-forward evaluation inside the training years, so one lucky month proves nothing.
+
+Fold k (of N) forecasts the `horizon` trading days that end (N - k) * horizon days before the
+validation period starts, from a model trained on every earlier day (an expanding window). With
+`refit: false` one model, trained before the first fold, forecasts every fold; with `refit: true`
+each fold trains its own. Neither the validation period nor the test month is touched here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from flows import paths, tracking
+from flows.atomic import staged_outputs
+from flows.datasets import get
+from flows.datasets.stocks import ingest_config, window_config
+from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
+from flows.params import load_params, section, train_spec
+from flows.scoring import predict
+from flows.stagecli import stage_main
+from flows.training import fit
+from models.errors import InvalidParameter
+from models.price_windows import PriceTransform
+from models.runtime import flush_denormals
+from models.windows import WindowDataset
+
+FOLD_METRICS = ("rmse", "persistence_rmse", "drift_rmse", "mape", "directional_accuracy", "skill", "dm_pvalue")
+
+
+def fold_bounds(first_row: int, end_row: int, folds: int, horizon: int) -> list[tuple[int, int]]:
+    """[start, stop) price rows of each fold's forecast days; the last fold ends at end_row."""
+    if not (isinstance(folds, int) and folds > 0 and isinstance(horizon, int) and horizon > 0):
+        raise InvalidParameter(f"backtest folds and horizon must be positive integers, got {folds!r} and {horizon!r}.")
+    start = end_row - folds * horizon
+    if start <= first_row:
+        raise InvalidParameter(f"{folds} folds of {horizon} days do not fit in the training period; "
+                               f"use fewer folds or a shorter horizon.")
+    return [(start + k * horizon, start + (k + 1) * horizon) for k in range(folds)]
+
+
+def backtest(root: Path, dataset: str, cell: str) -> dict:
+    flush_denormals()
+    params = load_params(root)
+    cfg, wcfg = section(params, dataset, "backtest"), window_config(params)
+    spec = train_spec(params, dataset, cell)
+    if cfg.get("epochs"):
+        spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=int(cfg["epochs"])))
+    ticker = ingest_config(params).ticker.upper()
+    frame = load_snapshot(root, ticker)
+    prices, dates = frame[price_column(frame, wcfg.column, ticker)].to_numpy(), frame.index
+    fit_rows = np.flatnonzero((dates >= str(wcfg.train_start)) & (dates < str(wcfg.val_start)))
+    if len(fit_rows) == 0:
+        raise InvalidParameter("no trading days between stocks.windows.train_start and val_start; check the dates.")
+    bounds = fold_bounds(int(fit_rows[0]), int(fit_rows[-1]) + 1, cfg.get("folds", 4), cfg.get("horizon", 20))
+    refit, plugin = bool(cfg.get("refit", False)), get(dataset)
+    results, net, transform = [], None, None
+    for k, (lo, hi) in enumerate(bounds):
+        first, until = str(dates[fit_rows[0]].date()), str(dates[lo - 1].date())
+        fold = {"train": (first, until), "test": (str(dates[lo].date()), str(dates[hi - 1].date()))}
+        series, fold_spec = build_windows(prices, dates, wcfg.window, wcfg.target, fold,
+                                          None if refit else transform)
+        train_set, test_set = (WindowDataset(series, fold_spec["window"], range(*fold_spec[s])) for s in fold)
+        if refit or net is None:
+            module, _ = fit(spec, lambda: plugin.build_module(spec, None), train_set, None, progress_bar=False)
+            net, transform = module.net.eval(), PriceTransform(**fold_spec["transform"])
+        metrics, _ = score_prices(fold_spec, predict(net, test_set), np.asarray(test_set.starts) + test_set.window)
+        results.append({"fold": k + 1, "first_day": fold["test"][0], "last_day": fold["test"][1],
+                        "trained_until": until if refit or k == 0 else results[0]["trained_until"],
+                        **{m: metrics[m] for m in FOLD_METRICS}})
+    summary = {"cell": cell, "folds": len(results), "horizon": cfg.get("horizon", 20), "refit": refit,
+               "epochs": spec.optim.epochs, "mean_skill": float(np.mean([r["skill"] for r in results])),
+               "mean_rmse": float(np.mean([r["rmse"] for r in results])),
+               "mean_persistence_rmse": float(np.mean([r["persistence_rmse"] for r in results])),
+               "folds_beating_persistence": sum(r["skill"] > 0 for r in results), "per_fold": results}
+    with staged_outputs(root) as out:
+        out.write_json(paths.backtest_file(root, dataset, cell), summary)
+        tracking.log_backtest(root, dataset, cell, summary)
+    print(f"backtest {dataset}/{cell}: mean skill vs persistence {summary['mean_skill']:+.3f} "
+          f"({summary['folds_beating_persistence']}/{summary['folds']} folds beat it)")
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(stage_main(backtest, needs_cell=True))

@@ -1,0 +1,211 @@
+"""text: a character-level language model (the seed: lower-cased text, sorted vocabulary, sequences of 100,
+LSTM + softmax), scored in nats per character against a unigram baseline, with generated samples."""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flows import paths
+from flows.atomic import read_json
+from flows.datasets.base import Dataset, Headline, Scored, Splits
+from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
+from flows.params import section
+from models.config import NetworkConfig, from_mapping
+from models.errors import InvalidParameter
+from models.metrics import diebold_mariano
+from models.text import CharNet, CharWindows, Vocab, char_loss, generate
+
+SOURCES = ("builtin", "files", "url")
+MODES = ("many_to_many", "many_to_one")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    source: str = "builtin"
+    name: str = "corpus"
+    paths: list = field(default_factory=list)
+    url: str | None = None
+    sha256: str | None = None
+    max_bytes: int = 50_000_000
+    errors: str = "strict"
+    lowercase: bool = False
+
+    def __post_init__(self):
+        check_name(self.name)
+        if self.source not in SOURCES:
+            raise InvalidParameter(f"text.ingest.source must be one of {', '.join(SOURCES)}, got {self.source!r}.")
+        if self.errors not in ERRORS:
+            raise InvalidParameter(f"text.ingest.errors must be one of {', '.join(ERRORS)}, got {self.errors!r}.")
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    seq_len: int = 100
+    stride: int = 1
+    val_fraction: float = 0.1
+    mode: str = "many_to_many"
+
+    def __post_init__(self):
+        for key in ("seq_len", "stride"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) <= 0:
+                raise InvalidParameter(f"text.windows.{key} must be a positive integer, got {getattr(self, key)!r}.")
+        if self.mode not in MODES:
+            raise InvalidParameter(f"text.windows.mode must be many_to_many or many_to_one, got {self.mode!r}.")
+        if not 0 < self.val_fraction < 1:
+            raise InvalidParameter(f"text.windows.val_fraction must be between 0 and 1, got {self.val_fraction}.")
+
+
+def ingest_config(params: dict) -> IngestConfig:
+    return from_mapping(IngestConfig, section(params, "text", "ingest"), "text.ingest")
+
+
+def window_config(params: dict) -> WindowConfig:
+    return from_mapping(WindowConfig, section(params, "text", "windows"), "text.windows")
+
+
+def _required(value, key: str):
+    if not value:
+        raise InvalidParameter(f"{key} is empty; set it for this source.")
+    return value
+
+
+class CharacterText(Dataset):
+    name = "text"
+    headline = Headline("loss_nats", "unigram", "validation loss (nats/char)")
+    columns = (("bpc", "bits/char"), ("perplexity", "perplexity"), ("unseen_val_chars", "unseen val chars"))
+    train_keys = ("embedding_dim", "seed_faithful")
+
+    def check(self, params):
+        ingest_config(params)
+        window_config(params)
+
+    def stage_params(self, stage):
+        if stage == "windows":  # the corpus file is named after text.ingest.name
+            return ["text.ingest.name", "text.windows"]
+        return super().stage_params(stage)
+
+    def source_files(self, params):
+        cfg = ingest_config(params)
+        return [p for p in cfg.paths if not any(ch in p for ch in "*?[")] if cfg.source == "files" else []
+
+    def ingest(self, root, params, out):
+        cfg = ingest_config(params)
+        if cfg.source == "builtin":
+            text, origin = builtin_corpus(), {"source": "builtin", "what": "pydoc_data.topics (CPython help)"}
+        elif cfg.source == "files":
+            text, files = read_files(root, list(_required(cfg.paths, "text.ingest.paths")), cfg.errors)
+            origin = {"source": "files", "files": files}
+        else:
+            data = fetch_url(_required(cfg.url, "text.ingest.url"), cfg.sha256,
+                             Path(root) / "data" / "cache" / "text", int(cfg.max_bytes))
+            text, origin = decode(data, cfg.url, cfg.errors), {"source": "url", "url": cfg.url, "sha256": cfg.sha256}
+        if cfg.lowercase:
+            text = text.lower()
+        if not text.strip():
+            raise InvalidParameter("the corpus is empty after decoding; give a corpus with some text in it.")
+        out.write_text(f"{cfg.name}.txt", text)
+        out.write_json(f"{cfg.name}.meta.json", {**origin, "name": cfg.name, "characters": len(text),
+                                                  "distinct": len(set(text)), "lowercase": cfg.lowercase})
+
+    def windows(self, root, params, out):
+        """Contiguous split (train first), vocabulary from the train split only, ids for both."""
+        name = check_name(section(params, "text", "ingest", "name"))
+        cfg = window_config(params)
+        text = (paths.raw_dir(root, self.name) / f"{name}.txt").read_text(encoding="utf-8")
+        cut = int(len(text) * (1 - cfg.val_fraction))
+        vocab = Vocab.build(text[:cut])
+        train_ids, _ = vocab.encode(text[:cut])
+        val_ids, unseen = vocab.encode(text[cut:])
+        for part, ids in (("training", train_ids), ("validation", val_ids)):
+            if len(ids) < cfg.seq_len + 1:
+                raise InvalidParameter(f"the {part} split has {len(ids)} characters, fewer than one sequence of "
+                                       f"{cfg.seq_len} + 1; use a longer corpus or a shorter text.windows.seq_len.")
+        for split, ids in (("train", train_ids), ("val", val_ids)):
+            out.save_npy(f"{split}.npy", ids.astype(np.int32))
+        out.write_json("vocab.json", {"chars": vocab.chars})
+        out.write_json("spec.json", {"seq_len": cfg.seq_len, "stride": cfg.stride, "mode": cfg.mode,
+                                     "train_chars": len(train_ids), "val_chars": len(val_ids),
+                                     "unseen_in_val": unseen, "vocab_size": len(vocab)})
+        if unseen:
+            print(f"note: {len(unseen)} character(s) of the validation split never occur in training "
+                  f"({''.join(unseen)[:40]!r}); they map to the unknown symbol.")
+
+    def load(self, root):
+        folder = paths.windows_dir(root, self.name)
+        spec = read_json(folder / "spec.json")
+        many = spec["mode"] == "many_to_many"
+        train, val = (CharWindows(np.load(folder / f"{s}.npy").astype(np.int64), spec["seq_len"],
+                                  spec["stride"] if s == "train" else spec["seq_len"], many) for s in ("train", "val"))
+        vocab = Vocab(read_json(folder / "vocab.json")["chars"])
+        return Splits(train, val, None, {"window": spec["seq_len"], "vocab": vocab, "spec": spec})
+
+    def build_module(self, spec, splits):
+        from models.language_model import LanguageModel  # Lightning: only training pays its import
+
+        return LanguageModel(self.network(len(splits.info["vocab"]), spec.net, dict(spec.extras)), spec.optim,
+                             splits.info["spec"]["mode"] == "many_to_many")
+
+    @staticmethod
+    def network(vocab_size: int, net: NetworkConfig, extras: dict) -> CharNet:
+        return CharNet(vocab_size, net, int(extras.get("embedding_dim", 64)), bool(extras.get("seed_faithful", False)))
+
+    def model_files(self, splits):
+        return {"vocab.json": {"chars": splits.info["vocab"].chars}}
+
+    def load_network(self, folder):
+        net, _ = load_char_net(folder)
+        return net
+
+    def score(self, root, params, net, splits, split):
+        windows, vocab, spec = getattr(splits, split), splits.info["vocab"], splits.info["spec"]
+        many = spec["mode"] == "many_to_many"
+        counts = torch.bincount(splits.train.ids, minlength=len(vocab)).double() + 1  # add-one smoothed unigram
+        unigram_logp = torch.log(counts / counts.sum())
+        model, unigram = [], []
+        with torch.no_grad():
+            for x, y in torch.utils.data.DataLoader(windows, batch_size=256):
+                model.append(char_loss(net, (x, y), many, "none").double().reshape(len(y), -1).mean(1))
+                unigram.append(-unigram_logp[y.reshape(len(y), -1)].mean(1))
+        model_nats, unigram_nats = torch.cat(model).numpy(), torch.cat(unigram).numpy()
+        loss, baseline = float(model_nats.mean()), float(unigram_nats.mean())
+        dm_stat, dm_p = diebold_mariano(model_nats, unigram_nats)
+        metrics = {"loss_nats": loss, "bpc": loss / math.log(2), "perplexity": math.exp(loss),
+                   "unigram_loss_nats": baseline, "skill": 1 - loss / baseline, "dm_stat": dm_stat, "dm_pvalue": dm_p,
+                   "unseen_val_chars": len(spec["unseen_in_val"])}
+        gen = section(params, "text", "evaluate")
+        seed_text = gen.get("seed_text") or vocab.decode(windows.ids[: spec["seq_len"]].tolist())
+        samples = {str(t): generate(net, vocab, seed_text, int(gen.get("length", 500)), float(t),
+                                    int(gen.get("top_k", 0)), int(gen.get("rng_seed", 1)), spec["seq_len"])
+                   for t in gen.get("temperatures", [0.8])}
+        table = {"window": np.arange(len(model_nats)), "unigram_nats": unigram_nats, "model_nats": model_nats}
+        return Scored(metrics, table, {"x": "window", "real": None, "model": "model_nats",
+                                       "baselines": ["unigram_nats"], "ylabel": "nats/char per sequence"},
+                      {".samples.json": json.dumps({"seed_text": seed_text, "samples": samples}, indent=2,
+                                                   ensure_ascii=False)})
+
+    def report_html(self, root, cell):
+        path = paths.predictions_file(root, self.name, cell).with_suffix(".samples.json")
+        if not path.exists():
+            return ""
+        found = read_json(path)
+        parts = [f"<h2>{html.escape(cell)}: samples from seed {html.escape(repr(found['seed_text'][-60:]))}</h2>"]
+        parts += [f"<h3>temperature {t}</h3><pre>{html.escape(text)}</pre>" for t, text in found["samples"].items()]
+        return "".join(parts)
+
+
+def load_char_net(folder: Path) -> tuple[CharNet, Vocab]:
+    """A saved character model (weights_only load) and its vocabulary, from a model folder."""
+    config = read_json(Path(folder) / "config.json")
+    vocab = Vocab(read_json(Path(folder) / "vocab.json")["chars"])
+    net = CharacterText.network(len(vocab), NetworkConfig(**config["net"]), config)
+    net.load_state_dict(torch.load(Path(folder) / "model.pt", weights_only=True))
+    return net.eval(), vocab
+
+
+DATASET = CharacterText()

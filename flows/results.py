@@ -1,0 +1,76 @@
+"""Reading results back: metrics per cell with their extra-stage figures, headline rows and verdicts.
+
+Shared by the report stage, the CLI summary and the Prefect flow's artifact, so each says the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows import datasets, paths
+from flows.atomic import read_json
+from models.metrics import verdict
+
+
+@dataclass(frozen=True)
+class Row:
+    cell: str
+    split: str  # where `value` comes from: test where the dataset has one, else val
+    metric: str
+    value: float
+    baseline: str
+    baseline_value: float
+    skill: float
+    p_value: float
+    selection: float  # the validation figure the champion was chosen on
+    train_seconds: float
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.skill, self.p_value, self.baseline)
+
+
+def collect(root: Path, dataset: str, cells: list[str], only: set[str] | None = None) -> dict[str, dict]:
+    """Metrics of the evaluated cells, in the order given, with each extra stage's summary figure.
+
+    `only`: cells whose evaluation is current (a failed run must not pass older files off as its own).
+    """
+    plugin = datasets.get(dataset)
+    found = {}
+    for cell in cells:
+        path = paths.metrics_file(root, dataset, cell)
+        if not path.exists() or (only is not None and cell not in only):
+            continue
+        found[cell] = read_json(path)
+        for extra in plugin.extra_stages:
+            summary = Path(root) / extra.metrics.format(dataset=dataset, cell=cell)
+            if summary.exists():
+                found[cell].setdefault("extra", {})[extra.label] = read_json(summary)[extra.summary_key]
+    return found
+
+
+def row(m: dict) -> Row:
+    head = m["headline"]
+    split, metric, baseline = head["split"], head["metric"], head["baseline"]
+    figures = m[split]
+    return Row(m["cell"], split, metric, figures[metric], baseline, figures[f"{baseline}_{metric}"],
+               figures["skill"], figures["dm_pvalue"], m["val"][metric], m["train_seconds"])
+
+
+def fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+HEADER = ("cell", "split", "metric", "value", "baseline", "skill", "DM p", "val (selection)", "train s", "verdict")
+
+
+def cells_table(metrics: dict[str, dict]) -> list[list[str]]:
+    rows = [row(m) for m in metrics.values()]
+    return [[r.cell, r.split, r.metric, fmt(r.value), f"{r.baseline} {fmt(r.baseline_value)}", f"{r.skill:+.3f}",
+             f"{r.p_value:.2g}", fmt(r.selection), fmt(r.train_seconds), r.verdict] for r in rows]
+
+
+def summary_markdown(metrics: dict[str, dict]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in cells_table(metrics)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,40 @@
+"""The command line of one stage (`python -m flows.stages.<stage> <dataset> [<cell>]`, what dvc.yaml runs).
+
+Errors a user can act on print as one line, `rnnops: error: ...` (exit 2) or, for a remote source
+that cannot be reached, `rnnops: skipped: ...` (exit 3); the pipeline reads that line back.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from flows.env import apply_defaults
+from models.errors import RnnopsError, SourceUnavailable
+
+SKIPPED_EXIT = 3
+
+
+def report_error(exc: RnnopsError) -> int:
+    if isinstance(exc, SourceUnavailable):
+        print(f"rnnops: skipped: {exc}", file=sys.stderr)
+        return SKIPPED_EXIT
+    print(f"rnnops: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    return 2
+
+
+def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | None = None) -> int:
+    """Parse `<dataset> [<cell>]`, check both, call run(root, dataset[, cell]); one-line errors."""
+    from flows.params import check_cell, check_dataset
+
+    apply_defaults()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if len(args) != (2 if needs_cell else 1):
+            raise RnnopsError(f"usage: <dataset>{' <cell>' if needs_cell else ''}; got {' '.join(args) or 'nothing'}.")
+        dataset = check_dataset(args[0])
+        extra = [check_cell(args[1])] if needs_cell else []
+        run(Path("."), dataset, *extra)
+        return 0
+    except RnnopsError as exc:
+        return report_error(exc)
