@@ -30,7 +30,7 @@ TINY = {
         "ingest": {"points": 300, "start": 1.0, "stop": 30.0},
         "windows": {"window": 20, "train_windows": 200, "val_windows": 60},
         "train": {
-            cell: {"hidden_size": 8, "num_layers": 1, "epochs": 2, "batch_size": 50, "lr": 0.01, "clip": 1.0,
+            cell: {"hidden_size": 16, "num_layers": 1, "epochs": 10, "batch_size": 20, "lr": 0.01, "clip": 1.0,
                    **({"activation": "linear", "recurrent_max_norm": 1.0} if cell == "rnn" else {})}
             for cell in ("rnn", "lstm", "gru")
         },

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from flows.stages import data
+from flows.stages.ingest import ingest
+from flows.stages.windows import make_windows
 from models.errors import InvalidParameter
 from tests.conftest import tiny_params, write_params
 
@@ -27,35 +28,35 @@ def test_run_refuses_impossible_window_before_starting(tmp_path, window, fragmen
 
 def test_failed_windows_stage_keeps_the_previous_windows(tmp_path):
     write_params(tmp_path, tiny_params())
-    data.ingest(tmp_path, "cosine")
-    data.make_windows(tmp_path, "cosine")
+    ingest(tmp_path, "cosine")
+    make_windows(tmp_path, "cosine")
     spec = (tmp_path / "data/windows/cosine/spec.json").read_bytes()
     params = tiny_params()
     params["cosine"]["windows"]["train_windows"] = 10_000
     write_params(tmp_path, params)
     with pytest.raises(InvalidParameter, match="holds only"):
-        data.make_windows(tmp_path, "cosine")
+        make_windows(tmp_path, "cosine")
     assert (tmp_path / "data/windows/cosine/spec.json").read_bytes() == spec
-    assert not list((tmp_path / "data/windows/cosine").glob(".*tmp"))
+    assert not list((tmp_path / "data/windows/cosine").glob(".*"))
 
 
 def test_nan_in_series_is_named(tmp_path):
     import numpy as np
 
     write_params(tmp_path, tiny_params())
-    data.ingest(tmp_path, "cosine")
+    ingest(tmp_path, "cosine")
     series = np.load(tmp_path / "data/raw/cosine/series.npy")
     series[42] = np.nan
     np.save(tmp_path / "data/raw/cosine/series.npy", series)
     with pytest.raises(InvalidParameter, match="row 42"):
-        data.make_windows(tmp_path, "cosine")
+        make_windows(tmp_path, "cosine")
 
 
 @pytest.mark.parametrize("edit, fragment", [
     (lambda p: p["cosine"]["train"]["rnn"].update(epochs=0), "epochs must be a positive integer"),
     (lambda p: p["cosine"]["train"]["gru"].update(hiden_size=3), "unknown key(s) hiden_size"),
     (lambda p: p["cosine"]["ingest"].update(stop=0.5), "must be greater than start"),
-    (lambda p: p.update(backtests=["stocks"]), "backtests lists stocks but datasets does not"),
+    (lambda p: p.update(datasets=["cosine", "weather"]), "unknown dataset 'weather'"),
 ])
 def test_impossible_parameters_fail_in_one_sentence(tmp_path, edit, fragment):
     params = tiny_params()

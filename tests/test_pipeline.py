@@ -1,46 +1,62 @@
-"""The real pipeline, shrunk: Prefect flow -> DVC stages -> Lightning -> MLflow, then `dvc repro`."""
+"""The real pipeline, shrunk: Prefect flow -> DVC stages -> Lightning -> MLflow, then `dvc repro`, then failures."""
 import json
+import os
+import subprocess
+import sys
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
+from flows.cli import summary_table
 from flows.pipeline import pipeline
-from tests.conftest import dvc, tiny_params, write_params
+from tests.conftest import dvc, git, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
+CELLS = ["rnn", "lstm", "gru"]
+EVAL_OUTPUTS = ["metrics/cosine/lstm.json", "plots/cosine/lstm.csv", "plots/cosine/lstm.png"]
 
 
 def ran_stages(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
-def test_pipeline_end_to_end_then_dvc_repro(project, mlflow_uri, prefect_harness):
-    outcomes = pipeline(root=str(project))
+def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, prefect_harness, tmp_path):
+    state = pipeline(root=str(project), return_state=True)
+    outcomes = state.result()
     assert [(o.dataset, o.status) for o in outcomes] == [("cosine", "ok")], outcomes
 
-    # MLflow: one finished run per cell with params, curves and tags; a registered model with a champion
+    # Every cell beats persistence on the validation split, and the verdict says so with its p-value
+    for cell in CELLS:
+        metrics = json.loads((project / f"metrics/cosine/{cell}.json").read_text())
+        assert metrics["headline"] == {"metric": "rmse", "baseline": "persistence", "split": "val"}
+        val = metrics["val"]
+        assert val["rmse"] < 0.5 * val["persistence_rmse"] and val["dm_pvalue"] < 0.01, (cell, val)
+    assert summary_table(project, ["cosine"], CELLS, outcomes).count("beats persistence") == 3
+
+    # MLflow: one finished run per cell; lineage tags equal the real commit, DVC hash and flow run
     client = MlflowClient(mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("rnnops-cosine").experiment_id])
-    assert sorted(r.data.tags["cell"] for r in runs) == ["gru", "lstm", "rnn"]
+    assert sorted(r.data.tags["cell"] for r in runs) == sorted(CELLS)
+    head = git(project, "rev-parse", "HEAD").strip()
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    windows_md5 = lock["stages"]["windows-cosine"]["outs"][0]["md5"]
     for run in runs:
         assert run.info.status == "FINISHED"
-        assert run.data.params["optim.epochs"] == "2"
-        assert len(client.get_metric_history(run.info.run_id, "val/rmse")) == 2
-        assert len(run.data.tags["git_sha"]) == 40
-        assert run.data.tags["prefect_flow_run_id"] not in ("", "none (plain dvc repro)")
-        assert run.data.tags["dvc_data_md5"]
+        assert run.data.params["optim.epochs"] == "10"
+        assert len(client.get_metric_history(run.info.run_id, "val/rmse")) == 10
+        assert run.data.tags["git_sha"] == head
+        assert run.data.tags["dvc_data_md5"] == windows_md5
+        assert run.data.tags["prefect_flow_run_id"] == str(state.state_details.flow_run_id)
     champion = client.get_model_version_by_alias("rnnops-cosine", "champion")
-    best = min(runs, key=lambda r: r.data.metrics["eval/rmse"])
+    best = min(runs, key=lambda r: r.data.metrics["eval/val/rmse"])
     assert champion.run_id == best.info.run_id
     assert len(client.search_model_versions("name='rnnops-cosine'")) == 3
     loaded = mlflow.pytorch.load_model("models:/rnnops-cosine@champion")
     assert loaded.cfg.cell == best.data.tags["cell"]
 
     # DVC metrics and plots, and the report
-    for cell in ("rnn", "lstm", "gru"):
-        metrics = json.loads((project / f"metrics/cosine/{cell}.json").read_text())
-        assert metrics["rmse"] > 0 and metrics["persistence_rmse"] > 0
     shown = dvc(project, "metrics", "show", "--json")
     assert shown.returncode == 0 and "persistence_rmse" in shown.stdout
     html = (project / "reports/cosine/index.html").read_text()
@@ -56,4 +72,33 @@ def test_pipeline_end_to_end_then_dvc_repro(project, mlflow_uri, prefect_harness
     write_params(project, params)
     changed = dvc(project, "repro")
     assert changed.returncode == 0, changed.stderr
-    assert ran_stages(changed.stdout) == {"train@cosine-lstm", "evaluate@cosine-lstm", "report@cosine"}
+    assert ran_stages(changed.stdout) == {"train-cosine-lstm", "evaluate-cosine-lstm", "report-cosine"}
+
+    # A run that fails at train-cosine-lstm does not show the earlier lstm (or gru) metrics as its own
+    old_lstm = json.loads((project / "metrics/cosine/lstm.json").read_text())["val"]["rmse"]
+    params["cosine"]["train"]["lstm"]["hiden_size"] = 3
+    write_params(project, params)
+    failed = pipeline(root=str(project))
+    assert failed[0].status == "failed" and "train-cosine-lstm" in failed[0].reason
+    assert "unknown key(s) hiden_size" in failed[0].reason
+    table = summary_table(project, ["cosine"], CELLS, failed)
+    rows = [line.split()[1] for line in table.splitlines()[1:]]
+    assert rows == ["rnn"] and f"{old_lstm:.4g}" not in table
+
+    # A stage that fails mid-way through dvc repro (its MLflow run is not in the store it is pointed
+    # at, after its table and plot are written) leaves none of its outputs, never half of them
+    del params["cosine"]["train"]["lstm"]["hiden_size"]
+    params["cosine"]["train"]["lstm"]["hidden_size"] = 12
+    write_params(project, params)
+    assert dvc(project, "repro", "train-cosine-lstm").returncode == 0
+    before = {name: (project / name).read_bytes() for name in EVAL_OUTPUTS if (project / name).exists()}
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'elsewhere.db'}",
+               PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    broken = subprocess.run([sys.executable, "-m", "dvc", "repro", "evaluate-cosine-lstm"], cwd=project, env=env,
+                            capture_output=True, text=True)
+    assert broken.returncode != 0 and "Run with id=" in broken.stdout + broken.stderr
+    for name in EVAL_OUTPUTS:
+        path = project / name
+        assert not path.exists() or path.read_bytes() == before.get(name), f"{name} was half-written"
+    leftovers = [p for folder in ("metrics/cosine", "plots/cosine") for p in (project / folder).glob(".*")]
+    assert leftovers == []

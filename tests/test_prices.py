@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.sources.prices import PriceDataError, check_ticker, read_price_csv, validate
-from flows.stages.stocks import build_windows
+from flows.datasets.stocks.prices import PriceDataError, check_ticker, read_price_csv, validate
+from flows.datasets.stocks.series import build_windows
 from models.errors import InvalidParameter
 from tests.conftest import SHARED_DATA, needs_seed_csvs
 
@@ -101,7 +101,6 @@ def test_real_ticker_shapes_are_accepted(ticker):
 
 def test_too_few_rows_for_the_window():
     dates = business_days(40)
-    cfg = {"window": 60, "target": "level", "train_start": "2016-01-01", "train_end": "2016-02-15",
-           "test_start": "2016-02-16", "test_end": "2016-03-31"}
+    splits = {"train": ("2016-01-01", "2016-02-15"), "test": ("2016-02-16", "2016-03-31")}
     with pytest.raises(InvalidParameter, match="training days for a window of 60"):
-        build_windows(np.linspace(1, 2, 40), dates, cfg)
+        build_windows(np.linspace(1, 2, 40), dates, 60, "level", splits)

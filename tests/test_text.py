@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from flows.sources.text import CorpusError, builtin_corpus, check_name, decode, fetch_url, read_files
-from flows.stages import data
-from flows.stages.text import load_char_net
+from flows.datasets.text import load_char_net
+from flows.datasets.text.corpora import CorpusError, builtin_corpus, check_name, decode, fetch_url, read_files
+from flows.stages.ingest import ingest
+from flows.stages.windows import make_windows
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
 from models.text import UNKNOWN, CharNet, CharWindows, Vocab, generate
@@ -28,8 +29,8 @@ def test_vocabulary_comes_from_the_training_split_and_unseen_characters_are_repo
     write_params(tmp_path, params)
     (tmp_path / "data/sources").mkdir(parents=True)
     (tmp_path / "data/sources/tiny.txt").write_text("abcab" * 80 + "xyz" * 20)
-    data.ingest(tmp_path, "text")
-    data.make_windows(tmp_path, "text")
+    ingest(tmp_path, "text")
+    make_windows(tmp_path, "text")
     vocab = Vocab(__import__("json").loads((tmp_path / "data/windows/text/vocab.json").read_text())["chars"])
     assert vocab.chars[:3] == ["a", "b", "c"] and "x" not in vocab.chars and vocab.chars[-1] == UNKNOWN
     assert "never occur in training" in capsys.readouterr().out
@@ -68,9 +69,9 @@ def test_corpus_shorter_than_one_sequence(tmp_path):
     params["text"]["windows"]["seq_len"] = 5000
     write_params(tmp_path, params)
     write_tiny_corpus(tmp_path)
-    data.ingest(tmp_path, "text")
+    ingest(tmp_path, "text")
     with pytest.raises(InvalidParameter, match="fewer than one sequence of 5000"):
-        data.make_windows(tmp_path, "text")
+        make_windows(tmp_path, "text")
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "x" * 100])

@@ -16,14 +16,16 @@ def test_champion_moves_only_when_the_challenger_is_better(tmp_path, mlflow_uri)
     for rmse in (0.5, 0.7, 0.1, 0.1):
         run = tracking.start_training_run(tmp_path, "cosine", "gru", {"optim.lr": 0.1}, "abc123")
         result = tracking.finish_evaluation(
-            tmp_path, "cosine", run.run_id, {"rmse": rmse, "cell": "gru"}, [], net,
-            input_example=torch.randn(1, 6, 1), code_dir=Path(models.__file__).parent)
+            tmp_path, "cosine", run.run_id, {"cell": "gru", "val": {"rmse": rmse}, "test": {"rmse": 1 - rmse}}, [],
+            net, input_example=torch.randn(1, 6, 1), code_dir=Path(models.__file__).parent,
+            selection=("val_rmse", rmse))
         moved.append(result["champion_moved"])
-    assert moved == [True, False, True, False]  # a tie does not move it
+    assert moved == [True, False, True, False]  # a tie does not move it; the test figure plays no part
     client = MlflowClient(mlflow_uri)
     assert str(client.get_model_version_by_alias("rnnops-cosine", "champion").version) == "3"
     run = client.get_run(run.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["dvc_data_md5"] == "abc123"
+    assert run.data.metrics["eval/val/rmse"] == 0.1 and run.data.metrics["eval/test/rmse"] == 0.9
     assert run.data.params == {"optim.lr": "0.1"}
 
 

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import yfinance
 
-from flows.sources.prices import PriceDataError
-from flows.sources.yahoo import SourceUnavailable, fetch_daily
-from flows.stages import data
+from flows.datasets.stocks.prices import PriceDataError
+from flows.datasets.stocks.yahoo import fetch_daily
+from flows.stages.ingest import ingest
+from models.errors import SourceUnavailable
 from tests.conftest import tiny_params, write_params
 from tests.test_prices import business_days, yf_download_frame
 
@@ -88,26 +89,26 @@ def test_unknown_ticker_fails_at_once(monkeypatch, no_sleep):
 def test_failed_fetch_keeps_the_snapshot_and_reuses_it_loudly(tmp_path, monkeypatch, no_sleep, capsys):
     root = stocks_root(tmp_path)
     monkeypatch.setattr(yfinance, "download", FakeYahoo("ok"))
-    data.ingest(root, "stocks")
+    ingest(root, "stocks")
     snapshot = root / "data/raw/stocks/GOOG.csv"
     before = snapshot.read_bytes()
     monkeypatch.setattr(yfinance, "download", FakeYahoo("offline"))
-    data.ingest(root, "stocks")  # same request: the snapshot stands in, with a warning
+    ingest(root, "stocks")  # same request: the snapshot stands in, with a warning
     assert snapshot.read_bytes() == before
     assert "Re-using the snapshot" in capsys.readouterr().err
     params = tiny_params(("stocks",))
     params["stocks"]["ingest"].update(source="yfinance", start="2013-01-01")  # a different request
     write_params(root, params)
     with pytest.raises(SourceUnavailable):
-        data.ingest(root, "stocks")
+        ingest(root, "stocks")
     assert snapshot.read_bytes() == before
-    assert not list(snapshot.parent.glob(".*tmp"))
+    assert not list(snapshot.parent.glob(".*"))
 
 
 def test_invalid_download_is_refused_before_the_snapshot_is_touched(tmp_path, monkeypatch):
     root = stocks_root(tmp_path)
     monkeypatch.setattr(yfinance, "download", FakeYahoo("ok"))
-    data.ingest(root, "stocks")
+    ingest(root, "stocks")
     before = (root / "data/raw/stocks/GOOG.csv").read_bytes()
 
     def with_hole(tickers, **kwargs):
@@ -117,5 +118,5 @@ def test_invalid_download_is_refused_before_the_snapshot_is_touched(tmp_path, mo
 
     monkeypatch.setattr(yfinance, "download", with_hole)
     with pytest.raises(PriceDataError, match="no Open price on 2015-06-08"):
-        data.ingest(root, "stocks")
+        ingest(root, "stocks")
     assert (root / "data/raw/stocks/GOOG.csv").read_bytes() == before

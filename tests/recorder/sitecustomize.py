@@ -1,0 +1,101 @@
+"""Loaded by every Python process started with this folder on PYTHONPATH and RNNOPS_RECORD_DIR set.
+
+In a stage process (python -m flows.stages.* or a plug-in's stage module) it records, at exit, the
+repository files the process imported and every params.yaml key it read (flows.params.load_params
+is wrapped the moment that module loads, so nothing extra is imported early). The dependency test
+compares both with what dvc.yaml declares for the stage.
+"""
+import atexit
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+RECORD_DIR = os.environ.get("RNNOPS_RECORD_DIR")
+
+
+class Recording(dict):
+    """A params mapping that notes every key path read; iterating a mapping reads all of it."""
+
+    def __init__(self, data, path, reads):
+        super().__init__(data)
+        self._path, self._reads = path, reads
+
+    def _key(self, key):
+        return f"{self._path}.{key}" if self._path else str(key)
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if isinstance(value, dict):
+            return Recording(value, self._key(key), self._reads)
+        self._reads.add(self._key(key))
+        return value
+
+    def get(self, key, default=None):
+        if super().__contains__(key):
+            return self[key]
+        self._reads.add(self._key(key))
+        return default
+
+    def __contains__(self, key):
+        self._reads.add(self._key(key))
+        return super().__contains__(key)
+
+    def _whole(self):
+        self._reads.add(self._path or "<all of params.yaml>")
+
+    def __iter__(self):
+        self._whole()
+        return super().__iter__()
+
+    def keys(self):
+        self._whole()
+        return super().keys()
+
+    def items(self):
+        self._whole()
+        return super().items()
+
+    def values(self):
+        self._whole()
+        return super().values()
+
+
+READS: set = set()
+
+
+class _WrapParams(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "flows.params":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:
+            return None
+        execute = spec.loader.exec_module
+
+        def exec_module(module):
+            execute(module)
+            original = module.load_params
+            module.load_params = lambda root=".": Recording(original(root), "", READS)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _dump():
+    argv, root = sys.argv, Path.cwd().resolve()
+    if not argv or not Path(argv[0]).resolve().is_relative_to(root / "flows"):
+        return
+    files = sorted({str(Path(m.__file__).resolve().relative_to(root)) for m in list(sys.modules.values())
+                    if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(root)})
+    module = ".".join(Path(argv[0]).resolve().relative_to(root).with_suffix("").parts)
+    record = {"module": module.removesuffix(".__init__"), "args": argv[1:], "files": files, "reads": sorted(READS)}
+    (Path(RECORD_DIR) / f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+
+
+if RECORD_DIR:
+    sys.meta_path.insert(0, _WrapParams())
+    atexit.register(_dump)
