@@ -63,7 +63,8 @@ def test_every_stage_declares_what_it_imports_and_reads_and_a_text_edit_touches_
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     records = recorded_stages(project, tmp_path / "records")
     assert set(records) == set(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
-    assert undeclared(project, records) == []
+    problems = undeclared(project, records)
+    assert problems == [], "\n".join(problems)
     # The check has teeth: each stage reads its own section, imports models/, and cosine never sees text code
     assert any(r.startswith("text.windows") for r in records["windows-text"]["reads"])
     assert "models/regression.py" in records["train-cosine-lstm"]["files"]

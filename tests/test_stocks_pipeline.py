@@ -9,40 +9,53 @@ from mlflow.tracking import MlflowClient
 from flows.cli import exit_code
 from flows.pipeline import pipeline, run_stage
 from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
+from tests.test_dvc_deps import record_env, recorded_stages, undeclared
 
 pytestmark = pytest.mark.slow
 
 
-def test_stocks_end_to_end_with_baselines_backtest_and_predict(project, mlflow_uri, prefect_harness):
+def test_stocks_end_to_end_with_baselines_backtest_and_predict(project, mlflow_uri, prefect_harness, tmp_path,
+                                                                monkeypatch):
     copy_seed_csvs(project)
     write_params(project, tiny_params(("stocks",)))
     git(project, "add", "-A")
+    record_env(monkeypatch, tmp_path / "records")  # the dependency check covers the stocks stages here
     outcomes = pipeline(root=str(project), datasets=["stocks"])
+    assert [(o.dataset, o.status) for o in outcomes] == [("stocks", "ok")], outcomes
+    records = recorded_stages(project, tmp_path / "records")
+    assert "backtest-stocks-gru" in records
+    problems = undeclared(project, records)
+    assert problems == [], "\n".join(problems)
     assert [(o.dataset, o.status) for o in outcomes] == [("stocks", "ok")], outcomes
 
     lstm = json.loads((project / "metrics/stocks/lstm.json").read_text())
+    assert lstm["headline"]["split"] == "test"
     # Persistence on the seed's January 2017 depends on the data handling only (measured: 8.42 / 5.94 / 0.73%)
-    assert lstm["persistence_rmse"] == pytest.approx(8.4157, abs=1e-3)
-    assert lstm["persistence_mae"] == pytest.approx(5.9445, abs=1e-3)
-    assert lstm["persistence_mape"] == pytest.approx(0.735, abs=1e-3)
-    for key in ("rmse", "mape", "directional_accuracy", "drift_rmse", "skill_vs_persistence"):
-        assert key in lstm
+    test = lstm["test"]
+    assert test["persistence_rmse"] == pytest.approx(8.4157, abs=1e-3)
+    assert test["persistence_mae"] == pytest.approx(5.9445, abs=1e-3)
+    assert test["persistence_mape"] == pytest.approx(0.735, abs=1e-3)
+    for key in ("rmse", "mape", "directional_accuracy", "drift_rmse", "skill", "dm_pvalue"):
+        assert key in test and key in lstm["val"]
+    assert lstm["val"]["persistence_rmse"] != test["persistence_rmse"]  # two different periods
     table = (project / "plots/stocks/lstm.csv").read_text().splitlines()
     assert table[0] == "date,real,persistence,drift,predicted" and len(table) == 21
     assert table[1].startswith("2017-01-03,778.81")
 
     backtest = json.loads((project / "metrics/stocks/backtest_lstm.json").read_text())
-    assert backtest["folds"] == 2 and backtest["per_fold"][-1]["last_day"] == "2016-12-30"
+    assert backtest["folds"] == 2 and backtest["per_fold"][-1]["last_day"] == "2016-10-31"  # before validation
     assert backtest["per_fold"][0]["last_day"] < backtest["per_fold"][1]["first_day"]
 
     html = (project / "reports/stocks/index.html").read_text()
-    assert "backtest skill" in html and "persistence" in html
-    if lstm["rmse"] >= lstm["persistence_rmse"]:
-        assert "LOSES to persistence" in html
+    assert "backtest skill" in html and "persistence" in html and "never on the test split" in html
+    if test["rmse"] >= test["persistence_rmse"]:
+        assert "beats persistence" not in html
 
     client = MlflowClient(mlflow_uri)
     champion = client.get_model_version_by_alias("rnnops-stocks", "champion")
-    assert champion.tags["cell"] in ("rnn", "lstm", "gru")
+    scores = {c: json.loads((project / f"metrics/stocks/{c}.json").read_text()) for c in ("rnn", "lstm", "gru")}
+    assert champion.tags["cell"] == min(scores, key=lambda c: scores[c]["val"]["rmse"])  # chosen on validation
+    assert float(champion.tags["val_rmse"]) == scores[champion.tags["cell"]]["val"]["rmse"]
     backtests = client.search_runs([client.get_experiment_by_name("rnnops-stocks").experiment_id],
                                    "tags.kind = 'backtest'")
     assert len(backtests) == 3
@@ -67,5 +80,5 @@ def test_unreachable_yahoo_skips_stocks_and_exits_zero(project, prefect_harness,
     assert exit_code(outcomes) == 0
     assert not (project / "data/raw/stocks/GOOG.csv").exists()
     # The stage returns a Failed state named Skipped instead of raising: Prefect logs no traceback.
-    state = run_stage.fn(project, "ingest@stocks")
+    state = run_stage.fn(project, "ingest-stocks")
     assert state.is_failed() and state.name == "Skipped" and "could not download GOOG" in state.message

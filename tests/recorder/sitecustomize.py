@@ -41,8 +41,10 @@ class Recording(dict):
         return default
 
     def __contains__(self, key):
-        self._reads.add(self._key(key))
-        return super().__contains__(key)
+        found = super().__contains__(key)
+        if not (found and isinstance(super().__getitem__(key), dict)):  # descending into a section reads nothing yet
+            self._reads.add(self._key(key))
+        return found
 
     def _whole(self):
         self._reads.add(self._path or "<all of params.yaml>")
@@ -89,8 +91,9 @@ def _dump():
     argv, root = sys.argv, Path.cwd().resolve()
     if not argv or not Path(argv[0]).resolve().is_relative_to(root / "flows"):
         return
-    files = sorted({str(Path(m.__file__).resolve().relative_to(root)) for m in list(sys.modules.values())
-                    if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(root)})
+    loaded = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    # some extension modules carry a bare relative __file__; only real files of the repository count
+    files = sorted(str(f.relative_to(root)) for f in loaded if f.is_relative_to(root) and f.is_file())
     module = ".".join(Path(argv[0]).resolve().relative_to(root).with_suffix("").parts)
     record = {"module": module.removesuffix(".__init__"), "args": argv[1:], "files": files, "reads": sorted(READS)}
     (Path(RECORD_DIR) / f"{uuid.uuid4().hex}.json").write_text(json.dumps(record))

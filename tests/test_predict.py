@@ -1,0 +1,76 @@
+"""`rnnops predict`: a forecast from inputs the model never saw, or from a stale model, is refused in one sentence."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from flows.datasets.stocks.prices import read_canonical, to_canonical_csv
+from flows.predict import forecast_next
+from models.config import NetworkConfig
+from models.errors import InvalidParameter
+from models.networks import RecurrentNet
+from models.price_windows import PriceTransform
+
+WINDOW = 20
+
+
+def history(last_price: float, end: str = "2026-11-20") -> pd.DataFrame:
+    """2012-2016 prices between 0.3 and 3, then a climb to `last_price` (the hidden history of the issue)."""
+    dates = pd.bdate_range("2012-01-02", end)
+    early = dates <= "2016-12-31"
+    prices = np.empty(len(dates))
+    prices[early] = np.linspace(0.3, 3.0, early.sum())
+    prices[~early] = np.geomspace(3.0, last_price, (~early).sum())
+    return pd.DataFrame({"Open": prices}, index=pd.DatetimeIndex(dates, name="Date"))
+
+
+def model_folder(tmp_path, frame: pd.DataFrame, target: str, last_seen: str):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    cfg = NetworkConfig(cell="gru", hidden_size=4)
+    torch.manual_seed(0)
+    torch.save(RecurrentNet(cfg).state_dict(), folder / "model.pt")
+    (folder / "config.json").write_text(json.dumps({"net": cfg.__dict__, "window": WINDOW}))
+    fitted = PriceTransform.fit(frame.loc[:"2016-12-31", "Open"].to_numpy(), target)
+    (folder / "transform.json").write_text(json.dumps({"transform": fitted.to_dict(), "window": WINDOW,
+                                                       "column": "Open", "ticker": "TOY", "last_seen": last_seen}))
+    return folder
+
+
+def snapshot(tmp_path, frame):
+    (tmp_path / "data/raw/stocks").mkdir(parents=True)
+    (tmp_path / "data/raw/stocks/TOY.csv").write_text(to_canonical_csv(frame))
+
+
+def test_a_level_model_refuses_prices_far_outside_its_training_range(tmp_path):
+    frame = history(105.0)
+    snapshot(tmp_path, frame)
+    folder = model_folder(tmp_path, frame, "level", last_seen="2026-11-01")
+    with pytest.raises(InvalidParameter, match="MinMax level model cannot extrapolate") as err:
+        forecast_next(tmp_path, "TOY", folder)
+    assert "--force" in str(err.value) and "\n" not in str(err.value)
+    forced = forecast_next(tmp_path, "TOY", folder, force=True)
+    assert forced["warnings"] and np.isfinite(forced["forecast"])
+
+
+def test_a_log_return_model_extrapolates_but_a_stale_one_is_refused(tmp_path):
+    frame = history(105.0)
+    snapshot(tmp_path, frame)
+    fresh = model_folder(tmp_path, frame, "log_return", last_seen="2026-11-01")
+    result = forecast_next(tmp_path, "TOY", fresh)
+    assert result["warnings"] == [] and result["forecast"] == pytest.approx(105.0, rel=0.2)
+    (fresh / "transform.json").write_text((fresh / "transform.json").read_text().replace("2026-11-01", "2017-01-31"))
+    with pytest.raises(InvalidParameter, match="last saw data from 2017-01-31"):
+        forecast_next(tmp_path, "TOY", fresh)
+
+
+@pytest.mark.parametrize("price", [0.000123456789, 123456.789012345, 1 / 3])
+def test_the_canonical_snapshot_round_trips_every_price_exactly(tmp_path, price):
+    frame = pd.DataFrame({"Open": [price, price * 1.1], "Volume": [7380500.0, 1.0]},
+                         index=pd.DatetimeIndex(["2005-01-03", "2005-01-04"], name="Date"))
+    (tmp_path / "s.csv").write_text(to_canonical_csv(frame))
+    back = read_canonical(tmp_path / "s.csv")
+    assert back["Open"].tolist() == frame["Open"].tolist()  # exact, not approximately
+    assert back["Volume"].tolist() == frame["Volume"].tolist()
