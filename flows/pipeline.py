@@ -110,7 +110,7 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
         outcomes.append(outcome)
         if outcome.status == "ok":
             create_markdown_artifact(
-                key=f"rnnops-{dataset}-summary",
+                key=f"rnnops-{dataset.lower().replace('_', '-')}-summary",  # Prefect: lowercase, digits, dashes
                 markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, params["cells"],
                                                                          outcome.evaluated(dataset))),
                 description=f"rnnops {dataset}: validation metrics per cell",
