@@ -15,7 +15,7 @@ import torch
 
 from flows import tracking
 from flows.atomic import read_json
-from flows.datasets.stocks import ingest_config
+from flows.datasets.stocks import ticker_of
 from flows.datasets.stocks.prices import check_ticker
 from flows.datasets.stocks.series import load_snapshot
 from flows.params import load_params
@@ -47,7 +47,7 @@ def trust_problems(transform: PriceTransform, series: np.ndarray, last_seen: str
 
 
 def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False) -> dict:
-    ticker = check_ticker(ticker or ingest_config(load_params(root)).ticker)
+    ticker = check_ticker(ticker) if ticker else ticker_of(load_params(root))
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None:
             source = tracking.champion_weights(root, "stocks", Path(tmp))

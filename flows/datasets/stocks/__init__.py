@@ -80,6 +80,11 @@ def ingest_config(params: dict) -> IngestConfig:
     return from_mapping(IngestConfig, section(params, "stocks", "ingest"), "stocks.ingest")
 
 
+def ticker_of(params: dict) -> str:
+    """Only the ticker of the ingest section: the stages after ingest read nothing else of it."""
+    return price_io.check_ticker(section(params, "stocks", "ingest", "ticker"))
+
+
 def window_config(params: dict) -> WindowConfig:
     return from_mapping(WindowConfig, section(params, "stocks", "windows"), "stocks.windows")
 
@@ -89,7 +94,7 @@ class StockPrices(Dataset):
     columns = (("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"))
     extra_stages = (ExtraStage(
         name="backtest", module="flows.datasets.stocks.backtest",
-        params=("seed", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
+        params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
         summary_key="mean_skill", label="backtest skill"),)
 
@@ -130,7 +135,7 @@ class StockPrices(Dataset):
 
     def windows(self, root, params, out):
         cfg = window_config(params)
-        ticker = ingest_config(params).ticker.upper()
+        ticker = ticker_of(params)
         frame = load_snapshot(root, ticker)
         column = price_column(frame, cfg.column, ticker)
         series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target, cfg.splits())

@@ -16,7 +16,7 @@ import numpy as np
 from flows import paths, tracking
 from flows.atomic import staged_outputs
 from flows.datasets import get
-from flows.datasets.stocks import ingest_config, window_config
+from flows.datasets.stocks import ticker_of, window_config
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
 from flows.params import load_params, section, train_spec
 from flows.scoring import predict
@@ -48,7 +48,7 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
     spec = train_spec(params, dataset, cell)
     if cfg.get("epochs"):
         spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=int(cfg["epochs"])))
-    ticker = ingest_config(params).ticker.upper()
+    ticker = ticker_of(params)
     frame = load_snapshot(root, ticker)
     prices, dates = frame[price_column(frame, wcfg.column, ticker)].to_numpy(), frame.index
     fit_rows = np.flatnonzero((dates >= str(wcfg.train_start)) & (dates < str(wcfg.val_start)))
