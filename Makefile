@@ -30,7 +30,8 @@ test: $(STAMP) ## run the test suite (real Prefect, MLflow, DVC and Lightning on
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000
 	$(BIN)/rnnops ui
 
-repro: $(STAMP) ## dvc repro with this venv's python (no Prefect)
+repro: $(STAMP) ## write dvc.yaml from the plug-ins, then dvc repro with this venv's python (no Prefect)
+	$(BIN)/rnnops dvc-yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 bench: $(STAMP) ## training-loop throughput: ours vs a bare PyTorch loop (JSON)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from flows.env import apply_defaults
+from flows.params import check_cell, check_dataset
 from models.errors import RnnopsError, SourceUnavailable
 
 SKIPPED_EXIT = 3
@@ -25,8 +26,6 @@ def report_error(exc: RnnopsError) -> int:
 
 def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | None = None) -> int:
     """Parse `<dataset> [<cell>]`, check both, call run(root, dataset[, cell]); one-line errors."""
-    from flows.params import check_cell, check_dataset
-
     apply_defaults()
     args = list(sys.argv[1:] if argv is None else argv)
     try:

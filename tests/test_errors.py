@@ -85,3 +85,29 @@ def test_impossible_stock_parameters_fail_before_anything_starts(tmp_path, edit,
     done = run_cli(tmp_path, "run")
     assert done.returncode == 2 and fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
+
+
+def test_staged_outputs_appear_together_or_not_at_all(tmp_path):
+    from flows.atomic import atomic_dir, staged_outputs
+
+    (tmp_path / "a.json").write_text("old a")
+    with pytest.raises(OSError, match="disk full"):
+        with staged_outputs(tmp_path) as out:
+            out.write_text("a.json", "new a")  # written in full ...
+            out.write_text("sub/b.csv", "new b")
+            raise OSError("disk full")  # ... then the stage dies before the last output
+    assert (tmp_path / "a.json").read_text() == "old a" and not (tmp_path / "sub/b.csv").exists()
+    assert [p.name for p in tmp_path.rglob(".*")] == []
+    with staged_outputs(tmp_path) as out:
+        out.write_text("a.json", "new a")
+        out.write_text("sub/b.csv", "new b")
+    assert (tmp_path / "a.json").read_text() == "new a" and (tmp_path / "sub/b.csv").read_text() == "new b"
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model/w.pt").write_text("old weights")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "model") as folder:
+            (folder / "w.pt").write_text("new weights")
+            raise RuntimeError("killed mid-way")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["w.pt"]
+    assert (tmp_path / "model/w.pt").read_text() == "old weights"
