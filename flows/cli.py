@@ -23,7 +23,7 @@ def summary_table(root: Path, names: list[str], cells: list[str], outcomes=None)
     rows = [["dataset", *HEADER]]
     for dataset in names:
         outcome = next((o for o in outcomes or [] if o.dataset == dataset), None)
-        current = outcome.evaluated(dataset) if outcome is not None else None
+        current = outcome.evaluated() if outcome is not None else None
         rows += [[dataset, *cells] for cells in cells_table(collect(root, dataset, cells, current))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)

@@ -17,7 +17,9 @@ from prefect.states import Failed
 from flows import dvcgraph
 from flows.env import child_env
 from flows.params import load_params
+from flows.paths import stage_name
 from flows.results import collect, summary_markdown
+from models.errors import InvalidParameter
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
 DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
@@ -79,9 +81,9 @@ class DatasetOutcome:
     reason: str = ""
     stages: list[str] = field(default_factory=list)  # the stages this run completed
 
-    def evaluated(self, dataset: str) -> set[str]:
+    def evaluated(self) -> set[str]:
         """Cells whose evaluate stage completed in this run (older metrics files are not this run's)."""
-        prefix = f"evaluate-{dataset}-"
+        prefix = stage_name("evaluate", self.dataset) + "-"
         return {s.removeprefix(prefix) for s in self.stages if s.startswith(prefix)}
 
 
@@ -93,6 +95,9 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
     if dvcgraph.sync(base, params):
         get_run_logger().info("dvc.yaml rewritten from the dataset registry and params.yaml")
     graph = dvcgraph.plan(base, params)
+    unknown = [d for d in datasets or [] if d not in graph]
+    if unknown:
+        raise InvalidParameter(f"{', '.join(unknown)} not in params.yaml's datasets {params['datasets']}; add it.")
     outcomes = []
     for dataset in datasets or params["datasets"]:
         outcome = DatasetOutcome(dataset)
@@ -112,7 +117,7 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
             create_markdown_artifact(
                 key=f"rnnops-{dataset.lower().replace('_', '-')}-summary",  # Prefect: lowercase, digits, dashes
                 markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, params["cells"],
-                                                                         outcome.evaluated(dataset))),
-                description=f"rnnops {dataset}: validation metrics per cell",
+                                                                         outcome.evaluated())),
+                description=f"rnnops {dataset}: metrics per cell (each row names its split)",
             )
     return outcomes
