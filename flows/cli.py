@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from flows.env import apply_defaults
+from flows.runlock import run_lock
 from flows.stagecli import SKIPPED_EXIT, report_error, stage_main  # noqa: F401 (SKIPPED_EXIT: the exit contract)
 from models.errors import RnnopsError
 
@@ -38,20 +39,21 @@ def _run(args) -> int:
     params = load_params(root)
     names = args.datasets or params["datasets"]
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
-    if dvcgraph.sync(root, params):
-        print("dvc.yaml rewritten from the dataset registry and params.yaml")
-    from flows.pipeline import pipeline
+    with run_lock(root, wait=not args.no_wait):  # before the server starts; the flow re-enters it
+        if dvcgraph.sync(root, params):
+            print("dvc.yaml rewritten from the dataset registry and params.yaml")
+        from flows.pipeline import pipeline
 
-    started = time.perf_counter()
-    outcomes = pipeline(root=str(root), datasets=names, force=args.force)
-    print("\n" + summary_table(root, names, params["cells"], outcomes))
-    for line in stability_lines(params, names):
-        print(line)
-    for o in outcomes:
-        if o.status != "ok":
-            print(f"{o.dataset}: {o.status.upper()} at {o.reason} (metrics from earlier runs are not shown)")
-    done = [root / "reports" / o.dataset / "index.html" for o in outcomes if o.status == "ok"]
-    print(f"\nreports: {', '.join(str(p) for p in done if p.exists()) or 'none'}")
+        started = time.perf_counter()
+        outcomes = pipeline(root=str(root), datasets=names, force=args.force)
+        print("\n" + summary_table(root, names, params["cells"], outcomes))  # still ours: no other run started
+        for line in stability_lines(params, names):
+            print(line)
+        for o in outcomes:
+            if o.status != "ok":
+                print(f"{o.dataset}: {o.status.upper()} at {o.reason} (metrics from earlier runs are not shown)")
+        done = [root / "reports" / o.dataset / "index.html" for o in outcomes if o.status == "ok"]
+        print(f"\nreports: {', '.join(str(p) for p in done if p.exists()) or 'none'}")
     print(f"MLflow: `make ui`; pipeline took {time.perf_counter() - started:.0f} s")
     return exit_code(outcomes)
 
@@ -141,6 +143,8 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole pipeline through Prefect + DVC")
     run.add_argument("--datasets", nargs="+", help="subset of params.yaml's datasets")
     run.add_argument("--force", action="store_true", help="re-run stages even if DVC has them cached")
+    run.add_argument("--no-wait", action="store_true",
+                     help="fail at once when another run holds this repository, instead of queueing behind it")
     stage = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")
     stage.add_argument("name", help="ingest, windows, train, evaluate, report, or a dataset's own (backtest)")
     stage.add_argument("dataset")

@@ -19,6 +19,7 @@ from flows.env import child_env
 from flows.params import load_params
 from flows.paths import stage_name
 from flows.results import collect, summary_markdown
+from flows.runlock import run_lock
 from models.errors import InvalidParameter
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
@@ -88,9 +89,18 @@ class DatasetOutcome:
 
 
 @flow(name="pipeline", log_prints=True)
-def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = False) -> list[DatasetOutcome]:
-    """ingest -> windows -> train -> evaluate -> report for each dataset; a failed dataset stops only itself."""
+def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = False,
+             wait: bool = True) -> list[DatasetOutcome]:
+    """ingest -> windows -> train -> evaluate -> report for each dataset; a failed dataset stops only itself.
+
+    One run per repository at a time: a second one waits (or, wait=False, fails in one sentence).
+    """
     base = Path(root).resolve()
+    with run_lock(base, wait=wait):
+        return run_datasets(base, datasets, force)
+
+
+def run_datasets(base: Path, datasets: list[str] | None, force: bool) -> list[DatasetOutcome]:
     params = load_params(base)
     if dvcgraph.sync(base, params):
         get_run_logger().info("dvc.yaml rewritten from the dataset registry and params.yaml")
