@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from mlflow.tracking import MlflowClient
 from models.errors import RnnopsError
 
 CHAMPION = "champion"
+PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
+OWNER = "rnnops.owner"  # pid@host of the training process
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
 
 
@@ -88,6 +91,11 @@ class TrainingRun:
         found = [Metric(k, float(v), 0, epoch) for k, v in metrics.items() if math.isfinite(float(v))]
         self.mlc.log_batch(self.run_id, metrics=found)
 
+    def trained(self) -> None:
+        """Training ended normally: from here the run waits for evaluate, whose process is another."""
+        if self.run_id is not None:
+            self.mlc.set_tag(self.run_id, PHASE, "trained")
+
     @contextmanager
     def failing_on_error(self):
         if self.run_id is None:
@@ -120,11 +128,42 @@ def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_h
     if not is_rank_zero():
         return TrainingRun(None, None)
     mlc = client(root)
+    experiment = _experiment_id(mlc, root, dataset)
+    close_ghosts(mlc, experiment)
     tags = {"dataset": dataset, "cell": cell, "git_sha": git_sha(root), "dvc_data_md5": data_hash,
-            "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)"}
-    run = mlc.create_run(_experiment_id(mlc, root, dataset), run_name=f"{dataset}-{cell}", tags=tags)
+            "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)", PHASE: "training",
+            OWNER: f"{os.getpid()}@{socket.gethostname()}"}
+    run = mlc.create_run(experiment, run_name=f"{dataset}-{cell}", tags=tags)
     mlc.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in sorted(params.items())])
     return TrainingRun(mlc, run.info.run_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def close_ghosts(mlc: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED the runs still RUNNING whose training process on this host is gone (kill -9, OOM):
+    left alone they would stay RUNNING forever. Runs that finished training and wait for evaluate,
+    and runs owned by other hosts, are left as they are."""
+    closed = []
+    here = socket.gethostname()
+    for run in mlc.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid, _, host = tags.get(OWNER, "").partition("@")
+        if tags.get(PHASE) != "training" or host != here or not pid.isdigit() or _alive(int(pid)):
+            continue
+        mlc.set_tag(run.info.run_id, "failure", f"its training process (pid {pid} on {host}) ended without "
+                                                f"closing the run (killed?); marked by a later training")
+        mlc.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
 
 
 def flat_metrics(metrics: dict, prefix: str = "eval") -> list[Metric]:

@@ -48,3 +48,33 @@ def test_only_rank_zero_opens_a_run(tmp_path, mlflow_uri, monkeypatch):
     with run.failing_on_error():
         pass
     assert MlflowClient(mlflow_uri).get_experiment_by_name("rnnops-cosine") is None
+
+
+GHOST = """
+import sys, time
+from pathlib import Path
+from flows import tracking
+run = tracking.start_training_run(Path(sys.argv[1]), "cosine", "lstm", {}, "abc")
+print(run.run_id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_training_killed_with_sigkill_is_marked_killed_by_the_next(tmp_path, mlflow_uri):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.Popen([sys.executable, "-c", GHOST, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    ghost = proc.stdout.readline().strip()
+    proc.kill()  # SIGKILL: no handler runs, the run stays RUNNING
+    proc.wait()
+    client = MlflowClient(mlflow_uri)
+    assert client.get_run(ghost).info.status == "RUNNING"
+    waiting = tracking.start_training_run(tmp_path, "cosine", "gru", {}, "abc")
+    waiting.trained()  # trained, waiting for its evaluate stage: not a ghost
+    tracking.start_training_run(tmp_path, "cosine", "lstm", {}, "abc")
+    killed = client.get_run(ghost)
+    assert killed.info.status == "KILLED" and f"pid {proc.pid}" in killed.data.tags["failure"]
+    assert client.get_run(waiting.run_id).info.status == "RUNNING"

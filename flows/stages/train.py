@@ -45,6 +45,7 @@ def train(root: Path, dataset: str, cell: str) -> dict:
         module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val, [history],
                               progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0")
     seconds = time.perf_counter() - started
+    run.trained()
     if not trainer.is_global_zero:
         return {}
     summary = {"run_id": run.run_id, "train_seconds": round(seconds, 2), "epochs": trainer.current_epoch}
