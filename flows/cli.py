@@ -39,6 +39,9 @@ def _run(args) -> int:
     params = load_params(root)
     names = args.datasets or params["datasets"]
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
+    from flows.tracking import check_reachable
+
+    check_reachable(root)
     with run_lock(root, wait=not args.no_wait):  # before the server starts; the flow re-enters it
         if dvcgraph.sync(root, params):
             print("dvc.yaml rewritten from the dataset registry and params.yaml")

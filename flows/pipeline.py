@@ -24,6 +24,19 @@ from models.errors import InvalidParameter
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
 DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*$")  # a traceback's last line
+
+
+def failure_reason(output: str, returncode: int) -> str:
+    """The real reason of a stage that did not end with our own one-line error: the exception the
+    stage process died of, then DVC's own ERROR line, else the last thing the process printed."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    raised = [line for line in lines if EXCEPTION_LINE.match(line)]
+    dvc_said = DVC_ERROR.findall(output)
+    parts = [raised[-1] if raised else "", dvc_said[-1].strip() if dvc_said else ""]
+    reason = "; ".join(part for part in parts if part)
+    return reason or (f"dvc exited with {returncode} after: {lines[-1]}" if lines else
+                      f"dvc exited with {returncode} and printed nothing")
 
 
 class StageFailed(RuntimeError):
@@ -55,8 +68,7 @@ def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = N
         text = tail.decode("utf-8", "replace")
         found = ERROR_LINE.findall(text)
         if not found:
-            dvc_said = DVC_ERROR.findall(text)
-            raise StageFailed(dvc_said[-1].strip() if dvc_said else f"dvc exited with {proc.returncode}; see above")
+            raise StageFailed(failure_reason(text, proc.returncode))
         kind, reason = found[-1]
         raise (StageSkipped if kind == "skipped" else StageFailed)(reason.strip())
     return tail.decode("utf-8", "replace")

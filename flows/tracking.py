@@ -8,8 +8,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,26 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them
 
 def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
+
+
+def redact(uri: str) -> str:
+    """A URI fit for logs: user and password replaced (http://alice:secret@host -> http://***@host)."""
+    return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+def check_reachable(root: Path, timeout_s: float = 5.0) -> None:
+    """An MLflow server that does not answer is one sentence before any stage starts, not five
+    tracebacks after MLflow's retries inside a training."""
+    uri = tracking_uri(root)
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as answer:
+            answer.read(64)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RnnopsError(f"the MLflow server at {redact(uri)} does not answer ({reason}); start it, or unset "
+                          f"MLFLOW_TRACKING_URI to track in sqlite:///mlflow.db.") from None
 
 
 def client(root: Path) -> MlflowClient:
@@ -236,7 +259,8 @@ def champion_weights(root: Path, dataset: str, into: Path) -> dict:
     name = registered_name(dataset)
     version = champion_version(mlc, name)
     if version is None:
-        raise RnnopsError(f"no model {name}@{CHAMPION} in {tracking_uri(root)}; run the pipeline (make run) first.")
+        raise RnnopsError(f"no model {name}@{CHAMPION} in {redact(tracking_uri(root))}; run the pipeline "
+                          f"(make run) first.")
     folder = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="weights", dst_path=str(into))
     return {"dir": Path(folder), "model": f"models:/{name}@{CHAMPION}", "version": str(version.version),
             "cell": version.tags.get("cell", "")}

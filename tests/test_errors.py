@@ -1,4 +1,5 @@
 """Bad input: one sentence on stderr, exit code 2, and earlier results left as they were."""
+import os
 import subprocess
 import sys
 
@@ -111,3 +112,27 @@ def test_staged_outputs_appear_together_or_not_at_all(tmp_path):
             raise RuntimeError("killed mid-way")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["w.pt"]
     assert (tmp_path / "model/w.pt").read_text() == "old weights"
+
+
+def test_an_unreachable_mlflow_server_is_one_sentence_before_anything_starts(tmp_path):
+    write_params(tmp_path, tiny_params())
+    env = dict(os.environ, MLFLOW_TRACKING_URI="http://alice:s3cret@127.0.0.1:9")  # a closed port
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "MLflow server at http://***@127.0.0.1:9 does not answer" in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr and not (tmp_path / "data").exists()
+
+
+def test_a_stage_that_dies_of_an_exception_reports_it_not_see_above():
+    from flows.pipeline import failure_reason
+
+    output = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n"
+              "mlflow.exceptions.MlflowException: Run with id=abc not found\n"
+              "ERROR: failed to reproduce 'evaluate-cosine-lstm': failed to run: python -m flows.stages.evaluate "
+              "cosine lstm, exited with 1\n")
+    reason = failure_reason(output, 255)
+    assert reason.startswith("mlflow.exceptions.MlflowException: Run with id=abc not found; failed to reproduce")
+    assert failure_reason("ERROR: Unable to acquire lock: the repository is locked\n", 255) == \
+        "Unable to acquire lock: the repository is locked"
+    assert "see above" not in failure_reason("some progress\n", 1)
