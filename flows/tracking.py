@@ -27,6 +27,8 @@ from mlflow.tracking import MlflowClient
 from models.errors import RnnopsError
 
 CHAMPION = "champion"
+# MLflow 3 opens an experiment on its GenAI overview unless this tag says it trains models.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
 OWNER = "rnnops.owner"  # pid@host of the training process
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
@@ -74,13 +76,15 @@ def _experiment_id(mlc: MlflowClient, root: Path, dataset: str) -> str:
     name = experiment_name(dataset)
     found = mlc.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(KIND_TAG) != KIND:  # experiments made before the tag existed
+            mlc.set_experiment_tag(found.experiment_id, KIND_TAG, KIND)
         return found.experiment_id
     location = None
     uri = tracking_uri(root)
     if uri.startswith("sqlite:///"):  # keep artifacts beside the database, not in ./mlruns of the cwd
         location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).resolve().as_uri()
     try:
-        return mlc.create_experiment(name, artifact_location=location)
+        return mlc.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
     except MlflowException:  # created meanwhile by another process
         return mlc.get_experiment_by_name(name).experiment_id
 

@@ -36,8 +36,10 @@ def test_default_store_is_sqlite_in_the_repository(tmp_path, monkeypatch):
 
 def test_artifacts_live_beside_the_sqlite_database(tmp_path, mlflow_uri):
     run = tracking.start_training_run(tmp_path, "cosine", "rnn", {}, "abc")
-    location = MlflowClient(mlflow_uri).get_experiment_by_name("rnnops-cosine").artifact_location
-    assert location == (tmp_path / "mlartifacts" / "rnnops-cosine").resolve().as_uri()
+    experiment = MlflowClient(mlflow_uri).get_experiment_by_name("rnnops-cosine")
+    assert experiment.artifact_location == (tmp_path / "mlartifacts" / "rnnops-cosine").resolve().as_uri()
+    # the UI opens it on the training runs, not on MLflow 3's GenAI overview
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert run.run_id
 
 
