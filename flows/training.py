@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader
 
 
@@ -25,6 +27,36 @@ class History(pl.Callback):
         keys = sorted({k for row in self.rows for k in row}, key=lambda k: (k != "epoch", k))
         lines = [",".join(keys)] + [",".join(repr(row[k]) if k in row else "" for k in keys) for row in self.rows]
         return "\n".join(lines) + "\n"
+
+
+class KeepBest(pl.Callback):
+    """Selection on validation within one training: remember the weights of the epoch with the lowest
+    val/loss and restore them when the fit ends (in memory: the stage saves the final folder itself)."""
+
+    def __init__(self):
+        self.best, self.epoch, self.state = math.inf, 0, None
+
+    def on_train_epoch_end(self, trainer, module):  # validation has run by now
+        loss = trainer.callback_metrics.get("val/loss")
+        if loss is not None and float(loss) < self.best:
+            self.best, self.epoch = float(loss), trainer.current_epoch + 1
+            self.state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
+
+    def on_fit_end(self, trainer, module):
+        if self.state is not None:
+            module.net.load_state_dict(self.state)
+
+
+def selection_callbacks(optim, has_validation: bool) -> list[pl.Callback]:
+    """What the validation split steers besides the champion: early stopping and the kept epoch."""
+    if not has_validation:
+        return []
+    found: list[pl.Callback] = []
+    if optim.patience:
+        found.append(EarlyStopping(monitor="val/loss", mode="min", patience=optim.patience))
+    if optim.keep_best:
+        found.append(KeepBest())
+    return found
 
 
 def quiet_lightning() -> None:
@@ -53,7 +85,7 @@ def fit(spec, module_factory, train_set, val_set, callbacks=(), progress_bar: bo
     """Seeded Lightning fit of the module `module_factory()` builds (after seeding, so weights are reproducible)."""
     pl.seed_everything(spec.seed, verbose=False)
     module = module_factory()
-    trainer = build_trainer(spec, list(callbacks), progress_bar)
+    trainer = build_trainer(spec, [*callbacks, *selection_callbacks(spec.optim, val_set is not None)], progress_bar)
     trainer.fit(
         module,
         DataLoader(train_set, batch_size=spec.optim.batch_size, shuffle=True),

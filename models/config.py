@@ -71,6 +71,8 @@ class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     clip: float | None = 1.0  # gradient-norm clipping; null turns it off
+    patience: int | None = None  # stop after this many epochs without a lower validation loss; null: never
+    keep_best: bool = False  # end with the weights of the epoch with the lowest validation loss, not the last
 
     def __post_init__(self):
         _check(isinstance(self.epochs, int) and self.epochs > 0,
@@ -82,6 +84,8 @@ class OptimConfig:
         _check(self.lr > 0, f"lr must be positive, got {self.lr!r}.")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}.")
         _check(self.clip is None or self.clip > 0, f"clip must be positive or null, got {self.clip!r}.")
+        _check(self.patience is None or (isinstance(self.patience, int) and self.patience > 0),
+               f"patience must be a positive integer or null, got {self.patience!r}.")
 
 
 def stability_note(net: NetworkConfig, optim: OptimConfig) -> str | None:

@@ -55,3 +55,21 @@ def test_the_run_says_what_keeps_the_linear_rnn_stable():
     bare = note(OptimConfig(clip=None), cell="rnn", activation="linear")
     assert "NO cap on W_hh" in bare and "no gradient clipping" in bare
     assert note(cell="lstm") is None and note(cell="rnn", activation="tanh") is None
+
+
+def test_validation_stops_training_early_and_the_best_epoch_is_kept():
+    from flows.params import TrainSpec
+    from flows.training import KeepBest, fit
+
+    train = WindowDataset(cosine(), 20)
+    noise = WindowDataset(torch.randn(150, generator=torch.Generator().manual_seed(0)).numpy(), 20)
+    spec = TrainSpec(NetworkConfig(cell="gru", hidden_size=8),
+                     OptimConfig(epochs=60, batch_size=32, lr=0.02, patience=2, keep_best=True), seed=0)
+    module, trainer = fit(spec, lambda: Regressor(RecurrentNet(spec.net), spec.optim), train, noise,
+                          progress_bar=False)
+    keep = next(c for c in trainer.callbacks if isinstance(c, KeepBest))
+    assert trainer.current_epoch < 60 and keep.epoch == trainer.current_epoch - 2  # patience 2 after the best
+    with torch.no_grad():  # the weights it ends with are the best epoch's, not the last
+        x, y = zip(*(noise[i] for i in range(len(noise))))
+        final = torch.nn.functional.mse_loss(module.net(torch.stack(x)), torch.stack(y)).item()
+    assert final == pytest.approx(keep.best, rel=1e-5)

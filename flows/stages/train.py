@@ -18,7 +18,7 @@ from flows.atomic import atomic_dir, dumps
 from flows.lineage import data_hash
 from flows.params import load_params, train_spec
 from flows.stagecli import stage_main
-from flows.training import History, fit
+from flows.training import History, KeepBest, fit
 from models.config import stability_note
 from models.runtime import flush_denormals
 
@@ -48,7 +48,9 @@ def train(root: Path, dataset: str, cell: str) -> dict:
     run.trained()
     if not trainer.is_global_zero:
         return {}
-    summary = {"run_id": run.run_id, "train_seconds": round(seconds, 2), "epochs": trainer.current_epoch}
+    kept = next((c.epoch for c in trainer.callbacks if isinstance(c, KeepBest)), None)
+    summary = {"run_id": run.run_id, "train_seconds": round(seconds, 2), "epochs": trainer.current_epoch,
+               **({"kept_epoch": kept} if kept else {})}
     with atomic_dir(paths.model_dir(root, dataset, cell)) as out:  # the folder appears whole or not at all
         torch.save(module.net.state_dict(), out / "model.pt")
         documents = {"config.json": {"net": dataclasses.asdict(spec.net), "window": splits.info["window"], **extras},
