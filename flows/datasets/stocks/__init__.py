@@ -17,7 +17,7 @@ import pandas as pd
 from flows import paths
 from flows.atomic import read_json
 from flows.datasets.base import Dataset, ExtraStage, Scored, Splits
-from flows.datasets.stocks import prices as price_io
+from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.params import section
@@ -43,7 +43,7 @@ class IngestConfig:
     retries: int = 3
 
     def __post_init__(self):
-        price_io.check_ticker(self.ticker)
+        check_ticker(self.ticker)
         if self.source not in SOURCES:
             raise InvalidParameter(f"stocks.ingest.source must be yfinance or csv, got {self.source!r}.")
 
@@ -82,7 +82,7 @@ def ingest_config(params: dict) -> IngestConfig:
 
 def ticker_of(params: dict) -> str:
     """Only the ticker of the ingest section: the stages after ingest read nothing else of it."""
-    return price_io.check_ticker(section(params, "stocks", "ingest", "ticker"))
+    return check_ticker(section(params, "stocks", "ingest", "ticker"))
 
 
 def window_config(params: dict) -> WindowConfig:
@@ -108,7 +108,7 @@ class StockPrices(Dataset):
 
     def ingest(self, root, params, out):
         cfg = ingest_config(params)
-        ticker = price_io.check_ticker(cfg.ticker)
+        ticker = check_ticker(cfg.ticker)
         target = snapshot_path(root, ticker)
         if cfg.source == "csv":
             frame, meta = read_csv_sources(root, cfg, ticker)
@@ -124,10 +124,10 @@ class StockPrices(Dataset):
                 return
             meta = {"source": "yfinance", "yfinance_version": library_version(), "interval": cfg.interval}
         column = cfg.column if cfg.column in frame.columns else frame.columns[0]
-        warnings = price_io.validate(frame, column, f"{ticker} ({meta['source']})", int(cfg.max_gap_days))
+        warnings = validate(frame, column, f"{ticker} ({meta['source']})", int(cfg.max_gap_days))
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
-        out.write_text(target.name, price_io.to_canonical_csv(frame))
+        out.write_text(target.name, to_canonical_csv(frame))
         out.write_json(target.with_suffix(".meta.json").name, {
             **meta, "ticker": ticker, "start": str(cfg.start), "end": str(cfg.end),
             "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "rows": len(frame),
@@ -176,7 +176,7 @@ def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.Dat
     files = [cfg.paths] if isinstance(cfg.paths, str) else list(cfg.paths)
     if not files:
         raise InvalidParameter("stocks.ingest.source is csv but stocks.ingest.paths is empty; list the CSV file(s).")
-    frames = [price_io.read_price_csv(Path(root) / f, ticker) for f in files]
+    frames = [read_price_csv(Path(root) / f, ticker) for f in files]
     common = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
     return pd.concat([f[common] for f in frames]), {"source": "csv", "files": [str(f) for f in files]}
 

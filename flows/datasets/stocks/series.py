@@ -7,21 +7,21 @@ import numpy as np
 import pandas as pd
 
 from flows import paths
-from flows.datasets.stocks import prices as price_io
+from flows.datasets.stocks.prices import check_ticker, read_canonical
 from models.errors import InvalidParameter
 from models.metrics import forecast_report
 from models.price_windows import PriceTransform, window_starts
 
 
 def snapshot_path(root: Path, ticker: str) -> Path:
-    return paths.raw_dir(root, "stocks") / f"{price_io.check_ticker(ticker)}.csv"
+    return paths.raw_dir(root, "stocks") / f"{check_ticker(ticker)}.csv"
 
 
 def load_snapshot(root: Path, ticker: str) -> pd.DataFrame:
     path = snapshot_path(root, ticker)
     if not path.exists():
         raise InvalidParameter(f"no price snapshot {path}; run the ingest-stocks stage (or make run) first.")
-    return price_io.read_canonical(path)
+    return read_canonical(path)
 
 
 def price_column(frame: pd.DataFrame, column: str, ticker: str) -> str:
