@@ -6,14 +6,19 @@ from flows.params import check_dataset, train_spec
 from models.errors import InvalidParameter
 
 
-def check_all(params: dict, names: list[str]) -> None:
-    for key in ("datasets", "cells"):
-        if not isinstance(params.get(key), list) or not params[key]:
-            raise InvalidParameter(f"params.yaml needs a non-empty list `{key}`.")
+def check_selected(params: dict, names: list[str]) -> None:
+    """A run may select only datasets that params.yaml lists: dvc.yaml is written from that list."""
     for dataset in names:
         if dataset not in params["datasets"]:
             raise InvalidParameter(f"dataset {dataset!r} is not in params.yaml's datasets {params['datasets']}; "
                                    f"add it there (dvc.yaml is written from that list).")
+
+
+def check_all(params: dict, names: list[str]) -> None:
+    for key in ("datasets", "cells"):
+        if not isinstance(params.get(key), list) or not params[key]:
+            raise InvalidParameter(f"params.yaml needs a non-empty list `{key}`.")
+    check_selected(params, names)
     for dataset in params["datasets"]:
         datasets.get(check_dataset(dataset)).check(params)
         for cell in params["cells"]:

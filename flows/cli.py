@@ -31,7 +31,6 @@ def summary_table(root: Path, names: list[str], cells: list[str], outcomes=None)
 
 
 def _run(args) -> int:
-    from flows import dvcgraph
     from flows.checks import check_all
     from flows.params import load_params
 
@@ -43,9 +42,7 @@ def _run(args) -> int:
 
     check_reachable(root)
     with run_lock(root, wait=not args.no_wait):  # before the server starts; the flow re-enters it
-        if dvcgraph.sync(root, params):
-            print("dvc.yaml rewritten from the dataset registry and params.yaml")
-        from flows.pipeline import pipeline
+        from flows.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
 
         started = time.perf_counter()
         outcomes = pipeline(root=str(root), datasets=names, force=args.force)
@@ -105,10 +102,10 @@ def _dvc_yaml(args) -> int:
     params = load_params(".")
     if args.check:
         current = Path("dvc.yaml").read_text(encoding="utf-8") if Path("dvc.yaml").exists() else ""
-        if current != dvcgraph.render(Path("."), params):
+        if current != dvcgraph.render(dvcgraph.plan(Path("."), params)):
             raise RnnopsError("dvc.yaml is out of date with the plug-ins or params.yaml; run `rnnops dvc-yaml`.")
         return 0
-    print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params) else "already up to date"))
+    print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params)[1] else "already up to date"))
     return 0
 
 

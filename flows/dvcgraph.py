@@ -50,8 +50,11 @@ def _imported(root: Path, module: str, path: Path) -> set[str]:
     return {name for name in with_parents if name.split(".")[0] in PACKAGES and module_file(root, name)}
 
 
-def code_deps(root: Path, modules: list[str]) -> list[str]:
-    """Every repository file the modules can import, transitively, as paths relative to root."""
+def code_deps(root: Path, modules: list[str], parsed: dict[str, set[str]] | None = None) -> list[str]:
+    """Every repository file the modules can import, transitively, as paths relative to root.
+
+    `parsed` (module -> its imports) lets one plan parse each file once for all its stages."""
+    parsed = {} if parsed is None else parsed
     seen: set[str] = set()
     todo = [m for name in modules for m in _imported_self(name)]
     while todo:
@@ -59,7 +62,9 @@ def code_deps(root: Path, modules: list[str]) -> list[str]:
         if name in seen or module_file(root, name) is None:
             continue
         seen.add(name)
-        todo.extend(_imported(root, name, module_file(root, name)) - seen)
+        if name not in parsed:
+            parsed[name] = _imported(root, name, module_file(root, name))
+        todo.extend(parsed[name] - seen)
     return sorted(str(module_file(root, name).relative_to(root)) for name in seen)
 
 
@@ -78,13 +83,13 @@ def _stage(cmd: str, deps: list[str], params: list[str], **more) -> dict:
 def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
     """dataset -> {stage name -> stage}, in the order a run goes through them."""
     root = Path(root)
-    graph = {}
+    graph, parsed = {}, {}
     for dataset in params["datasets"]:
         plugin, module = datasets.get(dataset), datasets.REGISTRY[dataset]
         cells = params["cells"]
 
         def code(entry: str) -> list[str]:
-            return code_deps(root, [entry, module])  # noqa: B023 (used inside this iteration only)
+            return code_deps(root, [entry, module], parsed)  # noqa: B023 (used inside this iteration only)
 
         raw, windows = f"data/raw/{dataset}", f"data/windows/{dataset}"
         stages = {stage_name("ingest", dataset): _stage(
@@ -120,16 +125,17 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
     return graph
 
 
-def render(root: Path, params: dict) -> str:
-    stages = {name: stage for group in plan(root, params).values() for name, stage in group.items()}
+def render(graph: dict[str, dict[str, dict]]) -> str:
+    stages = {name: stage for group in graph.values() for name, stage in group.items()}
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False, width=120)
 
 
-def sync(root: Path, params: dict) -> bool:
-    """Rewrite dvc.yaml when the registry, a plug-in's imports or params' datasets/cells changed it."""
-    path = Path(root) / "dvc.yaml"
-    text = render(root, params)
+def sync(root: Path, params: dict) -> tuple[dict[str, dict[str, dict]], bool]:
+    """The plan, and whether dvc.yaml had to be rewritten (the registry, a plug-in's imports or
+    params' datasets/cells changed it)."""
+    graph = plan(root, params)
+    path, text = Path(root) / "dvc.yaml", render(graph)
     if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
+        return graph, False
     write_text(path, text)
-    return True
+    return graph, True

@@ -15,12 +15,12 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from flows import dvcgraph
+from flows.checks import check_selected
 from flows.env import child_env
 from flows.params import load_params
 from flows.paths import stage_name
 from flows.results import collect, summary_markdown
 from flows.runlock import run_lock
-from models.errors import InvalidParameter
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
 DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
@@ -114,12 +114,10 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
 
 def run_datasets(base: Path, datasets: list[str] | None, force: bool) -> list[DatasetOutcome]:
     params = load_params(base)
-    if dvcgraph.sync(base, params):
-        get_run_logger().info("dvc.yaml rewritten from the dataset registry and params.yaml")
-    graph = dvcgraph.plan(base, params)
-    unknown = [d for d in datasets or [] if d not in graph]
-    if unknown:
-        raise InvalidParameter(f"{', '.join(unknown)} not in params.yaml's datasets {params['datasets']}; add it.")
+    check_selected(params, datasets or [])
+    graph, rewritten = dvcgraph.sync(base, params)
+    if rewritten:
+        print("dvc.yaml rewritten from the dataset registry and params.yaml")
     outcomes = []
     for dataset in datasets or params["datasets"]:
         outcome = DatasetOutcome(dataset)

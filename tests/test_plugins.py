@@ -58,7 +58,7 @@ def test_a_fourth_dataset_is_one_module_one_params_section_one_registry_line(pro
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run"], cwd=project, env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "dvc.yaml rewritten" in done.stdout
+    assert "dvc.yaml rewritten" in done.stdout + done.stderr
 
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     assert set(stages) == {"ingest-noisy_sine", "windows-noisy_sine", "train-noisy_sine-rnn", "evaluate-noisy_sine-rnn",

@@ -5,7 +5,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flows.scoring import load_regression_net
+from models.errors import InvalidParameter
+
+
+def check_finite(series: np.ndarray, dataset: str) -> None:
+    if not np.isfinite(series).all():
+        bad = int(np.flatnonzero(~np.isfinite(series))[0])
+        raise InvalidParameter(f"the {dataset} series has a NaN or infinite value at row {bad}; clean the source data.")
 
 
 @dataclass

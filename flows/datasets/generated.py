@@ -8,7 +8,7 @@ import numpy as np
 
 from flows import paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, Scored, Splits
+from flows.datasets.base import Dataset, Scored, Splits, check_finite
 from flows.params import section
 from flows.scoring import predict
 from models.config import from_mapping
@@ -34,12 +34,6 @@ class WindowConfig:
                 f"train_windows + val_windows = {self.train_windows + self.val_windows} but a series of "
                 f"{length} values holds only {total} windows of {self.window}; shrink them or lengthen the series.")
         return range(self.train_windows), range(self.train_windows, self.train_windows + self.val_windows)
-
-
-def check_finite(series: np.ndarray, dataset: str) -> None:
-    if not np.isfinite(series).all():
-        bad = int(np.flatnonzero(~np.isfinite(series))[0])
-        raise InvalidParameter(f"the {dataset} series has a NaN or infinite value at row {bad}; clean the source data.")
 
 
 class GeneratedSeries(Dataset):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from flows import paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, ExtraStage, Scored, Splits
+from flows.datasets.base import Dataset, ExtraStage, Scored, Splits, check_finite
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
@@ -139,9 +139,7 @@ class StockPrices(Dataset):
         frame = load_snapshot(root, ticker)
         column = price_column(frame, cfg.column, ticker)
         series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target, cfg.splits())
-        if not np.isfinite(series).all():
-            bad = int(np.flatnonzero(~np.isfinite(series))[0])
-            raise InvalidParameter(f"the stocks series has a NaN or infinite value at row {bad}; clean the source.")
+        check_finite(series, self.name)
         out.save_npy("series.npy", series.astype(np.float32))
         out.write_json("spec.json", {**spec, "ticker": ticker, "column": column})
 
