@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flows.env import apply_defaults
 from flows.runlock import run_lock
-from flows.stagecli import SKIPPED_EXIT, report_error, stage_main  # noqa: F401 (SKIPPED_EXIT: the exit contract)
+from flows.stagecli import report_error, stage_main
 from models.errors import RnnopsError
 
 
