@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from flows import datasets
-from flows.params import check_dataset, train_spec
+from flows.params import check_dataset, planned_datasets, train_spec
 from models.errors import InvalidParameter
 
 
 def check_selected(params: dict, names: list[str]) -> None:
-    """A run may select only datasets that params.yaml lists: dvc.yaml is written from that list."""
+    """A run may select only datasets that params.yaml lists (in `datasets` or a schedule's): dvc.yaml
+    is written from those lists."""
+    planned = planned_datasets(params)
     for dataset in names:
-        if dataset not in params["datasets"]:
-            raise InvalidParameter(f"dataset {dataset!r} is not in params.yaml's datasets {params['datasets']}; "
+        if dataset not in planned:
+            raise InvalidParameter(f"dataset {dataset!r} is not in params.yaml's datasets {planned}; "
                                    f"add it there (dvc.yaml is written from that list).")
 
 
@@ -19,7 +21,7 @@ def check_all(params: dict, names: list[str]) -> None:
         if not isinstance(params.get(key), list) or not params[key]:
             raise InvalidParameter(f"params.yaml needs a non-empty list `{key}`.")
     check_selected(params, names)
-    for dataset in params["datasets"]:
+    for dataset in planned_datasets(params):
         datasets.get(check_dataset(dataset)).check(params)
         for cell in params["cells"]:
             train_spec(params, dataset, cell)

@@ -76,14 +76,13 @@ def _stage(args) -> int:
     from flows import datasets
     from flows.dvcgraph import GENERIC
 
-    extras = {} if args.name in GENERIC else {e.name: e.module for e in datasets.get(args.dataset).extra_stages}
-    module = GENERIC.get(args.name) or extras.get(args.name)
-    if module is None:
+    extras = {} if args.name in GENERIC else {e.name: e for e in datasets.get(args.dataset).extra_stages}
+    if args.name not in GENERIC and args.name not in extras:
         raise RnnopsError(f"unknown stage {args.name!r}; choose one of {', '.join([*GENERIC, *extras])}.")
-    runner = importlib.import_module(module)
+    runner = importlib.import_module(GENERIC.get(args.name) or extras[args.name].module)
     function = {"windows": "make_windows"}.get(args.name, args.name)
-    return stage_main(getattr(runner, function), args.name in ("train", "evaluate") or args.name in extras,
-                      [args.dataset] + ([args.cell] if args.cell else []))
+    per_cell = args.name in ("train", "evaluate") or (args.name in extras and extras[args.name].per_cell)
+    return stage_main(getattr(runner, function), per_cell, [args.dataset] + ([args.cell] if args.cell else []))
 
 
 def _ui(args) -> int:
@@ -120,7 +119,7 @@ def _generate(args) -> int:
 def _predict(args) -> int:
     from flows.predict import forecast_next
 
-    f = forecast_next(Path("."), args.ticker, args.model_dir, force=args.force)
+    f = forecast_next(Path("."), args.ticker, args.model_dir, force=args.force, dataset=args.dataset)
     for warning in f["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
@@ -163,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--rng-seed", type=int, default=1)
     gen.add_argument("--checkpoint", help="a data/models/text/<cell> folder instead of models:/rnnops-text@champion")
     predict = sub.add_parser("predict", help="next-day forecast from the champion model and the latest snapshot")
-    predict.add_argument("dataset", choices=["stocks"])
+    predict.add_argument("dataset", choices=["stocks", "stocks_daily"])
     predict.add_argument("--ticker", help="default: stocks.ingest.ticker")
     predict.add_argument("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion")
     predict.add_argument("--force", action="store_true",

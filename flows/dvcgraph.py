@@ -16,6 +16,7 @@ import yaml
 
 from flows import datasets
 from flows.atomic import write_text
+from flows.params import planned_datasets
 from flows.paths import stage_name
 
 GENERIC = {kind: f"flows.stages.{kind}" for kind in ("ingest", "windows", "train", "evaluate", "report")}
@@ -84,7 +85,7 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
     """dataset -> {stage name -> stage}, in the order a run goes through them."""
     root = Path(root)
     graph, parsed = {}, {}
-    for dataset in params["datasets"]:
+    for dataset in planned_datasets(params):
         plugin, module = datasets.get(dataset), datasets.REGISTRY[dataset]
         cells = params["cells"]
 
@@ -94,7 +95,8 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
         raw, windows = f"data/raw/{dataset}", f"data/windows/{dataset}"
         stages = {stage_name("ingest", dataset): _stage(
             f"python -m {GENERIC['ingest']} {dataset}", plugin.source_files(params) + code(GENERIC["ingest"]),
-            plugin.stage_params("ingest"), outs=[{raw: {"persist": True}}])}  # a failed fetch keeps the last snapshot
+            plugin.stage_params("ingest"), outs=[{raw: {"persist": True}}],  # a failed fetch keeps the last snapshot
+            always_changed=plugin.always_changed("ingest"))}
         stages[stage_name("windows", dataset)] = _stage(
             f"python -m {GENERIC['windows']} {dataset}", [raw] + code(GENERIC["windows"]),
             plugin.stage_params("windows"), outs=[windows])
@@ -109,17 +111,21 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
                 metrics=[{f"metrics/{dataset}/{cell}.json": {"cache": False}}],
                 plots=[{f"plots/{dataset}/{cell}.csv": {"cache": False}}],
                 outs=[{f"plots/{dataset}/{cell}.png": {"cache": False}}])
+        report_reads = [f"metrics/{dataset}", f"plots/{dataset}", f"data/models/{dataset}"]
         for extra in plugin.extra_stages:
-            for cell in cells:
+            for cell in cells if extra.per_cell else [None]:
                 fill = {"dataset": dataset, "cell": cell}
                 stages[stage_name(extra.name, dataset, cell)] = _stage(
-                    f"python -m {extra.module} {dataset} {cell}",
+                    " ".join(["python -m", extra.module, dataset] + ([cell] if cell else [])),
                     [d.format(**fill) for d in extra.deps] + code(extra.module),
                     [p.format(**fill) for p in extra.params],
-                    metrics=[{extra.metrics.format(**fill): {"cache": False}}])
+                    metrics=[{extra.metrics.format(**fill): {"cache": False}}],
+                    outs=[{o.format(**fill): {"cache": False, "persist": True}} for o in extra.outs])
+                folder = str(Path(extra.metrics.format(**fill)).parent)
+                if not any(folder == r or folder.startswith(r + "/") for r in report_reads):
+                    report_reads.append(folder)
         stages[stage_name("report", dataset)] = _stage(
-            f"python -m {GENERIC['report']} {dataset}",
-            [f"metrics/{dataset}", f"plots/{dataset}", f"data/models/{dataset}"] + code(GENERIC["report"]),
+            f"python -m {GENERIC['report']} {dataset}", report_reads + code(GENERIC["report"]),
             ["cells"], outs=[{f"reports/{dataset}": {"cache": False}}])
         graph[dataset] = stages
     return graph

@@ -30,6 +30,13 @@ def load_params(root: Path | str = ".") -> dict[str, Any]:
     return params
 
 
+def planned_datasets(params: dict) -> list[str]:
+    """What dvc.yaml holds: params' `datasets` (what `rnnops run` drives) and those only schedules run."""
+    scheduled = [d for s in (params.get("schedules") or {}).values() if isinstance(s, dict)
+                 for d in (s.get("datasets") or [])]
+    return list(dict.fromkeys([*params["datasets"], *scheduled]))
+
+
 def section(params: dict, *keys: str) -> Any:
     node: Any = params
     for depth, key in enumerate(keys):

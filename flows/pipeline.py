@@ -75,16 +75,25 @@ def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = N
 
 
 @task(name="dvc-stage", task_run_name="{stage}")
-def run_stage(root: Path, stage: str, force: bool = False):
+def run_stage(root: Path, stage: str, force: bool = False, raise_failure: bool = False):
     """The stage's name, or a Failed state (named Skipped for an unreachable source) carrying the
-    stage's one-sentence reason: returned rather than raised, so Prefect logs no traceback."""
+    stage's one-sentence reason: returned rather than raised, so Prefect logs no traceback.
+    raise_failure=True raises instead, so that Prefect's task retries apply (a scheduled fetch)."""
     # -q drops DVC's per-stage git hints; the stage's own output (progress bar, errors) still streams.
-    args = ["repro", "-q", stage] + (["--force", "--single-item"] if force else [])
+    # --single-item: the flow runs the stages in order, so upstream is current; without it every
+    # stage would re-run an always-changed fetch upstream of it (a rolling profile's ingest).
+    args = ["repro", "-q", "--single-item", stage] + (["--force"] if force else [])
     try:
         dvc(root, *args, stream=True, extra_env={"RNNOPS_FLOW_RUN_ID": str(flow_run.id or "")})
     except StageFailed as exc:
+        if raise_failure:
+            raise
         return Failed(message=str(exc), name="Skipped" if exc.skipped else "Failed")
     return stage
+
+
+class PipelineFailed(RuntimeError):
+    """A scheduled run in which a dataset did not finish: the flow run must end Failed, visibly."""
 
 
 @dataclass
@@ -102,17 +111,25 @@ class DatasetOutcome:
 
 @flow(name="pipeline", log_prints=True)
 def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = False,
-             wait: bool = True) -> list[DatasetOutcome]:
+             wait: bool = True, scheduled: bool = False, fetch_retries: int = 2,
+             retry_delay_s: float = 300.0) -> list[DatasetOutcome]:
     """ingest -> windows -> train -> evaluate -> report for each dataset; a failed dataset stops only itself.
 
     One run per repository at a time: a second one waits (or, wait=False, fails in one sentence).
+    scheduled=True (what `rnnops serve` and infra/prefect.yaml pass): a fetch that fails is retried
+    `fetch_retries` times, then an unreachable source fails the flow run instead of skipping quietly.
     """
     base = Path(root).resolve()
     with run_lock(base, wait=wait):
-        return run_datasets(base, datasets, force)
+        outcomes = run_datasets(base, datasets, force, (fetch_retries, retry_delay_s) if scheduled else None)
+    missed = [f"{o.dataset} {o.status} at {o.reason}" for o in outcomes if o.status != "ok"]
+    if scheduled and missed:
+        raise PipelineFailed("; ".join(missed))
+    return outcomes
 
 
-def run_datasets(base: Path, datasets: list[str] | None, force: bool) -> list[DatasetOutcome]:
+def run_datasets(base: Path, datasets: list[str] | None, force: bool,
+                 fetch_retries: tuple[int, float] | None = None) -> list[DatasetOutcome]:
     params = load_params(base)
     check_selected(params, datasets or [])
     graph, rewritten = dvcgraph.sync(base, params)
@@ -122,7 +139,10 @@ def run_datasets(base: Path, datasets: list[str] | None, force: bool) -> list[Da
     for dataset in datasets or params["datasets"]:
         outcome = DatasetOutcome(dataset)
         for stage in graph[dataset]:
-            state = run_stage(base, stage, force, return_state=True)
+            runner, fetch = run_stage, fetch_retries is not None and stage == stage_name("ingest", dataset)
+            if fetch:
+                runner = run_stage.with_options(retries=fetch_retries[0], retry_delay_seconds=fetch_retries[1])
+            state = runner(base, stage, force, raise_failure=fetch, return_state=True)
             if not state.is_failed():
                 outcome.stages.append(stage)
                 continue

@@ -46,17 +46,18 @@ def trust_problems(transform: PriceTransform, series: np.ndarray, last_seen: str
     return problems
 
 
-def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False) -> dict:
-    ticker = check_ticker(ticker) if ticker else ticker_of(load_params(root))
+def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False,
+                  dataset: str = "stocks") -> dict:
+    ticker = check_ticker(ticker) if ticker else ticker_of(load_params(root), dataset)
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None:
-            source = tracking.champion_weights(root, "stocks", Path(tmp))
+            source = tracking.champion_weights(root, dataset, Path(tmp))
             folder = source["dir"]
         else:
             folder, source = Path(model_dir), {"model": str(model_dir), "version": "-", "cell": Path(model_dir).name}
         net = load_regression_net(folder)
         fitted = read_json(folder / "transform.json")
-    frame = load_snapshot(root, ticker)
+    frame = load_snapshot(root, ticker, dataset)
     column = fitted["column"]
     if column not in frame.columns:
         raise InvalidParameter(f"the {ticker} snapshot has no {column} column, which the model was trained on.")

@@ -42,7 +42,7 @@ def collect(root: Path, dataset: str, cells: list[str], only: set[str] | None = 
         if not path.exists() or (only is not None and cell not in only):
             continue
         found[cell] = read_json(path)
-        for extra in plugin.extra_stages:
+        for extra in (e for e in plugin.extra_stages if e.per_cell):
             summary = Path(root) / extra.metrics.format(dataset=dataset, cell=cell)
             if summary.exists():
                 found[cell].setdefault("extra", {})[extra.label] = read_json(summary)[extra.summary_key]

@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -255,6 +256,23 @@ def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | No
     mlc.log_batch(run.info.run_id, metrics=metrics, params=params)
     mlc.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
+
+
+def log_scorecard(root: Path, dataset: str, card: dict) -> str:
+    """One long-lived run per dataset (tag kind=scorecard); step = forecasts scored so far, so the
+    UI draws the live skill against persistence as it accumulates."""
+    mlc = client(root)
+    experiment = _experiment_id(mlc, root, dataset)
+    found = mlc.search_runs([experiment], filter_string="tags.kind = 'scorecard'", max_results=1)
+    run_id = found[0].info.run_id if found else mlc.create_run(
+        experiment, run_name=f"{dataset}-scorecard", tags={"dataset": dataset, "kind": "scorecard"}).info.run_id
+    now, step = int(time.time() * 1000), int(card["scored"])
+    metrics = [Metric(f"scorecard/{k}", float(v), now, step) for k, v in card.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    metrics.append(Metric("scorecard/next_forecast", float(card["next"]["forecast"]), now, int(card["forecasts"])))
+    mlc.log_batch(run_id, metrics=metrics)
+    mlc.set_terminated(run_id, "FINISHED")
+    return run_id
 
 
 def champion_weights(root: Path, dataset: str, into: Path) -> dict:

@@ -52,6 +52,13 @@ TINY_STOCKS = {
     "evaluate": {"batch_size": 100},
     "backtest": {"folds": 2, "horizon": 10, "refit": False, "epochs": 1},
 }
+TINY_DAILY = {
+    "ingest": {"source": "yfinance", "ticker": "GOOG", "end": None, "history_days": 3650, "interval": "1d",
+               "column": "Open", "max_gap_days": 10, "retries": 1},
+    "windows": {"column": "Open", "window": 10, "target": "log_return", "val_sessions": 20, "test_sessions": 10},
+    "train": copy.deepcopy(TINY_STOCKS["train"]),
+    "evaluate": {"batch_size": 100},
+}
 TINY_CORPUS = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40
 TINY_TEXT = {
     "ingest": {"source": "files", "name": "tiny", "paths": ["data/sources/tiny.txt"], "url": None, "sha256": None,
@@ -69,6 +76,8 @@ def tiny_params(datasets=("cosine",)) -> dict:
     params["cosine"] = copy.deepcopy(TINY["cosine"])
     params["stocks"] = copy.deepcopy(TINY_STOCKS)
     params["text"] = copy.deepcopy(TINY_TEXT)
+    params["stocks_daily"] = copy.deepcopy(TINY_DAILY)
+    params.pop("schedules", None)  # a test that serves schedules sets its own
     return params
 
 

@@ -15,6 +15,7 @@ from models.errors import InvalidParameter
 REGISTRY = {
     "cosine": "flows.datasets.cosine",
     "stocks": "flows.datasets.stocks",
+    "stocks_daily": "flows.datasets.stocks.rolling",  # the same task on dates that move with the calendar
     "text": "flows.datasets.text",
 }
 

@@ -60,6 +60,8 @@ class ExtraStage:
     metrics: str  # its metrics file
     summary_key: str  # the figure the report shows from that file
     label: str
+    per_cell: bool = True  # False: one stage for the dataset, `python -m <module> <dataset>`
+    outs: tuple[str, ...] = ()  # files it keeps and extends from run to run (persisted, in git, not DVC's cache)
 
 
 class Dataset:
@@ -120,3 +122,11 @@ class Dataset:
     def report_html(self, root: Path, cell: str) -> str:
         """Extra HTML for a cell's part of the report (e.g. generated text)."""
         return ""
+
+    def report_overview(self, root: Path) -> str:
+        """Extra HTML about the dataset as a whole (e.g. a live forecast scorecard)."""
+        return ""
+
+    def always_changed(self, stage: str) -> bool:
+        """True when a stage must run every time (a source that moves with the calendar)."""
+        return False

@@ -47,7 +47,7 @@ def page(plugin, root: Path, metrics: dict[str, dict], images: list[Path]) -> st
         body += "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [*cells, *more]) + "</tr>"
     figures = "".join(f'<figure><img src="{p.name}" alt="{p.stem}"><figcaption>{p.stem}</figcaption></figure>'
                       for p in images)
-    extras = "".join(plugin.report_html(root, cell) for cell in metrics)
+    extras = plugin.report_overview(root) + "".join(plugin.report_html(root, cell) for cell in metrics)
     note = ("<p>value, baseline, skill and the Diebold-Mariano p-value come from the split named in each row; "
             "the champion is chosen on the validation figure (val), never on the test split.</p>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>rnnops: {plugin.name}</title>"

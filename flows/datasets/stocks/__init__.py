@@ -35,7 +35,8 @@ class IngestConfig:
     source: str = "yfinance"
     ticker: str = "GOOG"
     start: str = "2012-01-01"
-    end: str = "2017-02-01"  # exclusive
+    end: str | None = "2017-02-01"  # exclusive; null: up to and including today (a rolling profile)
+    history_days: int | None = None  # set: start is this many days before end (a rolling profile)
     interval: str = "1d"
     paths: list = field(default_factory=list)
     column: str = "Open"
@@ -46,6 +47,17 @@ class IngestConfig:
         check_ticker(self.ticker)
         if self.source not in SOURCES:
             raise InvalidParameter(f"stocks.ingest.source must be yfinance or csv, got {self.source!r}.")
+        if self.history_days is not None and (not isinstance(self.history_days, int) or self.history_days <= 0):
+            raise InvalidParameter(f"stocks.ingest.history_days must be a positive integer, got {self.history_days!r}.")
+
+    def dates(self, today: dt.date | None = None) -> tuple[str, str]:
+        """[start, end) to fetch; a rolling profile's move with the calendar (UTC)."""
+        today = today or dt.datetime.now(dt.timezone.utc).date()
+        end = pd.Timestamp(str(self.end)).date() if self.end else today + dt.timedelta(days=1)
+        start = pd.Timestamp(str(self.start)).date()
+        if self.history_days:
+            start = end - dt.timedelta(days=self.history_days)
+        return str(start), str(end)
 
 
 @dataclass(frozen=True)
@@ -70,27 +82,26 @@ class WindowConfig:
             if a >= b:
                 raise InvalidParameter(f"stocks.windows.{first} ({a}) must come before {last} ({b}).")
 
-    def splits(self) -> dict[str, tuple]:
+    def splits(self, dates: pd.DatetimeIndex | None = None) -> dict[str, tuple]:
         fit_end = (pd.Timestamp(str(self.val_start)) - pd.Timedelta(days=1)).date()
         return {"train": (self.train_start, fit_end), "val": (self.val_start, self.train_end),
                 "test": (self.test_start, self.test_end)}
 
 
-def ingest_config(params: dict) -> IngestConfig:
-    return from_mapping(IngestConfig, section(params, "stocks", "ingest"), "stocks.ingest")
+def ingest_config(params: dict, dataset: str = "stocks") -> IngestConfig:
+    return from_mapping(IngestConfig, section(params, dataset, "ingest"), f"{dataset}.ingest")
 
 
-def ticker_of(params: dict) -> str:
+def ticker_of(params: dict, dataset: str = "stocks") -> str:
     """Only the ticker of the ingest section: the stages after ingest read nothing else of it."""
-    return check_ticker(section(params, "stocks", "ingest", "ticker"))
+    return check_ticker(section(params, dataset, "ingest", "ticker"))
 
 
-def window_config(params: dict) -> WindowConfig:
-    return from_mapping(WindowConfig, section(params, "stocks", "windows"), "stocks.windows")
+def window_config(params: dict, dataset: str = "stocks") -> WindowConfig:
+    return from_mapping(WindowConfig, section(params, dataset, "windows"), f"{dataset}.windows")
 
 
 class StockPrices(Dataset):
-    name = "stocks"
     columns = (("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"))
     extra_stages = (ExtraStage(
         name="backtest", module="flows.datasets.stocks.backtest",
@@ -98,25 +109,32 @@ class StockPrices(Dataset):
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
         summary_key="mean_skill", label="backtest skill"),)
 
+    def __init__(self, name: str = "stocks"):
+        self.name = name
+
+    def window_config(self, params: dict):
+        return window_config(params, self.name)
+
     def check(self, params):
-        ingest_config(params)
-        window_config(params)
+        ingest_config(params, self.name)
+        self.window_config(params)
 
     def source_files(self, params):
-        cfg = ingest_config(params)
+        cfg = ingest_config(params, self.name)
         return list(cfg.paths) if cfg.source == "csv" else []
 
     def ingest(self, root, params, out):
-        cfg = ingest_config(params)
+        cfg = ingest_config(params, self.name)
         ticker = check_ticker(cfg.ticker)
-        target = snapshot_path(root, ticker)
+        target = snapshot_path(root, ticker, self.name)
+        start, end = cfg.dates()
         if cfg.source == "csv":
             frame, meta = read_csv_sources(root, cfg, ticker)
         else:
             try:
-                frame = fetch_daily(ticker, str(cfg.start), str(cfg.end), cfg.interval, retries=int(cfg.retries))
+                frame = fetch_daily(ticker, start, end, cfg.interval, retries=int(cfg.retries))
             except SourceUnavailable as exc:
-                reuse = reusable_snapshot(target, cfg)
+                reuse = reusable_snapshot(target, start, end)
                 if reuse is None:
                     raise
                 print(f"WARNING: {exc} Re-using the snapshot {target} fetched {reuse['fetched_at']} "
@@ -129,23 +147,24 @@ class StockPrices(Dataset):
             print(f"WARNING: {warning}", file=sys.stderr)
         out.write_text(target.name, to_canonical_csv(frame))
         out.write_json(target.with_suffix(".meta.json").name, {
-            **meta, "ticker": ticker, "start": str(cfg.start), "end": str(cfg.end),
+            **meta, "ticker": ticker, "start": start, "end": end,
             "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "rows": len(frame),
             "first_date": str(frame.index[0].date()), "last_date": str(frame.index[-1].date()), "warnings": warnings})
 
     def windows(self, root, params, out):
-        cfg = window_config(params)
-        ticker = ticker_of(params)
-        frame = load_snapshot(root, ticker)
+        cfg = self.window_config(params)
+        ticker = ticker_of(params, self.name)
+        frame = load_snapshot(root, ticker, self.name)
         column = price_column(frame, cfg.column, ticker)
-        series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target, cfg.splits())
+        series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target,
+                                     cfg.splits(frame.index))
         check_finite(series, self.name)
         out.save_npy("series.npy", series.astype(np.float32))
         out.write_json("spec.json", {**spec, "ticker": ticker, "column": column})
 
     def stage_params(self, stage):
         if stage == "windows":  # the snapshot's file name is the ticker
-            return ["stocks.ingest.ticker", "stocks.windows"]
+            return [f"{self.name}.ingest.ticker", f"{self.name}.windows"]
         return super().stage_params(stage)
 
     def load(self, root):
@@ -179,13 +198,14 @@ def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.Dat
     return pd.concat([f[common] for f in frames]), {"source": "csv", "files": [str(f) for f in files]}
 
 
-def reusable_snapshot(target: Path, cfg: IngestConfig) -> dict | None:
+def reusable_snapshot(target: Path, start: str, end: str) -> dict | None:
+    """The last snapshot, when it was fetched for the same dates (a rolling profile's never is)."""
     meta_path = target.with_suffix(".meta.json")
     if not meta_path.exists() or not target.exists():
         return None
     meta = read_json(meta_path)
-    same = meta.get("source") == "yfinance" and meta.get("start") == str(cfg.start) and meta.get("end") == str(cfg.end)
+    same = meta.get("source") == "yfinance" and meta.get("start") == start and meta.get("end") == end
     return meta if same else None
 
 
-DATASET = StockPrices()
+DATASET = StockPrices("stocks")

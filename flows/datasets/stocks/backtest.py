@@ -44,12 +44,12 @@ def fold_bounds(first_row: int, end_row: int, folds: int, horizon: int) -> list[
 def backtest(root: Path, dataset: str, cell: str) -> dict:
     flush_denormals()
     params = load_params(root)
-    cfg, wcfg = section(params, dataset, "backtest"), window_config(params)
+    cfg, wcfg = section(params, dataset, "backtest"), window_config(params, dataset)
     spec = train_spec(params, dataset, cell)
     if cfg.get("epochs"):
         spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=int(cfg["epochs"])))
-    ticker = ticker_of(params)
-    frame = load_snapshot(root, ticker)
+    ticker = ticker_of(params, dataset)
+    frame = load_snapshot(root, ticker, dataset)
     prices, dates = frame[price_column(frame, wcfg.column, ticker)].to_numpy(), frame.index
     fit_rows = np.flatnonzero((dates >= str(wcfg.train_start)) & (dates < str(wcfg.val_start)))
     if len(fit_rows) == 0:

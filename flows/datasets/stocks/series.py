@@ -13,14 +13,14 @@ from models.metrics import forecast_report
 from models.price_windows import PriceTransform, window_starts
 
 
-def snapshot_path(root: Path, ticker: str) -> Path:
-    return paths.raw_dir(root, "stocks") / f"{check_ticker(ticker)}.csv"
+def snapshot_path(root: Path, ticker: str, dataset: str = "stocks") -> Path:
+    return paths.raw_dir(root, dataset) / f"{check_ticker(ticker)}.csv"
 
 
-def load_snapshot(root: Path, ticker: str) -> pd.DataFrame:
-    path = snapshot_path(root, ticker)
+def load_snapshot(root: Path, ticker: str, dataset: str = "stocks") -> pd.DataFrame:
+    path = snapshot_path(root, ticker, dataset)
     if not path.exists():
-        raise InvalidParameter(f"no price snapshot {path}; run the ingest-stocks stage (or make run) first.")
+        raise InvalidParameter(f"no price snapshot {path}; run the ingest-{dataset} stage (or make run) first.")
     return read_canonical(path)
 
 
