@@ -94,6 +94,17 @@ def _ui(args) -> int:
     return subprocess.call(cmd)
 
 
+def _serve(args) -> int:
+    from flows.params import load_params
+    from flows.schedules import serve
+
+    try:
+        serve(Path(".").resolve(), load_params("."))
+    except KeyboardInterrupt:
+        print("rnnops serve stopped; the deployments stay on the server, without a process to run them")
+    return 0
+
+
 def _dvc_yaml(args) -> int:
     from flows import dvcgraph
     from flows.params import load_params
@@ -154,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=5000)
     sub.add_parser("summary", help="print the last metrics as a table")
+    sub.add_parser("serve", help="serve params.yaml's schedules as Prefect deployments (needs PREFECT_API_URL)")
     gen = sub.add_parser("generate", help="generate text from the champion character model or a model folder")
     gen.add_argument("--seed-text", required=True)
     gen.add_argument("--length", type=int, default=500)
@@ -170,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"run": _run, "stage": _stage, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary,
+COMMANDS = {"run": _run, "stage": _stage, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary, "serve": _serve,
             "generate": _generate, "predict": _predict}
 
 

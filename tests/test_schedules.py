@@ -1,0 +1,175 @@
+"""Schedules: params.yaml's cron schedules, infra/prefect.yaml's deployments (kept equal), run for
+real on a `prefect server start` with a process worker, and served by `rnnops serve`."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.schedules import schedule_specs
+from models.errors import InvalidParameter
+from tests.conftest import REPO, tiny_params, write_params
+
+BIN = Path(sys.executable).parent
+ROOT_VAR = "{{ $RNNOPS_ROOT }}"
+
+
+def test_infra_prefect_yaml_declares_exactly_the_schedules_of_params():
+    specs = schedule_specs(yaml.safe_load((REPO / "params.yaml").read_text()))
+    declared = yaml.safe_load((REPO / "infra/prefect.yaml").read_text())
+    assert declared["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": ROOT_VAR}}]
+    assert {d["name"] for d in declared["deployments"]} == set(specs)
+    for d in declared["deployments"]:
+        spec = specs[d["name"]]
+        assert d["entrypoint"] == "flows/pipeline.py:pipeline"  # a file path: the worker needs no package index
+        assert d["schedules"] == [{"cron": spec["cron"], "timezone": spec["timezone"]}]
+        assert d["parameters"] == {"root": ROOT_VAR, "datasets": spec["datasets"], "scheduled": True}
+        assert d["concurrency_limit"] == 1
+        assert d["work_pool"]["job_variables"]["working_dir"] == ROOT_VAR  # absolute, set by the operator
+
+
+def test_a_bad_schedule_is_one_sentence():
+    with pytest.raises(InvalidParameter, match="not a cron expression"):
+        schedule_specs({"schedules": {"daily": {"cron": "every day at five"}}})
+    with pytest.raises(InvalidParameter, match="needs cron"):
+        schedule_specs({"schedules": {"daily": {"when": "0 5 * * *"}}})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGINT first (Prefect's processes stop cleanly on it, not promptly on SIGTERM), then kill."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """A real `prefect server start` on loopback with its own PREFECT_HOME; yields its API URL."""
+    home, port = tmp_path_factory.mktemp("prefect-home"), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url, started = f"http://127.0.0.1:{port}/api", time.monotonic()
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
+            assert time.monotonic() - started < 180, "prefect server did not become healthy in 180 s"
+            time.sleep(0.5)
+        print(f"prefect server healthy after {time.monotonic() - started:.1f} s")
+        yield url
+    finally:
+        stop(proc)
+        log.close()
+
+
+@pytest.fixture
+def on_server(prefect_server, project, monkeypatch):
+    """The tiny project, with this server as the Prefect API for its commands and the test's client."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    monkeypatch.setenv("RNNOPS_ROOT", str(project))
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        yield project
+
+
+def prefect(project: Path, *args: str, timeout: float = 120) -> str:
+    done = subprocess.run([str(BIN / "prefect"), *args], cwd=project, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"prefect {' '.join(args)}: {done.stdout[-1500:]} {done.stderr[-1500:]}"
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_server):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    project = on_server
+    params = tiny_params(("cosine",))
+    params["cells"] = ["rnn"]
+    write_params(project, params)
+    (project / "infra").mkdir()
+    shutil.copy(REPO / "infra/prefect.yaml", project / "infra/prefect.yaml")
+    prefect(project, "work-pool", "create", "rnnops", "--type", "process")
+    prefect(project, "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml")
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("pipeline/weekly-full")
+        assert deployment.parameters == {"root": str(project), "datasets": None, "scheduled": True}
+        assert deployment.schedules[0].schedule.cron == "0 4 * * 6"
+        assert deployment.global_concurrency_limit.limit == 1
+        run = client.create_flow_run_from_deployment(deployment.id)  # "trigger now", as the UI's Run button
+    started = time.monotonic()
+    prefect(project, "worker", "start", "--pool", "rnnops", "--run-once", timeout=600)
+    print(f"scheduled run through the worker: {time.monotonic() - started:.0f} s")
+    with get_client(sync_client=True) as client:
+        finished = client.read_flow_run(run.id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+    assert finished.state.is_completed(), finished.state
+    assert {t.name for t in tasks} == {"ingest-cosine", "windows-cosine", "train-cosine-rnn", "evaluate-cosine-rnn",
+                                       "report-cosine"}
+    assert all(t.state.is_completed() for t in tasks)
+    assert (project / "reports/cosine/index.html").exists()  # it ran in the checkout, not a temp dir
+
+
+@pytest.mark.slow
+def test_rnnops_serve_registers_the_params_schedules(on_server):
+    from prefect.client.orchestration import get_client
+
+    project = on_server
+    params = tiny_params(("cosine",))
+    params["schedules"] = {"tiny-nightly": {"cron": "15 2 * * *", "timezone": "Europe/Paris", "datasets": ["cosine"]}}
+    write_params(project, params)
+    serve = subprocess.Popen([str(BIN / "rnnops"), "serve"], cwd=project, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        with get_client(sync_client=True) as client:
+            while True:
+                found = [d for d in client.read_deployments() if d.name == "tiny-nightly"]
+                if found:
+                    break
+                assert serve.poll() is None, serve.stdout.read()
+                assert time.monotonic() < deadline, "rnnops serve registered nothing in 120 s"
+                time.sleep(1)
+        (deployment,) = found
+        schedule = deployment.schedules[0].schedule
+        assert (schedule.cron, schedule.timezone) == ("15 2 * * *", "Europe/Paris")
+        assert deployment.parameters == {"root": str(project), "datasets": ["cosine"], "scheduled": True}
+        assert deployment.global_concurrency_limit.limit == 1  # one run of a deployment at a time
+    finally:
+        stop(serve)
+    assert "serving pipeline/tiny-nightly: 15 2 * * * (Europe/Paris)" in serve.stdout.read()
+
+
+def test_serve_without_a_server_says_what_to_start(project, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    done = subprocess.run([str(BIN / "rnnops"), "serve"], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 2 and "prefect server start --host 127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
