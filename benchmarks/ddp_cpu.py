@@ -3,9 +3,12 @@
 Same data, seed and global batch; a temp copy of the project with MLflow on SQLite there. Reports
 the fit's samples/s (rank 0's fit time, without process start-up), the whole stage's wall time (with
 it: Lightning import, torchrun rendezvous) and the largest relative difference between the loss
-curves. On a shared 2-core machine timings move by 15% or more from run to run.
+curves. One process is timed twice, with torch's default threads (the cores) and with one thread,
+because N ranks get cores / N threads each: on a busy 2-core machine a 2-thread process can collapse
+(ENVIRONMENT.md), which is a thread effect, not a DDP one. Configurations alternate over --repeats;
+medians are reported. On a shared 2-core machine timings move by 15% or more from run to run.
 
-    python benchmarks/ddp_cpu.py [--processes 2] [--epochs 3] [--windows 1000] [--window 100] [--hidden 64]
+    python benchmarks/ddp_cpu.py [--processes 2] [--repeats 2] [--epochs 3] [--windows 1000] [--window 100]
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,9 +30,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def stage(root: Path, *args: str) -> float:
+def stage(root: Path, *args: str, **extra: str) -> float:
     env = dict(os.environ, RNNOPS_PROGRESS_BAR="0", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-               PYTHONPATH=str(root))
+               PYTHONPATH=str(root), **extra)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", *args], cwd=root, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -36,16 +40,17 @@ def stage(root: Path, *args: str) -> float:
     return time.perf_counter() - started
 
 
-def train(root: Path, params: dict, devices: int) -> dict:
+def train(root: Path, params: dict, devices: int, threads: int | None = None) -> dict:
     params["cosine"]["train"]["lstm"]["devices"] = devices
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    wall = stage(root, "flows.stages.train", "cosine", "lstm")
+    wall = stage(root, "flows.stages.train", "cosine", "lstm", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     folder = root / "data/models/cosine/lstm"
     summary = json.loads((folder / "run.json").read_text())
     with open(folder / "history.csv") as fh:
         curve = list(csv.DictReader(fh))
     samples = params["cosine"]["windows"]["train_windows"] * summary["epochs"]
-    return {"processes": devices, "fit_seconds": summary["train_seconds"], "stage_wall_seconds": round(wall, 2),
+    return {"processes": devices, "threads_per_process": threads or "default",
+            "fit_seconds": summary["train_seconds"], "stage_wall_seconds": round(wall, 2),
             "samples_per_s": round(samples / summary["train_seconds"], 1),
             "train_loss": [float(r["train/loss"]) for r in curve], "val_loss": [float(r["val/loss"]) for r in curve]}
 
@@ -57,6 +62,7 @@ def worst(a: list[float], b: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--windows", type=int, default=1000)
     parser.add_argument("--window", type=int, default=100)
@@ -77,14 +83,25 @@ def main() -> None:
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         for kind in ("ingest", "windows"):
             stage(root, f"flows.stages.{kind}", "cosine")
-        one = train(root, params, 1)
-        many = train(root, params, args.processes)
+        runs = {"1": [], "1x1thread": [], "N": []}
+        for _ in range(args.repeats):
+            runs["1"].append(train(root, params, 1))
+            runs["1x1thread"].append(train(root, params, 1, threads=1))
+            runs["N"].append(train(root, params, args.processes))
+    one, many = runs["1"][0], runs["N"][0]
+
+    def median(name: str) -> float:
+        return statistics.median(r["samples_per_s"] for r in runs[name])
+
     print(json.dumps({
         "machine": {"cores": len(os.sched_getaffinity(0)), "platform": platform.platform(), "gpu": False},
         "setup": {"model": f"LSTM({args.hidden})", "window": args.window, "train_windows": args.windows,
                   "global_batch": args.batch, "epochs": args.epochs},
-        "runs": [one, many],
-        "speedup_fit": round(many["samples_per_s"] / one["samples_per_s"], 3),
+        "median_samples_per_s": {"1 process": median("1"), "1 process, 1 thread": median("1x1thread"),
+                                 f"{args.processes} processes": median("N")},
+        "speedup_vs_1_process": round(median("N") / median("1"), 3),
+        "speedup_vs_1_process_1_thread": round(median("N") / median("1x1thread"), 3),
+        "runs": [r for name in runs for r in runs[name]],
         "loss_curve_max_rel_diff": {"train": worst(one["train_loss"], many["train_loss"]),
                                     "val": worst(one["val_loss"], many["val_loss"])},
     }, indent=2))
