@@ -123,3 +123,36 @@ def test_a_training_killed_mid_epoch_resumes_into_the_same_run_with_the_same_wei
     assert run.data.tags["rnnops.resumes"] == "1" and "failure" not in run.data.tags
     steps = sorted({m.step for m in client.get_metric_history(state["run_id"], "train/loss")})
     assert steps == [1, 2, 3, 4, 5, 6], (reached, steps)
+
+
+def processes_in(root: Path) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == str(root):
+                found.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+        except OSError:
+            pass
+    return found
+
+
+def test_killing_a_two_process_training_leaves_no_rank_and_it_resumes_bit_for_bit(project, mlflow_uri):
+    prepare(project, {"epochs": 5, "hidden_size": 24, "accelerator": "cpu", "devices": 2})
+    stage(project, "flows.stages.train", "cosine", "lstm")
+    straight = weights(project)
+    (project / "data/models/cosine/lstm/model.pt").unlink()
+    proc = stage(project, "flows.stages.train", "cosine", "lstm", wait=False)
+    wait_for_epoch(project, proc, 2)
+    proc.send_signal(signal.SIGKILL)  # the stage only: torchrun and both ranks must follow it
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while processes_in(project) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_in(project) == []
+    state = json.loads((checkpoints.folder(project, "cosine", "lstm") / checkpoints.SIDECAR).read_text())
+    stage(project, "flows.stages.train", "cosine", "lstm")
+    summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
+    got = (summary["run_id"], summary["resumed_after_epoch"], summary["processes"])
+    assert got == (state["run_id"], state["epoch"], 2)
+    resumed = weights(project)
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight), "resumed 2-process weights differ bit-wise"
