@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flows import datasets
+from flows.launch import layout
 from flows.params import check_dataset, planned_datasets, train_spec
 from models.errors import InvalidParameter
 
@@ -24,4 +25,4 @@ def check_all(params: dict, names: list[str]) -> None:
     for dataset in planned_datasets(params):
         datasets.get(check_dataset(dataset)).check(params)
         for cell in params["cells"]:
-            train_spec(params, dataset, cell)
+            layout(train_spec(params, dataset, cell), f"{dataset}.train.{cell}")

@@ -12,7 +12,8 @@ from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
 from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
-RUNTIME_KEYS = ("accelerator", "devices")
+# How a cell is run, not what it learns: resolved and checked by flows.launch.layout.
+RUNTIME_KEYS = ("accelerator", "devices", "num_nodes", "strategy", "precision", "keep_checkpoint")
 
 
 def load_params(root: Path | str = ".") -> dict[str, Any]:
@@ -65,8 +66,12 @@ class TrainSpec:
     net: NetworkConfig
     optim: OptimConfig
     seed: int
-    accelerator: str = "auto"
-    devices: int | str = 1
+    accelerator: str = "auto"  # auto: the GPUs when there are any, else the CPU
+    devices: int | str = 1  # processes per node; params.yaml's default is auto (every GPU), see train_spec
+    num_nodes: int = 1
+    strategy: str = "auto"  # ddp whenever there is more than one process
+    precision: str = "auto"  # Lightning's default, 32-true
+    keep_checkpoint: bool = False  # keep the last epoch checkpoint of a finished training (never resumed)
     extras: tuple = ()  # (key, value) pairs of the dataset's own train keys (e.g. text's embedding_dim)
 
 
@@ -75,7 +80,7 @@ def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> Tr
     where = f"{dataset}.train.{cell}"
     optim_keys = set(OptimConfig.__dataclass_fields__)
     optim = from_mapping(OptimConfig, {k: v for k, v in raw.items() if k in optim_keys}, where)
-    runtime = {k: raw.pop(k) for k in RUNTIME_KEYS if k in raw}
+    runtime = {"devices": "auto", **{k: raw.pop(k) for k in RUNTIME_KEYS if k in raw}}
     runtime["extras"] = tuple((k, raw.pop(k)) for k in datasets.get(dataset).train_keys if k in raw)
     net_values = {k: v for k, v in raw.items() if k not in optim_keys}
     net_values.setdefault("cell", cell)

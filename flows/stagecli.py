@@ -5,6 +5,7 @@ that cannot be reached, `rnnops: skipped: ...` (exit 3); the pipeline reads that
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -14,13 +15,18 @@ from flows.params import check_cell, check_dataset
 from models.errors import RnnopsError, SourceUnavailable
 
 SKIPPED_EXIT = 3
+ERROR_FILE = "RNNOPS_ERROR_FILE"  # set by a launcher: its ranks' first sentence, so it can say it in one line
 
 
 def report_error(exc: RnnopsError) -> int:
     if isinstance(exc, SourceUnavailable):
         print(f"rnnops: skipped: {exc}", file=sys.stderr)
         return SKIPPED_EXIT
-    print(f"rnnops: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    sentence = ' '.join(str(exc).split())
+    print(f"rnnops: error: {sentence}", file=sys.stderr)
+    if os.environ.get(ERROR_FILE):
+        with open(os.environ[ERROR_FILE], "a", encoding="utf-8") as fh:
+            fh.write(sentence + "\n")
     return 2
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import mlflow
 import torch
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -31,7 +31,8 @@ CHAMPION = "champion"
 # MLflow 3 opens an experiment on its GenAI overview unless this tag says it trains models.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
-OWNER = "rnnops.owner"  # pid@host of the training process
+OWNER = "rnnops.owner"  # pid@host of the training process (the launcher's, under torchrun)
+RESUMES = "rnnops.resumes"  # how many times a killed training was resumed into this run
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
 
 
@@ -111,6 +112,7 @@ class TrainingRun:
 
     mlc: MlflowClient | None
     run_id: str | None
+    resumed: bool = False  # reopened after a kill: its params are logged already
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """One epoch's metrics as step `epoch`; non-finite values are left out (MLflow rejects them)."""
@@ -152,18 +154,49 @@ def _quiet(logger: str):
 
 
 def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_hash: str,
-                       flow_run_id: str | None = None) -> TrainingRun:
+                       flow_run_id: str | None = None, resume: tuple[str, int] | None = None) -> TrainingRun:
+    """A new run, or with `resume` = (run id, epoch) the run of a killed training, reopened.
+
+    Reopening is what makes resume and close_ghosts agree: a later training may have marked the
+    run KILLED (its process was dead); the resumed training sets it RUNNING again under its own pid.
+    A run that no longer exists (deleted, another tracking server) gives a new run instead."""
     if not is_rank_zero():
         return TrainingRun(None, None)
     mlc = client(root)
     experiment = _experiment_id(mlc, root, dataset)
     close_ghosts(mlc, experiment)
+    if resume is not None:
+        reopened = _reopen(mlc, experiment, *resume)
+        if reopened is not None:
+            return reopened
     tags = {"dataset": dataset, "cell": cell, "git_sha": git_sha(root), "dvc_data_md5": data_hash,
             "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)", PHASE: "training",
             OWNER: f"{os.getpid()}@{socket.gethostname()}"}
     run = mlc.create_run(experiment, run_name=f"{dataset}-{cell}", tags=tags)
     mlc.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in sorted(params.items())])
     return TrainingRun(mlc, run.info.run_id)
+
+
+def _reopen(mlc: MlflowClient, experiment: str, run_id: str, epoch: int) -> TrainingRun | None:
+    try:
+        run = mlc.get_run(run_id)
+    except MlflowException:
+        return None
+    if run.info.experiment_id != experiment or run.info.lifecycle_stage != "active":
+        return None
+    mlc.update_run(run_id, status="RUNNING")
+    if "failure" in run.data.tags:
+        mlc.delete_tag(run_id, "failure")
+    resumed = int(run.data.tags.get(RESUMES, "0")) + 1
+    tags = {PHASE: "training", OWNER: f"{os.getpid()}@{socket.gethostname()}", RESUMES: str(resumed),
+            f"rnnops.resume.{resumed}": f"after epoch {epoch}"}
+    mlc.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    return TrainingRun(mlc, run_id, resumed=True)
+
+
+def attach_training_run(root: Path, run_id: str) -> TrainingRun:
+    """The run a launcher opened before starting the ranks: rank 0 logs into it, the others nowhere."""
+    return TrainingRun(client(root), run_id) if is_rank_zero() else TrainingRun(None, None)
 
 
 def _alive(pid: int) -> bool:

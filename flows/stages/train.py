@@ -1,36 +1,40 @@
 """train-<dataset>-<cell>: fit one cell with Lightning, save its folder whole, open its MLflow run.
 
-Runs in its own process (the DVC stage command), so a DDP launch via torchrun never re-executes
-a Prefect flow or a pytest session.
+Runs in its own process (the DVC stage command). When params ask for more than one process it
+opens the MLflow run, then starts itself again as the ranks under torchrun, which find the run id
+in RNNOPS_RUN_ID; only global rank 0 logs and writes the model folder. Every epoch ends with a
+checkpoint (flows.checkpoints): a re-run after a kill resumes from it into the same MLflow run.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from flows import datasets, paths, tracking
-from flows.atomic import atomic_dir, dumps
+from flows import checkpoints, datasets, launch, paths, tracking
+from flows.atomic import atomic_dir, dumps, read_json
+from flows.env import child_env
 from flows.lineage import data_hash
 from flows.params import load_params, train_spec
-from flows.stagecli import stage_main
+from flows.stagecli import ERROR_FILE, stage_main
 from flows.training import History, KeepBest, fit
 from models.config import stability_note
+from models.errors import RnnopsError
 from models.runtime import flush_denormals
 
+RUN_ID = "RNNOPS_RUN_ID"  # set by the launcher for its ranks
 
-def train(root: Path, dataset: str, cell: str) -> dict:
-    flush_denormals()
-    plugin = datasets.get(dataset)
-    spec = train_spec(load_params(root), dataset, cell)
+
+def open_run(root: Path, dataset: str, cell: str, spec, splits, resume: checkpoints.Resume):
+    """The training's one MLflow run: reopened when resuming, else new (and the checkpoint folder reset)."""
     note = stability_note(spec.net, spec.optim)
     if note:
         print(f"{dataset}/{cell}: {note}")
-    splits = plugin.load(root)
     extras = dict(spec.extras)
     run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(splits.train),
                   "val_windows": len(splits.val), "test_windows": len(splits.test) if splits.test else 0,
@@ -38,19 +42,61 @@ def train(root: Path, dataset: str, cell: str) -> dict:
                   **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
                   **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
     run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
-                                     flow_run_id=os.environ.get("RNNOPS_FLOW_RUN_ID") or None)
+                                     flow_run_id=os.environ.get("RNNOPS_FLOW_RUN_ID") or None,
+                                     resume=(resume.run_id, resume.epoch) if resume.ckpt else None)
+    if run.run_id is None:  # not rank 0 of an srun / multi-node launch: rank 0 decides, the plan is the same
+        return run, resume
+    if run.resumed:
+        print(f"{dataset}/{cell}: resuming after epoch {resume.epoch} into MLflow run {run.run_id}")
+        return run, resume
+    checkpoints.start_fresh(resume, run.run_id)  # the old checkpoint, if any, cannot be used
+    return run, dataclasses.replace(resume, ckpt=None)
+
+
+def launch_ranks(root: Path, dataset: str, cell: str, where: launch.Layout, run) -> dict:
+    """Start `where.devices` ranks of this stage under torchrun and wait for them."""
+    with tempfile.TemporaryDirectory(prefix="rnnops-ranks-") as tmp, run.failing_on_error():
+        errors = Path(tmp) / "error.txt"
+        env = child_env(**{RUN_ID: run.run_id, ERROR_FILE: str(errors)})
+        code = launch.torchrun("flows.stages.train", [dataset, cell], where.devices, env)
+        if code:
+            said = (errors.read_text(encoding="utf-8").splitlines() or [""])[0] if errors.exists() else ""
+            raise RnnopsError(said or f"the {where.devices} training processes under torchrun failed (exit code "
+                              f"{code}); the epochs done so far are checkpointed, re-run to resume.")
+    return read_json(paths.model_dir(root, dataset, cell) / "run.json")
+
+
+def train(root: Path, dataset: str, cell: str) -> dict:
+    flush_denormals()
+    plugin = datasets.get(dataset)
+    spec = train_spec(load_params(root), dataset, cell)
+    where = launch.layout(spec, f"{dataset}.train.{cell}")
+    splits = plugin.load(root)
+    resume = checkpoints.plan(root, dataset, cell, checkpoints.key(spec, where, data_hash(root, dataset)))
+    if os.environ.get(RUN_ID):  # a rank of our own launcher, which opened (or reopened) the run
+        run = tracking.attach_training_run(root, os.environ[RUN_ID])
+    else:
+        run, resume = open_run(root, dataset, cell, spec, splits, resume)
+    if where.world > 1 and not launch.launched():
+        return launch_ranks(root, dataset, cell, where, run)
+    if launch.launched():
+        launch.die_with_parent()
+        torch.set_num_threads(launch.threads_per_rank(launch.ranks_per_node()))
     history = History(sink=run.log_epoch)
     started = time.perf_counter()
     with run.failing_on_error():
         module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val, [history],
-                              progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0")
+                              progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0", ckpt_path=resume.ckpt,
+                              last_callbacks=[checkpoints.EpochCheckpoint(resume, run.run_id)])
     seconds = time.perf_counter() - started
     run.trained()
     if not trainer.is_global_zero:
         return {}
     kept = next((c.epoch for c in trainer.callbacks if isinstance(c, KeepBest)), None)
     summary = {"run_id": run.run_id, "train_seconds": round(seconds, 2), "epochs": trainer.current_epoch,
-               **({"kept_epoch": kept} if kept else {})}
+               "processes": where.world, **({"kept_epoch": kept} if kept else {}),
+               **({"resumed_after_epoch": resume.epoch} if resume.ckpt else {})}
+    extras = dict(spec.extras)
     with atomic_dir(paths.model_dir(root, dataset, cell)) as out:  # the folder appears whole or not at all
         torch.save(module.net.state_dict(), out / "model.pt")
         documents = {"config.json": {"net": dataclasses.asdict(spec.net), "window": splits.info["window"], **extras},
@@ -58,6 +104,7 @@ def train(root: Path, dataset: str, cell: str) -> dict:
         for name, data in documents.items():
             (out / name).write_text(dumps(data), encoding="utf-8")
         (out / "history.csv").write_text(history.to_csv(), encoding="utf-8")
+    checkpoints.finish(resume, spec.keep_checkpoint)
     return summary
 
 

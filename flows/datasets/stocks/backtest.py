@@ -45,7 +45,8 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
     flush_denormals()
     params = load_params(root)
     cfg, wcfg = section(params, dataset, "backtest"), window_config(params, dataset)
-    spec = train_spec(params, dataset, cell)
+    # Short fits in this process, one after another: one device, whatever the cell trains on.
+    spec = dataclasses.replace(train_spec(params, dataset, cell), devices=1, num_nodes=1)
     if cfg.get("epochs"):
         spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=int(cfg["epochs"])))
     ticker = ticker_of(params, dataset)
