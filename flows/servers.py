@@ -38,5 +38,24 @@ def prefect_server_env(home: str, database_url: str | None = None) -> dict[str, 
 
 
 def prefect_worker(pool: str = WORK_POOL) -> list[str]:
-    """A process worker; it needs PREFECT_API_URL, or it would silently start a throwaway server."""
-    return ["prefect", "worker", "start", "--pool", pool, "--type", "process"]
+    """A process worker with its health endpoint (PREFECT_WORKER_WEBSERVER_HOST/PORT, default 0.0.0.0:8080).
+    It needs PREFECT_API_URL, or it would silently start a throwaway server."""
+    return ["prefect", "worker", "start", "--pool", pool, "--type", "process", "--with-healthcheck"]
+
+
+# boto3 runs in the process this command starts, never in ours (the rooms test keeps product code off it).
+_CREATE_BUCKET = """
+import os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+try:
+    s3.create_bucket(Bucket=sys.argv[1])
+except s3.exceptions.BucketAlreadyOwnedByYou:
+    pass
+print("bucket", sys.argv[1], "ready")
+"""
+
+
+def create_bucket(bucket: str) -> list[str]:
+    """Create `bucket` on the S3 endpoint in MLFLOW_S3_ENDPOINT_URL with the AWS_* credentials of the
+    environment; an existing bucket is fine, so compose may run it at every start."""
+    return ["python", "-c", _CREATE_BUCKET.strip(), bucket]

@@ -183,7 +183,10 @@ def moto_s3(bucket: str = "rnnops"):
     try:
         host, port = server.get_host_and_port()
         s3 = S3(f"http://{host}:{port}", bucket, "AKIA" + secrets.token_hex(8).upper(), secrets.token_hex(20))
-        s3.client().create_bucket(Bucket=bucket)
+        # the bucket is made by the command compose's s3-init service runs
+        done = subprocess.run(servers.create_bucket(bucket), env=server_env(**s3.server_env()), capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
         STARTUP["moto"] = round(time.perf_counter() - started, 1)
         yield s3
     finally:
@@ -213,3 +216,16 @@ def prefect_server(home: Path, database_url: str | None = None):
     with process("prefect", servers.prefect_server("127.0.0.1", port), env, lambda: http_ok(api + "/health"),
                  timeout_s=120):
         yield api
+
+
+@contextmanager
+def prefect_worker(api_url: str, home: Path, pool: str = servers.WORK_POOL, cwd: str | None = None):
+    """`prefect worker start --pool <pool>` against api_url, healthy once its health endpoint answers; stopped
+    with SIGINT (a worker ignores SIGTERM for a long while). Yields the health URL."""
+    port = free_port()
+    env = server_env(**servers.prefect_server_env(str(home)), PREFECT_API_URL=api_url,
+                     PREFECT_WORKER_WEBSERVER_HOST="127.0.0.1", PREFECT_WORKER_WEBSERVER_PORT=str(port))
+    health = f"http://127.0.0.1:{port}/health"
+    with process("prefect-worker", servers.prefect_worker(pool), env, lambda: http_ok(health), timeout_s=120,
+                 stop_signal=signal.SIGINT, cwd=cwd):
+        yield health
