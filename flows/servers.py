@@ -21,6 +21,11 @@ def mlflow_server(host: str, port: int, artifacts_destination: str, allowed_host
             "--allowed-hosts", ",".join(allowed_hosts), "--workers", str(workers)]
 
 
+def allowed_hosts(service: str) -> list[str]:
+    """Host headers MLflow accepts: the compose service name (other containers) and loopback (the host)."""
+    return [service, f"{service}:*", "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*"]
+
+
 def mlflow_server_env(backend_store_uri: str) -> dict[str, str]:
     return {MLFLOW_BACKEND_ENV: backend_store_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}
 
@@ -47,15 +52,16 @@ def prefect_worker(pool: str = WORK_POOL) -> list[str]:
 _CREATE_BUCKET = """
 import os, sys, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
-try:
-    s3.create_bucket(Bucket=sys.argv[1])
-except s3.exceptions.BucketAlreadyOwnedByYou:
-    pass
-print("bucket", sys.argv[1], "ready")
+for bucket in sys.argv[1:]:
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    print("bucket", bucket, "ready")
 """
 
 
-def create_bucket(bucket: str) -> list[str]:
-    """Create `bucket` on the S3 endpoint in MLFLOW_S3_ENDPOINT_URL with the AWS_* credentials of the
-    environment; an existing bucket is fine, so compose may run it at every start."""
-    return ["python", "-c", _CREATE_BUCKET.strip(), bucket]
+def create_buckets(*buckets: str) -> list[str]:
+    """Create the buckets on the S3 endpoint in MLFLOW_S3_ENDPOINT_URL with the AWS_* credentials of the
+    environment; existing ones are fine, so compose may run it at every start."""
+    return ["python", "-c", _CREATE_BUCKET.strip(), *buckets]

@@ -184,7 +184,7 @@ def moto_s3(bucket: str = "rnnops"):
         host, port = server.get_host_and_port()
         s3 = S3(f"http://{host}:{port}", bucket, "AKIA" + secrets.token_hex(8).upper(), secrets.token_hex(20))
         # the bucket is made by the command compose's s3-init service runs
-        done = subprocess.run(servers.create_bucket(bucket), env=server_env(**s3.server_env()), capture_output=True,
+        done = subprocess.run(servers.create_buckets(bucket), env=server_env(**s3.server_env()), capture_output=True,
                               text=True)
         assert done.returncode == 0, done.stdout + done.stderr
         STARTUP["moto"] = round(time.perf_counter() - started, 1)
@@ -198,7 +198,7 @@ def mlflow_server(backend_store_uri: str, s3: S3, prefix: str = "mlartifacts"):
     """`mlflow server` on a free loopback port, artifacts proxied to s3://<bucket>/<prefix>; yields its URL.
     Only this process gets the S3 settings and the database password."""
     port = free_port()
-    argv = servers.mlflow_server("127.0.0.1", port, f"s3://{s3.bucket}/{prefix}", ["127.0.0.1", f"127.0.0.1:{port}"])
+    argv = servers.mlflow_server("127.0.0.1", port, f"s3://{s3.bucket}/{prefix}", servers.allowed_hosts("mlflow"))
     env = server_env(**servers.mlflow_server_env(backend_store_uri), **s3.server_env())
     env.pop("MLFLOW_TRACKING_URI", None)
     url = f"http://127.0.0.1:{port}"
