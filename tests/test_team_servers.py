@@ -82,3 +82,9 @@ def test_an_unreachable_server_is_one_sentence_before_anything_runs(project):
     assert len(said) == 1 and "does not answer" in said[0] and "http://***@127.0.0.1:" in said[0], output
     assert password not in output and "Traceback" not in output
     assert not (project / "data/raw/cosine").exists() and time.perf_counter() - started < 60
+
+
+def test_ui_points_at_the_team_server_without_its_password(project):
+    done = rnnops(project, "ui", tracking_uri="http://alice:s3cr3t@127.0.0.1:5000")
+    assert done.returncode == 0 and done.stdout.strip() == "MLflow UI: http://***@127.0.0.1:5000 (the server in " \
+        "MLFLOW_TRACKING_URI)", done.stdout + done.stderr
