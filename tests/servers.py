@@ -50,6 +50,18 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def wait_until(healthy, timeout_s: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
+    """Poll healthy() every 0.2 s; fail with the log's tail when proc dies or timeout_s passes. Returns seconds."""
+    started = time.perf_counter()
+    while not healthy():
+        if (proc is not None and proc.poll() is not None) or time.perf_counter() - started > timeout_s:
+            why = "exited" if proc is not None and proc.poll() is not None else f"not healthy after {timeout_s} s"
+            tail = log.read_text(errors="replace")[-3000:] if log else ""
+            raise RuntimeError(f"{what} {why}:\n{tail}")
+        time.sleep(0.2)
+    return round(time.perf_counter() - started, 1)
+
+
 @contextmanager
 def process(name: str, argv: list[str], env: dict[str, str], healthy, timeout_s: float = 90,
             stop_signal: int = signal.SIGTERM, cwd: str | None = None):
@@ -59,13 +71,7 @@ def process(name: str, argv: list[str], env: dict[str, str], healthy, timeout_s:
     log = tempfile.NamedTemporaryFile(prefix=f"rnnops-{name}-", suffix=".log", delete=False)
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        started = time.perf_counter()
-        while not healthy():
-            if proc.poll() is not None or time.perf_counter() - started > timeout_s:
-                why = "exited" if proc.poll() is not None else f"not healthy after {timeout_s} s"
-                raise RuntimeError(f"{name} {why}:\n{Path(log.name).read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        STARTUP[name] = round(time.perf_counter() - started, 1)
+        STARTUP[name] = wait_until(healthy, timeout_s, name, proc, Path(log.name))
         yield proc
     finally:
         _stop(proc, stop_signal)
@@ -80,8 +86,15 @@ def _stop(proc: subprocess.Popen, sig: int) -> None:
     except ProcessLookupError:
         pass
     except subprocess.TimeoutExpired:
+        pass
+    try:  # whatever of the group outlives its leader (a server's workers) gets 5 s, then SIGKILL
+        for _ in range(50):
+            os.killpg(proc.pid, 0)
+            time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 @dataclass
