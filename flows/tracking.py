@@ -9,7 +9,6 @@ import base64
 import logging
 import math
 import os
-import re
 import socket
 import subprocess
 import urllib.error
@@ -26,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from flows.env import redact
 from models.errors import RnnopsError
 
 CHAMPION = "champion"
@@ -38,11 +38,6 @@ PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them
 
 def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
-
-
-def redact(uri: str) -> str:
-    """A URI fit for logs: user and password replaced (http://alice:secret@host -> http://***@host)."""
-    return re.sub(r"//[^/@]*@", "//***@", uri)
 
 
 def check_reachable(root: Path, timeout_s: float = 5.0) -> None:
@@ -147,7 +142,7 @@ class TrainingRun:
         try:
             yield
         except BaseException as exc:
-            self.mlc.set_tag(self.run_id, "failure", str(exc)[:500])
+            self.mlc.set_tag(self.run_id, "failure", redact(str(exc))[:500])
             self.mlc.set_terminated(self.run_id, "FAILED")
             raise
 

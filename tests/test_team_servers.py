@@ -10,7 +10,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, git, tiny_params, write_params
+from tests.conftest import REPO, dvc, git, tiny_params, write_params
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -88,3 +88,17 @@ def test_ui_points_at_the_team_server_without_its_password(project):
     done = rnnops(project, "ui", tracking_uri="http://alice:s3cr3t@127.0.0.1:5000")
     assert done.returncode == 0 and done.stdout.strip() == "MLflow UI: http://***@127.0.0.1:5000 (the server in " \
         "MLFLOW_TRACKING_URI)", done.stdout + done.stderr
+
+
+def test_a_stage_that_loses_the_server_shows_no_password(project):
+    """MLflow's connection errors quote the full URL ("API request to http://user:password@host/..."):
+    the stage's traceback is printed with the user and password replaced."""
+    assert dvc(project, "repro", "windows-cosine").returncode == 0
+    password = "s3cr3t-" + os.urandom(6).hex()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"http://alice:{password}@127.0.0.1:{free_port()}",
+               MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
+    done = subprocess.run([sys.executable, "-m", "flows.stages.train", "cosine", "rnn"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" in output and "API request to http://***@127.0.0.1:" in output, output
+    assert password not in output
