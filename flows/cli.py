@@ -86,10 +86,14 @@ def _stage(args) -> int:
 
 
 def _ui(args) -> int:
-    from flows.tracking import tracking_uri
+    from flows.tracking import redact, tracking_uri
 
+    uri = tracking_uri(Path("."))
+    if uri.startswith(("http://", "https://")):  # a team's server has its own UI; never put the URI on a command line
+        print(f"MLflow UI: {redact(uri)} (the server in MLFLOW_TRACKING_URI)")
+        return 0
     cmd = [sys.executable, "-m", "mlflow", "ui", "--host", args.host, "--port", str(args.port),
-           "--backend-store-uri", tracking_uri(Path("."))]
+           "--backend-store-uri", uri]
     print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
     return subprocess.call(cmd)
 

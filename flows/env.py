@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -26,3 +27,8 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, **extra)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def redact(text: str) -> str:
+    """Text fit for logs: a URI's user and password replaced (http://alice:secret@host -> http://***@host)."""
+    return re.sub(r"//[^/@\s]*@", "//***@", text)

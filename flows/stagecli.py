@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable
 
-from flows.env import apply_defaults
+from flows.env import apply_defaults, redact
 from flows.params import check_cell, check_dataset
 from models.errors import RnnopsError, SourceUnavailable
 
@@ -43,3 +44,8 @@ def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | N
         return 0
     except RnnopsError as exc:
         return report_error(exc)
+    except Exception:
+        # Python's own traceback, but a tool's message may carry the tracking URI with its password
+        # (MLflow: "API request to http://user:password@host/... failed")
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        return 1

@@ -5,14 +5,15 @@ MLFLOW_TRACKING_URI overrides both (e.g. a real `mlflow server`).
 """
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import os
-import re
 import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from flows.env import redact
 from models.errors import RnnopsError
 
 CHAMPION = "champion"
@@ -40,11 +42,6 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
 
 
-def redact(uri: str) -> str:
-    """A URI fit for logs: user and password replaced (http://alice:secret@host -> http://***@host)."""
-    return re.sub(r"//[^/@]*@", "//***@", uri)
-
-
 def check_reachable(root: Path, timeout_s: float = 5.0) -> None:
     """An MLflow server that does not answer is one sentence before any stage starts, not five
     tracebacks after MLflow's retries inside a training."""
@@ -52,16 +49,30 @@ def check_reachable(root: Path, timeout_s: float = 5.0) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as answer:
+        with urllib.request.urlopen(_health_request(uri), timeout=timeout_s) as answer:
             answer.read(64)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # ValueError: a malformed URI
+        reason = redact(str(getattr(exc, "reason", exc)))
         raise RnnopsError(f"the MLflow server at {redact(uri)} does not answer ({reason}); start it, or unset "
                           f"MLFLOW_TRACKING_URI to track in sqlite:///mlflow.db.") from None
 
 
+def _health_request(uri: str) -> urllib.request.Request:
+    """GET <uri>/health; a user:password in the URI becomes a Basic header (as MLflow's own client
+    sends it), since urllib would take `user:password@host` for the host name."""
+    parts = urllib.parse.urlsplit(uri)
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    request = urllib.request.Request(bare.rstrip("/") + "/health")
+    if parts.username is not None:
+        pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+    return request
+
+
 def client(root: Path) -> MlflowClient:
     uri = tracking_uri(root)
+    if redact(uri) != uri:  # MLflow prints "View run at <uri>/#/..." with the user and password in it
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(uri)
     return MlflowClient(uri)
 
@@ -134,7 +145,7 @@ class TrainingRun:
         try:
             yield
         except BaseException as exc:
-            self.mlc.set_tag(self.run_id, "failure", str(exc)[:500])
+            self.mlc.set_tag(self.run_id, "failure", redact(str(exc))[:500])
             self.mlc.set_terminated(self.run_id, "FAILED")
             raise
 
@@ -241,7 +252,8 @@ def flat_metrics(metrics: dict, prefix: str = "eval") -> list[Metric]:
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
                       net, input_example, code_dir: Path, weights: list[Path] = (),
                       selection: tuple[str, float] = ("val_rmse", math.inf)) -> dict:
-    """Log evaluation results and the model, register it, and move `champion` only if it is better.
+    """Log evaluation results and the model, register it with its validation score, then elect the
+    champion over all registered versions (elect_champion): it moves only to a better version.
 
     `selection` is (tag, validation score; lower is better): the champion is chosen on validation
     data, never on a test split. `weights` (state_dict, config, data transform) go under
@@ -266,13 +278,40 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     tag, score = selection[0], float(selection[1])
     mlc.set_model_version_tag(name, version, tag, repr(score))
     mlc.set_model_version_tag(name, version, "cell", metrics.get("cell", ""))
-    champion = champion_version(mlc, name)
-    moved = champion is None or score < float(champion.tags.get(tag, "inf"))
-    if moved:
-        mlc.set_registered_model_alias(name, CHAMPION, version)
+    champion = elect_champion(mlc, name, tag)
     mlc.set_terminated(run_id, "FINISHED")
-    return {"registered_model": name, "version": version, "champion_moved": moved,
-            "champion_version": version if moved else str(champion.version)}
+    return {"registered_model": name, "version": version, "champion_moved": champion == version,
+            "champion_version": champion}
+
+
+def best_version(mlc: MlflowClient, name: str, tag: str) -> str | None:
+    """The version with the lowest `tag` score over ALL versions of `name`; a tie goes to the older
+    version. Versions without the tag (still being registered) are not candidates yet."""
+    scored, token = [], None
+    while True:
+        page = mlc.search_model_versions(f"name='{name}'", page_token=token)
+        for v in page:
+            score = float(v.tags.get(tag, "nan"))
+            if not math.isnan(score):
+                scored.append((score, int(v.version)))
+        token = page.token
+        if not token:
+            break
+    return str(min(scored)[1]) if scored else None
+
+
+def elect_champion(mlc: MlflowClient, name: str, tag: str) -> str | None:
+    """Point `champion` at the best version over all versions, then read back until the alias and the
+    best agree. Runs on several machines may interleave (a slow run's alias write landing after a
+    better run's): whichever writes last re-reads after its write and corrects it, so whatever the
+    interleaving, once every run has returned the alias names the best version. Idempotent."""
+    for _ in range(20):  # converges in one or two rounds; the bound only guards a pathological server
+        best = best_version(mlc, name, tag)
+        current = champion_version(mlc, name)
+        if best is None or (current is not None and str(current.version) == best):
+            return best
+        mlc.set_registered_model_alias(name, CHAMPION, best)
+    return best
 
 
 def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | None:

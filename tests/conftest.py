@@ -19,6 +19,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 for key, value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                    "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}.items():
     os.environ.setdefault(key, value)
 # Before anything imports prefect: its state lives in a temp dir, never in ~/.prefect.
@@ -148,3 +149,14 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def team_mlflow():
+    """One `mlflow server` per session on PostgreSQL with artifacts proxied to moto's S3, as a team runs it
+    (tests/servers.py); yields (url, s3, postgres). Stopped at the end of the session, also on failure."""
+    from tests.servers import STARTUP, mlflow_server, moto_s3, postgres
+
+    with postgres(databases=("mlflow",)) as pg, moto_s3() as s3, mlflow_server(pg.url("mlflow"), s3) as url:
+        print(f"\nserver start-up seconds: {STARTUP}")
+        yield url, s3, pg
