@@ -3,21 +3,19 @@ real on a `prefect server start` with a process worker, and served by `rnnops se
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from flows import servers
 from flows.schedules import schedule_specs
 from models.errors import InvalidParameter
 from tests.conftest import REPO, tiny_params, write_params
+from tests.servers import BIN, free_port, prefect_server, process, server_env
 
-BIN = Path(sys.executable).parent
 ROOT_VAR = "{{ $RNNOPS_ROOT }}"
 
 
@@ -32,6 +30,7 @@ def test_infra_prefect_yaml_declares_exactly_the_schedules_of_params():
         assert d["schedules"] == [{"cron": spec["cron"], "timezone": spec["timezone"]}]
         assert d["parameters"] == {"root": ROOT_VAR, "datasets": spec["datasets"], "scheduled": True}
         assert d["concurrency_limit"] == 1
+        assert d["work_pool"]["name"] == servers.WORK_POOL  # the pool compose's worker polls
         assert d["work_pool"]["job_variables"]["working_dir"] == ROOT_VAR  # absolute, set by the operator
 
 
@@ -42,60 +41,22 @@ def test_a_bad_schedule_is_one_sentence():
         schedule_specs({"schedules": {"daily": {"when": "0 5 * * *"}}})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGINT first (Prefect's processes stop cleanly on it, not promptly on SIGTERM), then kill."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """A real `prefect server start` on loopback with its own PREFECT_HOME; yields its API URL."""
-    home, port = tmp_path_factory.mktemp("prefect-home"), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url, started = f"http://127.0.0.1:{port}/api", time.monotonic()
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
-            assert time.monotonic() - started < 180, "prefect server did not become healthy in 180 s"
-            time.sleep(0.5)
-        print(f"prefect server healthy after {time.monotonic() - started:.1f} s")
-        yield url
-    finally:
-        stop(proc)
-        log.close()
+def prefect_api(tmp_path_factory):
+    """A real `prefect server start` on loopback with its own PREFECT_HOME (SQLite); yields its API URL."""
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as api:
+        yield api
 
 
 @pytest.fixture
-def on_server(prefect_server, project, monkeypatch):
+def on_server(prefect_api, project, monkeypatch):
     """The tiny project, with this server as the Prefect API for its commands and the test's client."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.setenv("RNNOPS_ROOT", str(project))
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    with temporary_settings({PREFECT_API_URL: prefect_server}):
+    with temporary_settings({PREFECT_API_URL: prefect_api}):
         yield project
 
 
@@ -107,7 +68,7 @@ def prefect(project: Path, *args: str, timeout: float = 120) -> str:
 
 
 @pytest.mark.slow
-def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_server):
+def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_server, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -117,7 +78,7 @@ def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_serv
     write_params(project, params)
     (project / "infra").mkdir()
     shutil.copy(REPO / "infra/prefect.yaml", project / "infra/prefect.yaml")
-    prefect(project, "work-pool", "create", "rnnops", "--type", "process")
+    prefect(project, "work-pool", "create", servers.WORK_POOL, "--type", "process")
     prefect(project, "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml")
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("pipeline/weekly-full")
@@ -126,7 +87,9 @@ def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_serv
         assert deployment.global_concurrency_limit.limit == 1
         run = client.create_flow_run_from_deployment(deployment.id)  # "trigger now", as the UI's Run button
     started = time.monotonic()
-    prefect(project, "worker", "start", "--pool", "rnnops", "--run-once", timeout=600)
+    monkeypatch.setenv("PREFECT_WORKER_WEBSERVER_HOST", "127.0.0.1")  # compose's worker command, run once
+    monkeypatch.setenv("PREFECT_WORKER_WEBSERVER_PORT", str(free_port()))
+    prefect(project, *servers.prefect_worker()[1:], "--run-once", timeout=600)
     print(f"scheduled run through the worker: {time.monotonic() - started:.0f} s")
     with get_client(sync_client=True) as client:
         finished = client.read_flow_run(run.id)
@@ -146,26 +109,20 @@ def test_rnnops_serve_registers_the_params_schedules(on_server):
     params = tiny_params(("cosine",))
     params["schedules"] = {"tiny-nightly": {"cron": "15 2 * * *", "timezone": "Europe/Paris", "datasets": ["cosine"]}}
     write_params(project, params)
-    serve = subprocess.Popen([str(BIN / "rnnops"), "serve"], cwd=project, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
+    found = []
+
+    def registered() -> bool:
         with get_client(sync_client=True) as client:
-            while True:
-                found = [d for d in client.read_deployments() if d.name == "tiny-nightly"]
-                if found:
-                    break
-                assert serve.poll() is None, serve.stdout.read()
-                assert time.monotonic() < deadline, "rnnops serve registered nothing in 120 s"
-                time.sleep(1)
+            found[:] = [d for d in client.read_deployments() if d.name == "tiny-nightly"]
+        return bool(found)
+
+    with process("rnnops-serve", [str(BIN / "rnnops"), "serve"], server_env(), registered, timeout_s=120,
+                 stop_signal=signal.SIGINT, cwd=str(project)):
         (deployment,) = found
         schedule = deployment.schedules[0].schedule
         assert (schedule.cron, schedule.timezone) == ("15 2 * * *", "Europe/Paris")
         assert deployment.parameters == {"root": str(project), "datasets": ["cosine"], "scheduled": True}
         assert deployment.global_concurrency_limit.limit == 1  # one run of a deployment at a time
-    finally:
-        stop(serve)
-    assert "serving pipeline/tiny-nightly: 15 2 * * * (Europe/Paris)" in serve.stdout.read()
 
 
 def test_serve_without_a_server_says_what_to_start(project, monkeypatch):
