@@ -115,6 +115,15 @@ def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_process_wide_tracking_uri(monkeypatch):
+    """mlflow.set_tracking_uri (flows.tracking's, or a test's) sets a process-wide URI that outlives the
+    test; reset it, so each test's in-process MLflow calls follow the MLFLOW_TRACKING_URI it set."""
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+
+
 @pytest.fixture
 def mlflow_uri(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
