@@ -238,14 +238,14 @@ def close_ghosts(mlc: MlflowClient, experiment_id: str) -> list[str]:
     return closed
 
 
-def flat_metrics(metrics: dict, prefix: str = "eval") -> list[Metric]:
+def flat_metrics(metrics: dict, prefix: str = "eval", timestamp: int = 0, step: int = 0) -> list[Metric]:
     """Nested evaluation figures as MLflow metrics, e.g. eval/test/rmse; non-numbers and non-finite left out."""
     found = []
     for key, value in metrics.items():
         if isinstance(value, dict):
-            found += flat_metrics(value, f"{prefix}/{key}")
+            found += flat_metrics(value, f"{prefix}/{key}", timestamp, step)
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            found.append(Metric(f"{prefix}/{key}", float(value), 0, 0))
+            found.append(Metric(f"{prefix}/{key}", float(value), timestamp, step))
     return found
 
 
@@ -322,8 +322,7 @@ def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | No
     run = mlc.create_run(_experiment_id(mlc, root, dataset), run_name=f"{dataset}-{cell}-backtest",
                          tags={"dataset": dataset, "cell": cell, "kind": "backtest", "git_sha": git_sha(root)})
     params = [Param(k, str(summary[k])) for k in ("folds", "horizon", "refit", "epochs")]
-    metrics = [Metric(f"backtest/{k}", float(v), 0, 0) for k, v in summary.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    metrics = flat_metrics({k: v for k, v in summary.items() if k != "per_fold"}, "backtest")
     metrics += [Metric("backtest/fold_skill", float(f["skill"]), 0, f["fold"]) for f in summary["per_fold"]]
     mlc.log_batch(run.info.run_id, metrics=metrics, params=params)
     mlc.set_terminated(run.info.run_id, "FINISHED")
@@ -338,9 +337,8 @@ def log_scorecard(root: Path, dataset: str, card: dict) -> str:
     found = mlc.search_runs([experiment], filter_string="tags.kind = 'scorecard'", max_results=1)
     run_id = found[0].info.run_id if found else mlc.create_run(
         experiment, run_name=f"{dataset}-scorecard", tags={"dataset": dataset, "kind": "scorecard"}).info.run_id
-    now, step = int(time.time() * 1000), int(card["scored"])
-    metrics = [Metric(f"scorecard/{k}", float(v), now, step) for k, v in card.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    now = int(time.time() * 1000)
+    metrics = flat_metrics({k: v for k, v in card.items() if k != "next"}, "scorecard", now, int(card["scored"]))
     metrics.append(Metric("scorecard/next_forecast", float(card["next"]["forecast"]), now, int(card["forecasts"])))
     mlc.log_batch(run_id, metrics=metrics)
     mlc.set_terminated(run_id, "FINISHED")
