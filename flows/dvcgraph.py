@@ -110,7 +110,7 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
                 plugin.stage_params("evaluate"),
                 metrics=[{f"metrics/{dataset}/{cell}.json": {"cache": False}}],
                 plots=[{f"plots/{dataset}/{cell}.csv": {"cache": False}}],
-                outs=[{f"plots/{dataset}/{cell}.png": {"cache": False}}])
+                outs=[{f"plots/{dataset}/{cell}": {"cache": False}}])
         report_reads = [f"metrics/{dataset}", f"plots/{dataset}", f"data/models/{dataset}"]
         for extra in plugin.extra_stages:
             for cell in cells if extra.per_cell else [None]:

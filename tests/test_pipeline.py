@@ -15,7 +15,7 @@ from tests.conftest import dvc, git, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 CELLS = ["rnn", "lstm", "gru"]
-EVAL_OUTPUTS = ["metrics/cosine/lstm.json", "plots/cosine/lstm.csv", "plots/cosine/lstm.png"]
+EVAL_OUTPUTS = ["metrics/cosine/lstm.json", "plots/cosine/lstm.csv", "plots/cosine/lstm/predictions.png"]
 
 
 def ran_stages(output: str) -> set[str]:
@@ -60,7 +60,7 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     shown = dvc(project, "metrics", "show", "--json")
     assert shown.returncode == 0 and "persistence_rmse" in shown.stdout
     html = (project / "reports/cosine/index.html").read_text()
-    for picture in ("comparison.png", "loss_curves.png", "predictions_rnn.png"):
+    for picture in ("comparison.png", "loss_curves.png", "rnn_predictions.png"):
         assert picture in html and (project / "reports/cosine" / picture).stat().st_size > 1000
 
     # Reproduce: nothing to do; then a change to one cell re-runs only that cell and the report

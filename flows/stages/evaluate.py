@@ -32,7 +32,7 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     with staged_outputs(root) as out:
         files = [out.write_text(table_file, table_csv(scored[shown].table)),
                  plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
-                                      out.path(table_file.with_suffix(".png")))]
+                                      out.path(paths.figures_dir(root, dataset, cell) / "predictions.png"))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
         registry = tracking.finish_evaluation(
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),

@@ -28,9 +28,8 @@ def report(root: Path, dataset: str) -> Path:
         images = [plotting.comparison([row(m) for m in metrics.values()], out.path("comparison.png")),
                   plotting.loss_curves(histories, out.path("loss_curves.png"))]
         for cell in metrics:
-            source = paths.predictions_file(root, dataset, cell).with_suffix(".png")
-            if source.exists():
-                images.append(Path(shutil.copyfile(source, out.path(f"predictions_{cell}.png"))))
+            for source in sorted(paths.figures_dir(root, dataset, cell).glob("*.png")):
+                images.append(Path(shutil.copyfile(source, out.path(f"{cell}_{source.name}"))))
         out.write_text("index.html", page(plugin, root, metrics, images))
         out.write_text("summary.md", summary_markdown(metrics))
     return out_dir / "index.html"
