@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from flows import dvcgraph
+from flows import dvcgraph, paths, tracking
 from flows.checks import check_selected
 from flows.env import child_env
 from flows.params import load_params
@@ -75,7 +75,8 @@ def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = N
 
 
 @task(name="dvc-stage", task_run_name="{stage}")
-def run_stage(root: Path, stage: str, force: bool = False, raise_failure: bool = False):
+def run_stage(root: Path, stage: str, force: bool = False, raise_failure: bool = False,
+              parent_run_id: str | None = None):
     """The stage's name, or a Failed state (named Skipped for an unreachable source) carrying the
     stage's one-sentence reason: returned rather than raised, so Prefect logs no traceback.
     raise_failure=True raises instead, so that Prefect's task retries apply (a scheduled fetch)."""
@@ -84,7 +85,8 @@ def run_stage(root: Path, stage: str, force: bool = False, raise_failure: bool =
     # stage would re-run an always-changed fetch upstream of it (a rolling profile's ingest).
     args = ["repro", "-q", "--single-item", stage] + (["--force"] if force else [])
     try:
-        dvc(root, *args, stream=True, extra_env={"RNNOPS_FLOW_RUN_ID": str(flow_run.id or "")})
+        env = {"RNNOPS_FLOW_RUN_ID": str(flow_run.id or ""), tracking.PARENT_RUN_ID: parent_run_id or ""}
+        dvc(root, *args, stream=True, extra_env=env)
     except StageFailed as exc:
         if raise_failure:
             raise
@@ -121,28 +123,38 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
     """
     base = Path(root).resolve()
     with run_lock(base, wait=wait):
-        outcomes = run_datasets(base, datasets, force, (fetch_retries, retry_delay_s) if scheduled else None)
+        params = load_params(base)
+        names = datasets or params["datasets"]
+        check_selected(params, names)
+        parent = tracking.start_pipeline_run(base, names, params["cells"], str(flow_run.id or ""), scheduled)
+        outcomes = []
+        try:
+            outcomes = run_datasets(base, names, force, (fetch_retries, retry_delay_s) if scheduled else None,
+                                    parent)
+        finally:  # an interrupted run's parent ends FAILED, not RUNNING forever
+            statuses = {o.dataset: o.status for o in outcomes} or {name: "failed" for name in names}
+            tracking.finish_pipeline_run(base, parent, statuses, [paths.report_dir(base, o.dataset)
+                                                                  for o in outcomes if o.status == "ok"])
     missed = [f"{o.dataset} {o.status} at {o.reason}" for o in outcomes if o.status != "ok"]
     if scheduled and missed:
         raise PipelineFailed("; ".join(missed))
     return outcomes
 
 
-def run_datasets(base: Path, datasets: list[str] | None, force: bool,
-                 fetch_retries: tuple[int, float] | None = None) -> list[DatasetOutcome]:
+def run_datasets(base: Path, datasets: list[str], force: bool, fetch_retries: tuple[int, float] | None = None,
+                 parent_run_id: str | None = None) -> list[DatasetOutcome]:
     params = load_params(base)
-    check_selected(params, datasets or [])
     graph, rewritten = dvcgraph.sync(base, params)
     if rewritten:
         print("dvc.yaml rewritten from the dataset registry and params.yaml")
     outcomes = []
-    for dataset in datasets or params["datasets"]:
+    for dataset in datasets:
         outcome = DatasetOutcome(dataset)
         for stage in graph[dataset]:
             runner, fetch = run_stage, fetch_retries is not None and stage == stage_name("ingest", dataset)
             if fetch:
                 runner = run_stage.with_options(retries=fetch_retries[0], retry_delay_seconds=fetch_retries[1])
-            state = runner(base, stage, force, raise_failure=fetch, return_state=True)
+            state = runner(base, stage, force, raise_failure=fetch, parent_run_id=parent_run_id, return_state=True)
             if not state.is_failed():
                 outcome.stages.append(stage)
                 continue

@@ -6,6 +6,9 @@ MLFLOW_TRACKING_URI overrides both (e.g. a real `mlflow server`).
 from __future__ import annotations
 
 import base64
+import getpass
+import importlib.util
+import json
 import logging
 import math
 import os
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import mlflow
 import torch
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset as DatasetEntity
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -30,11 +34,15 @@ from flows.env import redact
 from models.errors import RnnopsError
 
 CHAMPION = "champion"
+# One experiment for every dataset: the pipeline's parent run holds all its trainings as children, and
+# one chart compares cells, datasets and pipeline runs (registered models stay one per dataset).
+EXPERIMENT = "rnnops"
 # MLflow 3 opens an experiment on its GenAI overview unless this tag says it trains models.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
 OWNER = "rnnops.owner"  # pid@host of the training process (the launcher's, under torchrun)
 RESUMES = "rnnops.resumes"  # how many times a killed training was resumed into this run
+PARENT_RUN_ID = "RNNOPS_PARENT_RUN_ID"  # the pipeline run's id, handed to the stage processes
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
 
 
@@ -77,16 +85,12 @@ def client(root: Path) -> MlflowClient:
     return MlflowClient(uri)
 
 
-def experiment_name(dataset: str) -> str:
-    return f"rnnops-{dataset}"
-
-
 def registered_name(dataset: str) -> str:
     return f"rnnops-{dataset}"
 
 
-def _experiment_id(mlc: MlflowClient, root: Path, dataset: str) -> str:
-    name = experiment_name(dataset)
+def _experiment_id(mlc: MlflowClient, root: Path) -> str:
+    name = EXPERIMENT
     found = mlc.get_experiment_by_name(name)
     if found is not None:
         if found.tags.get(KIND_TAG) != KIND:  # experiments made before the tag existed
@@ -133,9 +137,30 @@ class TrainingRun:
         self.mlc.log_batch(self.run_id, metrics=found)
 
     def trained(self) -> None:
-        """Training ended normally: from here the run waits for evaluate, whose process is another."""
+        """Training ended normally: the run closes now, so its Duration is the training's; evaluate
+        (another process) logs into the closed run and keeps this end time."""
         if self.run_id is not None:
             self.mlc.set_tag(self.run_id, PHASE, "trained")
+            self.mlc.set_terminated(self.run_id, "FINISHED")
+
+    @contextmanager
+    def system_metrics(self):
+        """CPU and memory samples (system/...) in the run while training, when psutil is installed;
+        RNNOPS_SYSTEM_METRICS_S sets the interval (default 10 s), 0 turns it off."""
+        every = float(os.environ.get("RNNOPS_SYSTEM_METRICS_S", "10"))
+        if self.run_id is None or every <= 0 or importlib.util.find_spec("psutil") is None:
+            yield
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=every, tracking_uri=self.mlc.tracking_uri)
+        with _quiet("mlflow.system_metrics"):
+            monitor.start()
+        try:
+            yield
+        finally:
+            with _quiet("mlflow.system_metrics"):
+                monitor.finish()
 
     @contextmanager
     def failing_on_error(self):
@@ -164,9 +189,43 @@ def _quiet(logger: str):
         log.setLevel(level)
 
 
-def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_hash: str,
-                       flow_run_id: str | None = None, resume: tuple[str, int] | None = None) -> TrainingRun:
-    """A new run, or with `resume` = (run id, epoch) the run of a killed training, reopened.
+@dataclass(frozen=True)
+class DataInput:
+    """The data a training saw, as MLflow's Dataset column shows it."""
+
+    name: str  # e.g. cosine-windows
+    digest: str  # DVC's md5 of data/windows/<dataset>
+    source_type: str  # generated | yfinance | local | http | builtin
+    source: str  # formula, ticker and dates, file paths or URL
+    splits: dict  # split -> items (windows) in it
+
+    def entity(self) -> DatasetInput:
+        dataset = DatasetEntity(self.name, self.digest, self.source_type, self.source,
+                                profile=json.dumps({f"{k}_windows": v for k, v in self.splits.items()}))
+        return DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])
+
+
+def source_tags(root: Path, entry_point: str, description: str, parent_run_id: str | None) -> dict[str, str]:
+    """The tags MLflow's own UI reads: Source, Version (git commit), User, the run's description, its parent."""
+    tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": entry_point,
+            "mlflow.source.git.commit": git_sha(root), "mlflow.user": _user(), "mlflow.note.content": description}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    return tags
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown"
+
+
+def start_training_run(root: Path, dataset: str, cell: str, params: dict, data: DataInput, description: str = "",
+                       flow_run_id: str | None = None, parent_run_id: str | None = None,
+                       resume: tuple[str, int] | None = None) -> TrainingRun:
+    """A new run (a child of the pipeline run `parent_run_id` when there is one), or with `resume` =
+    (run id, epoch) the run of a killed training, reopened.
 
     Reopening is what makes resume and close_ghosts agree: a later training may have marked the
     run KILLED (its process was dead); the resumed training sets it RUNNING again under its own pid.
@@ -174,17 +233,19 @@ def start_training_run(root: Path, dataset: str, cell: str, params: dict, data_h
     if not is_rank_zero():
         return TrainingRun(None, None)
     mlc = client(root)
-    experiment = _experiment_id(mlc, root, dataset)
+    experiment = _experiment_id(mlc, root)
     close_ghosts(mlc, experiment)
     if resume is not None:
         reopened = _reopen(mlc, experiment, *resume)
         if reopened is not None:
             return reopened
-    tags = {"dataset": dataset, "cell": cell, "git_sha": git_sha(root), "dvc_data_md5": data_hash,
-            "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)", PHASE: "training",
-            OWNER: f"{os.getpid()}@{socket.gethostname()}"}
+    tags = {"dataset": dataset, "cell": cell, "kind": "training", "git_sha": git_sha(root),
+            "dvc_data_md5": data.digest, "prefect_flow_run_id": flow_run_id or "none (plain dvc repro)",
+            PHASE: "training", OWNER: f"{os.getpid()}@{socket.gethostname()}",
+            **source_tags(root, f"flows/stages/train.py {dataset} {cell}", description, parent_run_id)}
     run = mlc.create_run(experiment, run_name=f"{dataset}-{cell}", tags=tags)
     mlc.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in sorted(params.items())])
+    mlc.log_inputs(run.info.run_id, datasets=[data.entity()])
     return TrainingRun(mlc, run.info.run_id)
 
 
@@ -249,6 +310,28 @@ def flat_metrics(metrics: dict, prefix: str = "eval", timestamp: int = 0, step: 
     return found
 
 
+def evaluation_metrics(metrics: dict, step: int) -> list[Metric]:
+    """Evaluate's figures under the names every dataset shares: <split>/<metric> (val/rmse,
+    test/persistence_rmse, val/loss_nats ...), skill/<split> against the headline baseline, and
+    train/seconds; at step = epochs trained, so a curve's last point is the evaluated model."""
+    now = int(time.time() * 1000)
+    found = []
+    for split in ("val", "test"):
+        figures = dict(metrics.get(split) or {})
+        if "skill" in figures:
+            found += flat_metrics({split: figures.pop("skill")}, "skill", now, step)
+        found += flat_metrics(figures, split, now, step)
+    found += flat_metrics({"seconds": metrics.get("train_seconds")}, "train", now, step)
+    return found
+
+
+def run_link(root: Path, run_id: str, experiment_id: str) -> str:
+    """Where a person opens the run: the tracking server's page, or `make ui`'s for the local store."""
+    uri = redact(tracking_uri(root))
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
                       net, input_example, code_dir: Path, weights: list[Path] = (),
                       selection: tuple[str, float] = ("val_rmse", math.inf)) -> dict:
@@ -258,10 +341,12 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     `selection` is (tag, validation score; lower is better): the champion is chosen on validation
     data, never on a test split. `weights` (state_dict, config, data transform) go under
     artifacts/weights/: our own loaders read those with torch.load(weights_only=True) rather than
-    unpickling the MLflow model.
+    unpickling the MLflow model. The run keeps the end time its training gave it.
     """
     mlc = client(root)
-    mlc.log_batch(run_id, metrics=flat_metrics(metrics))
+    run = mlc.get_run(run_id)
+    trained_at = run.info.end_time
+    mlc.log_batch(run_id, metrics=evaluation_metrics(metrics, int(metrics.get("epochs", 0))))
     for path in artifacts:
         mlc.log_artifact(run_id, str(path))
     for path in weights:
@@ -276,10 +361,17 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
         )
     version = str(info.registered_model_version)
     tag, score = selection[0], float(selection[1])
-    mlc.set_model_version_tag(name, version, tag, repr(score))
-    mlc.set_model_version_tag(name, version, "cell", metrics.get("cell", ""))
+    link = run_link(root, run_id, run.info.experiment_id)
+    version_tags = {tag: repr(score), "cell": metrics.get("cell", ""), "dataset": dataset,
+                    "dvc_data_md5": run.data.tags.get("dvc_data_md5", ""), "run_link": link,
+                    **{m.key.replace("/", "_"): repr(m.value) for m in evaluation_metrics(metrics, 0)}}
+    for key, value in version_tags.items():
+        mlc.set_model_version_tag(name, version, key, value)
+    mlc.update_model_version(name, version, description=(
+        f"{dataset}/{metrics.get('cell', '')}: {tag} {score:.4g}; data {version_tags['dvc_data_md5']}; "
+        f"run {link}"))
     champion = elect_champion(mlc, name, tag)
-    mlc.set_terminated(run_id, "FINISHED")
+    mlc.set_terminated(run_id, "FINISHED", end_time=trained_at)
     return {"registered_model": name, "version": version, "champion_moved": champion == version,
             "champion_version": champion}
 
@@ -315,12 +407,17 @@ def elect_champion(mlc: MlflowClient, name: str, tag: str) -> str | None:
 
 
 def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | None:
-    """A run of its own (tag kind=backtest), so the UI can compare backtests across configurations."""
+    """A run of its own (tag kind=backtest), so the UI can compare backtests across configurations;
+    a child of the pipeline run like the trainings."""
     if not is_rank_zero():
         return None
     mlc = client(root)
-    run = mlc.create_run(_experiment_id(mlc, root, dataset), run_name=f"{dataset}-{cell}-backtest",
-                         tags={"dataset": dataset, "cell": cell, "kind": "backtest", "git_sha": git_sha(root)})
+    parent = os.environ.get(PARENT_RUN_ID)
+    tags = {"dataset": dataset, "cell": cell, "kind": "backtest", "git_sha": git_sha(root),
+            **source_tags(root, f"flows/datasets/stocks/backtest.py {dataset} {cell}",
+                          f"{dataset}/{cell}: walk-forward backtest, {summary['folds']} folds of "
+                          f"{summary['horizon']} sessions", parent)}
+    run = mlc.create_run(_experiment_id(mlc, root), run_name=f"{dataset}-{cell}-backtest", tags=tags)
     params = [Param(k, str(summary[k])) for k in ("folds", "horizon", "refit", "epochs")]
     metrics = flat_metrics({k: v for k, v in summary.items() if k != "per_fold"}, "backtest")
     metrics += [Metric("backtest/fold_skill", float(f["skill"]), 0, f["fold"]) for f in summary["per_fold"]]
@@ -329,12 +426,39 @@ def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | No
     return run.info.run_id
 
 
+def start_pipeline_run(root: Path, datasets: list[str], cells: list[str], flow_run_id: str | None,
+                       scheduled: bool) -> str:
+    """The parent run of one `rnnops run` (or scheduled flow run): its trainings and backtests are
+    its children, so the UI groups one pipeline run's runs under one row."""
+    mlc = client(root)
+    how = "scheduled Prefect flow run" if scheduled else "rnnops run"
+    tags = {"kind": "pipeline", "prefect_flow_run_id": flow_run_id or "none",
+            **source_tags(root, "flows/pipeline.py", f"{how}: {', '.join(datasets)} x {', '.join(cells)}", None)}
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+    run = mlc.create_run(_experiment_id(mlc, root), run_name=f"{how} {stamp}", tags=tags)
+    mlc.log_batch(run.info.run_id, params=[Param("datasets", ",".join(datasets)), Param("cells", ",".join(cells)),
+                                           Param("scheduled", str(scheduled))])
+    return run.info.run_id
+
+
+def finish_pipeline_run(root: Path, run_id: str, outcomes: dict[str, str], reports: list[Path]) -> None:
+    """Close the parent with each dataset's outcome as a tag and the report files as artifacts."""
+    mlc = client(root)
+    mlc.log_batch(run_id, tags=[RunTag(f"outcome.{d}", status) for d, status in outcomes.items()])
+    for folder in reports:
+        if folder.is_dir():
+            mlc.log_artifacts(run_id, str(folder), artifact_path=f"reports/{folder.name}")
+    ok = all(status in ("ok", "skipped") for status in outcomes.values())
+    mlc.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+
+
 def log_scorecard(root: Path, dataset: str, card: dict) -> str:
     """One long-lived run per dataset (tag kind=scorecard); step = forecasts scored so far, so the
     UI draws the live skill against persistence as it accumulates."""
     mlc = client(root)
-    experiment = _experiment_id(mlc, root, dataset)
-    found = mlc.search_runs([experiment], filter_string="tags.kind = 'scorecard'", max_results=1)
+    experiment = _experiment_id(mlc, root)
+    found = mlc.search_runs([experiment], filter_string=f"tags.kind = 'scorecard' and tags.dataset = '{dataset}'",
+                            max_results=1)
     run_id = found[0].info.run_id if found else mlc.create_run(
         experiment, run_name=f"{dataset}-scorecard", tags={"dataset": dataset, "kind": "scorecard"}).info.run_id
     now = int(time.time() * 1000)

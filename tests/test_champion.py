@@ -26,7 +26,8 @@ from models.config import NetworkConfig
 from models.networks import RecurrentNet
 root, score = Path(sys.argv[1]), float(sys.argv[2])
 net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
-run = tracking.start_training_run(root, "race", "gru", {}, "abc")
+run = tracking.start_training_run(root, "race", "gru", {},
+                                  tracking.DataInput("cosine-windows", "abc", "generated", "cos", {"train": 1}))
 result = tracking.finish_evaluation(root, "race", run.run_id, {"cell": "gru", "val": {"rmse": score}}, [], net,
                                     input_example=torch.randn(1, 6, 1), code_dir=Path(models.__file__).parent,
                                     selection=("val_rmse", score))

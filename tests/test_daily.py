@@ -74,7 +74,7 @@ def test_two_days_score_the_first_forecast_against_the_realised_price(project, p
     assert hashlib.md5(snapshot.read_bytes()).hexdigest() != first_md5
 
     client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name("rnnops-stocks_daily").experiment_id
+    experiment = client.get_experiment_by_name("rnnops").experiment_id
     (run,) = client.search_runs([experiment], filter_string="tags.kind = 'scorecard'")
     assert [m.step for m in client.get_metric_history(run.info.run_id, "scorecard/scored")] == [0, 1]
     assert client.get_metric_history(run.info.run_id, "scorecard/rmse")[-1].value == pytest.approx(card["rmse"])

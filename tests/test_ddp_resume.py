@@ -57,7 +57,7 @@ def test_two_processes_follow_the_one_process_loss_curve_into_one_run(project, m
     stage(project, "flows.stages.train", "cosine", "lstm")
     two = history(project)
     client = MlflowClient(mlflow_uri)
-    experiment = client.get_experiment_by_name("rnnops-cosine").experiment_id
+    experiment = client.get_experiment_by_name("rnnops").experiment_id
     runs = client.search_runs([experiment])
     assert len(runs) == 1 and runs[0].data.tags["rnnops.phase"] == "trained"  # one run, whatever the ranks
     assert json.loads((project / "data/models/cosine/lstm/run.json").read_text())["processes"] == 2

@@ -18,6 +18,8 @@ from tests.conftest import tiny_params, write_params
 
 SPEC = TrainSpec(NetworkConfig(cell="lstm", hidden_size=4), OptimConfig(epochs=2, batch_size=20), seed=7)
 
+DATA = tracking.DataInput("cosine-windows", "abc123", "generated", "cos(x)", {"train": 1, "val": 1})
+
 
 def one_sentence(exc) -> str:
     text = str(exc.value)
@@ -97,21 +99,21 @@ def test_a_checkpoint_resumes_only_the_same_unfinished_training(tmp_path):
 
 
 def test_resuming_reopens_the_run_a_later_training_marked_killed(tmp_path, mlflow_uri):
-    first = tracking.start_training_run(tmp_path, "cosine", "lstm", {"optim.lr": 0.1}, "abc")
+    first = tracking.start_training_run(tmp_path, "cosine", "lstm", {"optim.lr": 0.1}, DATA)
     client = MlflowClient(mlflow_uri)
     client.set_tag(first.run_id, tracking.OWNER, "999999999@" + socket.gethostname())  # its process is gone
-    tracking.start_training_run(tmp_path, "cosine", "gru", {}, "abc")  # close_ghosts marks it KILLED
+    tracking.start_training_run(tmp_path, "cosine", "gru", {}, DATA)  # close_ghosts marks it KILLED
     assert client.get_run(first.run_id).info.status == "KILLED"
-    again = tracking.start_training_run(tmp_path, "cosine", "lstm", {"optim.lr": 0.1}, "abc", resume=(first.run_id, 3))
+    again = tracking.start_training_run(tmp_path, "cosine", "lstm", {"optim.lr": 0.1}, DATA, resume=(first.run_id, 3))
     assert again.run_id == first.run_id and again.resumed
     run = client.get_run(first.run_id)
     assert run.info.status == "RUNNING" and "failure" not in run.data.tags
     assert run.data.tags[tracking.RESUMES] == "1" and run.data.tags["rnnops.resume.1"] == "after epoch 3"
     assert run.data.tags[tracking.OWNER].startswith(f"{os.getpid()}@")
-    tracking.start_training_run(tmp_path, "cosine", "rnn", {}, "abc")  # its owner is alive now: left alone
+    tracking.start_training_run(tmp_path, "cosine", "rnn", {}, DATA)  # its owner is alive now: left alone
     assert client.get_run(first.run_id).info.status == "RUNNING"
     client.delete_run(first.run_id)
-    other = tracking.start_training_run(tmp_path, "cosine", "lstm", {}, "abc", resume=(first.run_id, 3))
+    other = tracking.start_training_run(tmp_path, "cosine", "lstm", {}, DATA, resume=(first.run_id, 3))
     assert other.run_id != first.run_id and not other.resumed  # a deleted run is not reopened
 
 

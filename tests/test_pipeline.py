@@ -37,20 +37,28 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
 
     # MLflow: one finished run per cell; lineage tags equal the real commit, DVC hash and flow run
     client = MlflowClient(mlflow_uri)
-    runs = client.search_runs([client.get_experiment_by_name("rnnops-cosine").experiment_id])
+    experiment = client.get_experiment_by_name("rnnops").experiment_id
+    runs = client.search_runs([experiment], "tags.kind = 'training'")
     assert sorted(r.data.tags["cell"] for r in runs) == sorted(CELLS)
+    (parent,) = client.search_runs([experiment], "tags.kind = 'pipeline'")  # one rnnops run, one parent
+    assert parent.info.status == "FINISHED" and parent.data.tags["outcome.cosine"] == "ok"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    assert "reports/cosine/index.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "reports/cosine")]
     head = git(project, "rev-parse", "HEAD").strip()
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     windows_md5 = lock["stages"]["windows-cosine"]["outs"][0]["md5"]
     for run in runs:
         assert run.info.status == "FINISHED"
         assert run.data.params["optim.epochs"] == "10"
-        assert len(client.get_metric_history(run.info.run_id, "val/rmse")) == 10
+        assert len(client.get_metric_history(run.info.run_id, "val/rmse")) == 11  # 10 epochs, then evaluate's
+        assert {"skill/val", "val/persistence_rmse", "train/loss"} <= set(run.data.metrics)
+        (given,) = run.inputs.dataset_inputs
+        assert given.dataset.digest == windows_md5 and given.dataset.source_type == "generated"
         assert run.data.tags["git_sha"] == head
         assert run.data.tags["dvc_data_md5"] == windows_md5
         assert run.data.tags["prefect_flow_run_id"] == str(state.state_details.flow_run_id)
     champion = client.get_model_version_by_alias("rnnops-cosine", "champion")
-    best = min(runs, key=lambda r: r.data.metrics["eval/val/rmse"])
+    best = min(runs, key=lambda r: r.data.metrics["val/rmse"])
     assert champion.run_id == best.info.run_id
     assert len(client.search_model_versions("name='rnnops-cosine'")) == 3
     loaded = mlflow.pytorch.load_model("models:/rnnops-cosine@champion")

@@ -56,8 +56,8 @@ def test_stocks_end_to_end_with_baselines_backtest_and_predict(project, mlflow_u
     scores = {c: json.loads((project / f"metrics/stocks/{c}.json").read_text()) for c in ("rnn", "lstm", "gru")}
     assert champion.tags["cell"] == min(scores, key=lambda c: scores[c]["val"]["rmse"])  # chosen on validation
     assert float(champion.tags["val_rmse"]) == scores[champion.tags["cell"]]["val"]["rmse"]
-    backtests = client.search_runs([client.get_experiment_by_name("rnnops-stocks").experiment_id],
-                                   "tags.kind = 'backtest'")
+    backtests = client.search_runs([client.get_experiment_by_name("rnnops").experiment_id],
+                                   "tags.kind = 'backtest' and tags.dataset = 'stocks'")
     assert len(backtests) == 3
 
     done = subprocess.run([sys.executable, "-m", "flows.cli", "predict", "stocks"], cwd=project,

@@ -19,7 +19,7 @@ import torch
 from flows import checkpoints, datasets, launch, paths, tracking
 from flows.atomic import atomic_dir, dumps, read_json
 from flows.env import child_env
-from flows.lineage import data_hash
+from flows.lineage import data_hash, data_source
 from flows.params import load_params, train_spec
 from flows.stagecli import ERROR_FILE, stage_main
 from flows.training import History, KeepBest, fit
@@ -30,19 +30,35 @@ from models.runtime import flush_denormals
 RUN_ID = "RNNOPS_RUN_ID"  # set by the launcher for its ranks
 
 
+def describe(dataset: str, cell: str, spec, source: str) -> str:
+    """The run's description in MLflow: what was trained on what, in one line."""
+    net, optim = spec.net, spec.optim
+    shape = f"{net.num_layers} x {net.cell.upper()}({net.hidden_size})"
+    shape += ", bidirectional" if net.bidirectional else ""
+    if net.cell == "rnn":
+        shape += f", {net.activation}"
+    return (f"{dataset} / {cell}: {shape}, dropout {net.dropout}; {optim.epochs} epochs, batch {optim.batch_size}, "
+            f"lr {optim.lr}, clip {optim.clip}. Data: {source}.")
+
+
 def open_run(root: Path, dataset: str, cell: str, spec, splits, resume: checkpoints.Resume):
     """The training's one MLflow run: reopened when resuming, else new (and the checkpoint folder reset)."""
     note = stability_note(spec.net, spec.optim)
     if note:
         print(f"{dataset}/{cell}: {note}")
     extras = dict(spec.extras)
-    run_params = {"dataset": dataset, "seed": spec.seed, "train_windows": len(splits.train),
-                  "val_windows": len(splits.val), "test_windows": len(splits.test) if splits.test else 0,
+    sizes = {split: len(getattr(splits, split)) if getattr(splits, split) is not None else 0
+             for split in ("train", "val", "test")}
+    run_params = {"dataset": dataset, "seed": spec.seed, **{f"{k}_windows": v for k, v in sizes.items()},
                   "window": splits.info["window"], **extras, **({"stability": note} if note else {}),
                   **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
                   **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
-    run = tracking.start_training_run(root, dataset, cell, run_params, data_hash(root, dataset),
+    kind, source = data_source(root, dataset)
+    data = tracking.DataInput(f"{dataset}-windows", data_hash(root, dataset), kind, source,
+                              {k: v for k, v in sizes.items() if v})
+    run = tracking.start_training_run(root, dataset, cell, run_params, data, describe(dataset, cell, spec, source),
                                      flow_run_id=os.environ.get("RNNOPS_FLOW_RUN_ID") or None,
+                                     parent_run_id=os.environ.get(tracking.PARENT_RUN_ID) or None,
                                      resume=(resume.run_id, resume.epoch) if resume.ckpt else None)
     if run.run_id is None:  # not rank 0 of an srun / multi-node launch: rank 0 decides, the plan is the same
         return run, resume
@@ -84,7 +100,7 @@ def train(root: Path, dataset: str, cell: str) -> dict:
         torch.set_num_threads(launch.threads_per_rank(launch.ranks_per_node()))
     history = History(sink=run.log_epoch)
     started = time.perf_counter()
-    with run.failing_on_error():
+    with run.failing_on_error(), run.system_metrics():
         module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val, [history],
                               progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0", ckpt_path=resume.ckpt,
                               last_callbacks=[checkpoints.EpochCheckpoint(resume, run.run_id)])
