@@ -24,4 +24,5 @@ class LanguageModel(SequenceModule):
     def val_metrics(self, sums):
         nats, n = sums
         loss = nats / max(n, 1.0)
-        return {"val/loss": loss, "val/bpc": loss / math.log(2), "val/perplexity": math.exp(min(loss, 50))}
+        return {"val/loss": loss, "val/loss_nats": loss, "val/bpc": loss / math.log(2),
+                "val/perplexity": math.exp(min(loss, 50))}  # loss_nats: the name evaluate logs it under
