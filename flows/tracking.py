@@ -200,7 +200,8 @@ class DataInput:
     splits: dict  # split -> items (windows) in it
 
     def entity(self) -> DatasetInput:
-        dataset = DatasetEntity(self.name, self.digest, self.source_type, self.source,
+        # MLflow caps a digest at 36 characters: DVC's "<md5>.dir" fits; "<md5> (files, not via dvc)" is cut to the md5
+        dataset = DatasetEntity(self.name, self.digest.split()[0][:36], self.source_type, self.source,
                                 profile=json.dumps({f"{k}_windows": v for k, v in self.splits.items()}))
         return DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])
 

@@ -57,6 +57,8 @@ def test_a_training_run_carries_what_the_ui_shows(tmp_path, mlflow_uri):
     assert (given.dataset.name, given.dataset.digest, given.dataset.source) == ("cosine-windows", "abc123", "cos(x)")
     assert json.loads(given.dataset.profile) == {"train_windows": 1, "val_windows": 1}
     assert [(t.key, t.value) for t in given.tags] == [("mlflow.data.context", "training")]
+    outside_dvc = tracking.DataInput("x", "0123456789abcdef0123456789abcdef (files, not via dvc)", "local", "f", {})
+    assert outside_dvc.entity().dataset.digest == "0123456789abcdef0123456789abcdef"  # MLflow's 36-character cap
     tags = found.data.tags
     assert tags["mlflow.parentRunId"] == parent and tags["mlflow.note.content"] == "cosine / gru: a test"
     assert tags["mlflow.source.git.commit"] == tags["git_sha"] and tags["mlflow.source.name"].startswith("flows/")
