@@ -116,7 +116,7 @@ def _dvc_yaml(args) -> int:
     params = load_params(".")
     if args.check:
         current = Path("dvc.yaml").read_text(encoding="utf-8") if Path("dvc.yaml").exists() else ""
-        if current != dvcgraph.render(dvcgraph.plan(Path("."), params)):
+        if current != dvcgraph.render(dvcgraph.plan(Path("."), params), params):
             raise RnnopsError("dvc.yaml is out of date with the plug-ins or params.yaml; run `rnnops dvc-yaml`.")
         return 0
     print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params)[1] else "already up to date"))
