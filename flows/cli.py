@@ -110,7 +110,7 @@ def _serve(args) -> int:
 
 
 def _dvc_yaml(args) -> int:
-    from flows import dvcgraph
+    from flows import dvcgraph, dvcplots
     from flows.params import load_params
 
     params = load_params(".")
@@ -120,6 +120,8 @@ def _dvc_yaml(args) -> int:
             raise RnnopsError("dvc.yaml is out of date with the plug-ins or params.yaml; run `rnnops dvc-yaml`.")
         return 0
     print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params)[1] else "already up to date"))
+    if dvcplots.sync_template(Path(".")):
+        print(f".dvc/{dvcplots.NAME} rewritten (`dvc plots show` offline)")
     return 0
 
 
