@@ -1,6 +1,7 @@
 """Opening a page in a real browser (Debian's headless Chromium, driven over the DevTools protocol) and
 reading back what it saw: images that did not load, horizontal overflow of the document and of <pre>
-blocks, every link, anchors that name no element, and DVC's chart slots with a chart drawn in them."""
+blocks, every link, anchors that name no element, and DVC's chart slots: drawn at all, and with how many
+data marks (paths of lines or points in the svg a chart is rendered to)."""
 from __future__ import annotations
 
 import itertools
@@ -28,7 +29,9 @@ CHECKER = """
       const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       for (let i = 3; i < px.length; i += 4) if (px[i] > 0) return true;
     }
-    for (const s of node.querySelectorAll('svg')) if (s.querySelectorAll('path, rect, line, circle').length) return true;
+    for (const s of node.querySelectorAll('svg')) {
+      if (s.querySelectorAll('path, rect, line, circle').length) return true;
+    }
     return false;
   }
   // DVC's chart slots: <div id=..><script>vegaEmbed('#id', spec)</script></div>; vegaEmbed replaces the
@@ -36,8 +39,11 @@ CHECKER = """
   const slots = [...document.querySelectorAll('body > div[id]')]
     .filter(d => d.querySelector('script') || d.classList.contains('vega-embed'));
   for (let waited = 0; waited < 15000 && !slots.every(drawn); waited += 250) await new Promise(r => setTimeout(r, 250));
+  // a data mark: a drawn line/point/bar of the data (svg renderer), not only axes and a legend
+  const marks = d => [...d.querySelectorAll('svg g.role-mark path')]
+    .filter(p => (p.getAttribute('d') || '').length > 2).length;
   const de = document.documentElement, out = {images: [], overflow: [], links: [], anchors: [],
-                                              chart_slots: slots.length, charts: slots.filter(drawn).length};
+    charts: slots.map(d => ({id: d.id, drawn: drawn(d), marks: marks(d)}))};
   for (const img of document.images) {
     if (!img.complete) await new Promise(r => { img.onload = img.onerror = r; });
     if (!(img.naturalWidth > 0)) out.images.push(img.getAttribute('src'));

@@ -1,8 +1,13 @@
-"""`dvc plots show` / `dvc plots diff` offline: DVC fills an HTML template with one vegaEmbed call per
+"""DVC's own views, fit for our results.
+
+`dvc plots show` / `dvc plots diff` offline: DVC fills an HTML template with one vegaEmbed call per
 chart and, by default, loads vega from a CDN. Our template (.dvc/offline_plots.html, named by
 `plots.html_template` in .dvc/config) carries vl-convert's self-contained vega-embed bundle inline and no
 `{scripts}` placeholder, so DVC's CDN tags never enter the page. `rnnops dvc-yaml` rewrites it when the
-installed vl-convert changes; a test checks that the committed one is current."""
+installed vl-convert changes; a test checks that the committed one is current.
+
+`dvc metrics show` rounds to decimal places (cosine's RMSE 1.2e-6 prints as 0.0) and has no setting for
+it; `rnnops metrics` prints DVC's own table with significant digits instead."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,6 +25,13 @@ PAGE = """<!DOCTYPE html>
 <style>body{font-family:system-ui,sans-serif;margin:1rem} div[id]{margin:0 0 1.5rem} table{border-spacing:15px}</style>
 <script>
 @@BUNDLE@@
+</script>
+<script>
+/* DVC calls vegaEmbed('#id', spec) with no options: render to SVG (crisp, and its marks can be checked) */
+(function () {
+  const embed = window.vegaEmbed;
+  window.vegaEmbed = function (el, spec, opt) { return embed(el, spec, Object.assign({renderer: "svg"}, opt)); };
+})();
 </script>
 </head>
 <body>
@@ -56,3 +68,15 @@ def sync_template(root: Path) -> bool:
             conf["plots"]["html_template"] = NAME
         changed = True
     return changed
+
+
+def show_metrics(root: Path, targets: list[str] | None = None, digits: int = 4, markdown: bool = False) -> None:
+    """DVC's `metrics show` table, each number to `digits` significant digits (DVC's own `g` formatting)."""
+    from dvc.compare import show_metrics as table
+    from dvc.repo import Repo
+    from dvc.repo.metrics.show import to_relpath
+
+    with Repo(str(root)) as repo:
+        found = {rev: to_relpath(repo.fs, repo.root_dir, result)
+                 for rev, result in repo.metrics.show(targets or None).items()}
+    table(found, markdown=markdown, precision=digits, round_digits=False)
