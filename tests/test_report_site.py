@@ -37,8 +37,11 @@ def site(tmp_path_factory):
     shutil.copy(REPO / ".dvcignore", root / ".dvcignore")
     params = tiny_params(("cosine", "stocks", "text"))
     params["cells"] = [CELL]
+    params["text"]["evaluate"]["length"] = 400  # samples longer than the page is wide
     write_params(root, params)
     write_tiny_corpus(root)
+    corpus = root / "data/sources/tiny.txt"  # one line: samples wrap only where the page wraps them
+    corpus.write_text(corpus.read_text().replace("\n", " "))
     dvcgraph.sync(root, params)
     git(root, "init", "-q")
     git(root, "config", "user.email", "ci@example.invalid")
