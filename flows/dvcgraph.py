@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from flows import datasets
+from flows import datasets, dvcviews
 from flows.atomic import write_text
 from flows.params import planned_datasets
 from flows.paths import stage_name
@@ -143,7 +143,8 @@ def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
         columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
         for cell in params["cells"]:
             charts.append({f"{dataset}-{cell}": {
-                "template": "linear", "x": roles["x"], "y": {f"plots/{dataset}/{cell}.csv": list(columns)},
+                "template": dvcviews.DATES if roles.get("x_dates") else "linear", "x": roles["x"],
+                "y": {f"plots/{dataset}/{cell}.csv": list(columns)},
                 "title": f"{dataset} / {cell}: {', '.join(columns)} per {roles['x']}",
                 "x_label": roles["x"], "y_label": roles.get("ylabel", "value")}})
     return charts

@@ -10,11 +10,14 @@ installed vl-convert changes; a test checks that the committed one is current.
 it; `rnnops metrics` prints DVC's own table with significant digits instead."""
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 
 from flows.atomic import write_text
 
 NAME = "offline_plots.html"  # relative to .dvc/, as DVC resolves plots.html_template
+DATES = "dates"  # .dvc/plots/dates.json: the chart template for a date x axis (dvc.yaml names it)
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -51,17 +54,29 @@ def offline_template() -> str:
     return PAGE.replace("@@BUNDLE@@", bundle)
 
 
+def date_template() -> str:
+    """DVC's `simple` line chart with a date x axis (its own templates take x as a number: dates draw nothing)."""
+    from dvc_render.vega_templates import SimpleLinearTemplate
+
+    content = copy.deepcopy(SimpleLinearTemplate.DEFAULT_CONTENT)
+    content["encoding"]["x"]["type"] = "temporal"
+    return json.dumps(content, indent=2) + "\n"
+
+
 def sync_template(root: Path) -> bool:
-    """Write .dvc/offline_plots.html and point .dvc/config at it; True when anything changed."""
+    """Write .dvc/offline_plots.html and .dvc/plots/dates.json and point .dvc/config at the page; True
+    when anything changed."""
     from dvc.config import Config
 
     dvc_dir = Path(root) / ".dvc"
     if not dvc_dir.is_dir():
         return False
-    path, text = dvc_dir / NAME, offline_template()
-    changed = not path.exists() or path.read_text(encoding="utf-8") != text
-    if changed:
-        write_text(path, text)
+    changed = False
+    for path, text in ((dvc_dir / NAME, offline_template()), (dvc_dir / "plots" / f"{DATES}.json", date_template())):
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(exist_ok=True)
+            write_text(path, text)
+            changed = True
     config = Config(dvc_dir=str(dvc_dir), validate=False)
     if config["plots"].get("html_template") != NAME:
         with config.edit("repo") as conf:

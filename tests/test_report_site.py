@@ -107,6 +107,19 @@ def test_dvc_plots_show_draws_every_chart_offline(site):
     assert seen["overflow"] == [] and seen["images"] == []
 
 
+def test_a_date_axis_chart_is_drawn(site, tmp_path):
+    """stocks' table has ISO dates for x: dvc.yaml names the date template, and its chart has data marks."""
+    project = tmp_path / "project"
+    shutil.copytree(site, project, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts", "data"))
+    rows = [f"2017-01-{day:02d},{780 + day},{779 + day},{779.5 + day},{781 + day}" for day in range(3, 23)]
+    (project / "plots/stocks").mkdir(parents=True)
+    (project / f"plots/stocks/{CELL}.csv").write_text("date,real,persistence,drift,predicted\n" + "\n".join(rows))
+    assert dvc(project, "plots", "show", "-o", "dated").returncode == 0
+    with browser() as inspect:
+        charts = {c["id"]: c for c in inspect(project / "dated/index.html")["charts"]}
+    assert charts[f"stocks-{CELL}"]["marks"] > 0, charts
+
+
 def test_metrics_show_significant_digits(site):
     env = dict(os.environ, PYTHONPATH=str(REPO), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run([sys.executable, "-P", "-m", "flows.cli", "metrics", "metrics/cosine", "--md"], cwd=site,
@@ -146,3 +159,4 @@ def test_the_committed_offline_plots_template_is_current():
     assert f"html_template = {dvcviews.NAME}" in config
     assert (REPO / ".dvc" / dvcviews.NAME).read_text(encoding="utf-8") == dvcviews.offline_template(), \
         "run `rnnops dvc-yaml` to rewrite .dvc/offline_plots.html"
+    assert (REPO / f".dvc/plots/{dvcviews.DATES}.json").read_text(encoding="utf-8") == dvcviews.date_template()

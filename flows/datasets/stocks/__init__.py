@@ -108,8 +108,8 @@ class StockPrices(Dataset):
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
         summary_key="mean_skill", label="backtest skill"),)
-    plot_roles = {"x": "date", "real": "real", "model": "predicted", "baselines": ["persistence", "drift"],
-                  "ylabel": "price"}
+    plot_roles = {"x": "date", "x_dates": True, "real": "real", "model": "predicted",
+                  "baselines": ["persistence", "drift"], "ylabel": "price"}
     # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
     seed_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
                           "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
