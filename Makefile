@@ -7,7 +7,7 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run test ui repro bench lint clean
+.PHONY: help setup run test ui repro metrics plots bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ repro: $(STAMP) ## write dvc.yaml from the plug-ins, then dvc repro with this ve
 	$(BIN)/rnnops dvc-yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+metrics: $(STAMP) ## `dvc metrics show` with 4 significant digits (DVC's own rounds 1.2e-6 to 0.0)
+	$(BIN)/rnnops metrics
+
+plots: $(STAMP) ## `dvc plots show` -> dvc_plots/index.html, drawn offline (no CDN)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc plots show
+
 bench: $(STAMP) ## training-loop throughput: ours vs a bare PyTorch loop (JSON)
 	$(BIN)/python benchmarks/train_throughput.py
 
@@ -41,4 +47,4 @@ lint: $(STAMP) ## ruff
 	$(BIN)/ruff check models flows tests benchmarks
 
 clean: ## remove pipeline outputs (not .venv, not the DVC cache)
-	rm -rf data/raw data/windows data/models metrics plots reports
+	rm -rf data/raw data/windows data/models metrics plots reports dvc_plots

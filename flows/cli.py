@@ -110,16 +110,28 @@ def _serve(args) -> int:
 
 
 def _dvc_yaml(args) -> int:
-    from flows import dvcgraph
+    from flows import dvcgraph, dvcviews
     from flows.params import load_params
 
     params = load_params(".")
     if args.check:
         current = Path("dvc.yaml").read_text(encoding="utf-8") if Path("dvc.yaml").exists() else ""
-        if current != dvcgraph.render(dvcgraph.plan(Path("."), params)):
+        if current != dvcgraph.render(dvcgraph.plan(Path("."), params), params):
             raise RnnopsError("dvc.yaml is out of date with the plug-ins or params.yaml; run `rnnops dvc-yaml`.")
         return 0
     print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params)[1] else "already up to date"))
+    if dvcviews.sync_template(Path(".")):
+        print(f".dvc/{dvcviews.NAME} rewritten (`dvc plots show` offline)")
+    return 0
+
+
+def _metrics(args) -> int:
+    from flows.dvcviews import show_metrics
+    from models.errors import InvalidParameter
+
+    if args.digits < 1:
+        raise InvalidParameter(f"--digits must be at least 1, got {args.digits}.")
+    show_metrics(Path("."), args.targets, args.digits, args.md)
     return 0
 
 
@@ -169,6 +181,10 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=5000)
     sub.add_parser("summary", help="print the last metrics as a table")
+    metrics = sub.add_parser("metrics", help="`dvc metrics show` with significant digits (DVC's rounds 1e-6 to 0.0)")
+    metrics.add_argument("targets", nargs="*", help="metrics files or folders (default: all of dvc.yaml's)")
+    metrics.add_argument("--digits", type=int, default=4, help="significant digits (default 4)")
+    metrics.add_argument("--md", action="store_true", help="a Markdown table")
     sub.add_parser("serve", help="serve params.yaml's schedules as Prefect deployments (needs PREFECT_API_URL)")
     gen = sub.add_parser("generate", help="generate text from the champion character model or a model folder")
     gen.add_argument("--seed-text", required=True)
@@ -187,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"run": _run, "stage": _stage, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary, "serve": _serve,
-            "generate": _generate, "predict": _predict}
+            "generate": _generate, "predict": _predict, "metrics": _metrics}
 
 
 def main(argv: list[str] | None = None) -> int:

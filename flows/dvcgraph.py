@@ -14,13 +14,14 @@ from pathlib import Path
 
 import yaml
 
-from flows import datasets
+from flows import datasets, dvcviews
 from flows.atomic import write_text
 from flows.params import planned_datasets
 from flows.paths import stage_name
 
 GENERIC = {kind: f"flows.stages.{kind}" for kind in ("ingest", "windows", "train", "evaluate", "report")}
 PACKAGES = ("flows", "models")
+TEMPLATES = "flows/templates"  # the report's Jinja2 templates: read, not imported
 HEADER = ("# Written by `rnnops dvc-yaml` (and by `rnnops run`, `make repro`) from flows/datasets and params.yaml:\n"
           "# edit those, not this file. Each stage lists exactly the code files and params keys it reads.\n")
 
@@ -109,8 +110,7 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
                 f"python -m {GENERIC['evaluate']} {dataset} {cell}", [model, windows] + code(GENERIC["evaluate"]),
                 plugin.stage_params("evaluate"),
                 metrics=[{f"metrics/{dataset}/{cell}.json": {"cache": False}}],
-                plots=[{f"plots/{dataset}/{cell}.csv": {"cache": False}}],
-                outs=[{f"plots/{dataset}/{cell}": {"cache": False}}])
+                outs=[{f"plots/{dataset}/{cell}.csv": {"cache": False}}, {f"plots/{dataset}/{cell}": {"cache": False}}])
         report_reads = [f"metrics/{dataset}", f"plots/{dataset}", f"data/models/{dataset}"]
         for extra in plugin.extra_stages:
             for cell in cells if extra.per_cell else [None]:
@@ -125,22 +125,42 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
                 if not any(folder == r or folder.startswith(r + "/") for r in report_reads):
                     report_reads.append(folder)
         stages[stage_name("report", dataset)] = _stage(
-            f"python -m {GENERIC['report']} {dataset}", report_reads + code(GENERIC["report"]),
-            ["cells"], outs=[{f"reports/{dataset}": {"cache": False}}])
+            f"python -m {GENERIC['report']} {dataset}", report_reads + code(GENERIC["report"]) + [TEMPLATES],
+            ["cells"] + [f"{dataset}.train.{cell}" for cell in cells],  # lineage: what a cell changed from the seed
+            outs=[{f"reports/{dataset}": {"cache": False}}])
         graph[dataset] = stages
     return graph
 
 
-def render(graph: dict[str, dict[str, dict]]) -> str:
+def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
+    """`dvc plots show`'s charts, one per evaluated cell, with the axes the plug-in's plot roles name.
+    Top-level definitions (not per-output props) because a chart draws several columns of one file."""
+    charts = []
+    for dataset in graph:
+        roles = datasets.get(dataset).plot_roles
+        if not roles:
+            continue
+        columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
+        for cell in params["cells"]:
+            charts.append({f"{dataset}-{cell}": {
+                "template": dvcviews.DATES if roles.get("x_dates") else "linear", "x": roles["x"],
+                "y": {f"plots/{dataset}/{cell}.csv": list(columns)},
+                "title": f"{dataset} / {cell}: {', '.join(columns)} per {roles['x']}",
+                "x_label": roles["x"], "y_label": roles.get("ylabel", "value")}})
+    return charts
+
+
+def render(graph: dict[str, dict[str, dict]], params: dict) -> str:
     stages = {name: stage for group in graph.values() for name, stage in group.items()}
-    return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False, width=120)
+    return HEADER + yaml.safe_dump({"stages": stages, "plots": plots(graph, params)}, sort_keys=False,
+                                   default_flow_style=False, width=120)
 
 
 def sync(root: Path, params: dict) -> tuple[dict[str, dict[str, dict]], bool]:
     """The plan, and whether dvc.yaml had to be rewritten (the registry, a plug-in's imports or
     params' datasets/cells changed it)."""
     graph = plan(root, params)
-    path, text = Path(root) / "dvc.yaml", render(graph)
+    path, text = Path(root) / "dvc.yaml", render(graph, params)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return graph, False
     write_text(path, text)

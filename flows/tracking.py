@@ -106,6 +106,26 @@ def _experiment_id(mlc: MlflowClient, root: Path) -> str:
         return mlc.get_experiment_by_name(name).experiment_id
 
 
+def run_lineage(root: Path, run_id: str) -> dict | None:
+    """Read-only, for the report: a run's link in the MLflow UI and the commit and data hash it was tagged
+    with; None when the store does not hold the run. A SQLite store's UI is `make ui`'s loopback address."""
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        run = MlflowClient(uri).get_run(run_id)
+    except MlflowException:
+        return None
+    base = "http://127.0.0.1:5000"
+    if uri.startswith(("http://", "https://")):  # the server's own UI, without any user:password
+        parts = urllib.parse.urlsplit(uri)
+        base = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
+    tags = run.data.tags
+    return {"url": f"{base}/#/experiments/{run.info.experiment_id}/runs/{run_id}",
+            "commit": tags.get("mlflow.source.git.commit") or tags.get("git_sha"),
+            "data_hash": tags.get("dvc_data_md5")}
+
+
 def git_sha(root: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)

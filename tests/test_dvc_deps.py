@@ -81,5 +81,6 @@ def test_every_stage_declares_what_it_imports_and_reads_and_a_text_edit_touches_
 def test_the_committed_dvc_yaml_is_the_one_the_registry_writes():
     from flows.params import load_params
 
-    assert (REPO / "dvc.yaml").read_text() == dvcgraph.render(dvcgraph.plan(REPO, load_params(REPO))), \
+    params = load_params(REPO)
+    assert (REPO / "dvc.yaml").read_text() == dvcgraph.render(dvcgraph.plan(REPO, params), params), \
         "dvc.yaml is stale: run `rnnops dvc-yaml`"

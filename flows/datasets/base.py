@@ -72,6 +72,12 @@ class Dataset:
     columns: tuple[tuple[str, str], ...] = ()  # extra (metric key, label) pairs in the report table
     train_keys: tuple[str, ...] = ()  # extra keys allowed in <name>.train.<cell>
     extra_stages: tuple[ExtraStage, ...] = ()
+    # What its Scored.plot roles are (x, real or None, model, baselines, ylabel; x_dates: x holds ISO dates):
+    # dvc.yaml declares the same axes.
+    plot_roles: dict = {}
+    # The seed's training recipe per cell (params.yaml keys of <name>.train.<cell>): the report lists
+    # only what a cell changes from it. A cell missing here has no seed to compare with.
+    seed_recipe: dict[str, dict] = {}
 
     # configuration -------------------------------------------------------------------------------
     def check(self, params: dict) -> None:

@@ -39,8 +39,11 @@ class WindowConfig:
 class GeneratedSeries(Dataset):
     """A generated series, windowed many-to-one. `ingest` is a frozen dataclass with `points` and `series()`."""
 
-    def __init__(self, name: str, ingest: type, formula: str):
+    plot_roles = {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence"], "ylabel": "value"}
+
+    def __init__(self, name: str, ingest: type, formula: str, seed_recipe: dict[str, dict] | None = None):
         self.name, self.Ingest, self.formula = name, ingest, formula
+        self.seed_recipe = seed_recipe or {}
 
     def ingest_config(self, params: dict):
         return from_mapping(self.Ingest, section(params, self.name, "ingest"), f"{self.name}.ingest")
@@ -80,7 +83,5 @@ class GeneratedSeries(Dataset):
         predicted = predict(net, windows, batch)
         real, persistence = windows.targets().numpy(), windows.last_inputs().numpy()
         table = {"window": np.arange(len(real)), "real": real, "persistence": persistence, "predicted": predicted}
-        return Scored(forecast_report(real, predicted, persistence), table,
-                      {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence"],
-                       "ylabel": "value"})
+        return Scored(forecast_report(real, predicted, persistence), table, self.plot_roles)
 

@@ -30,9 +30,10 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     table_file = paths.predictions_file(root, dataset, cell)
     weights = [folder / "model.pt", folder / "config.json", *(folder / n for n in plugin.model_files(splits))]
     with staged_outputs(root) as out:
+        figures = paths.figures_dir(root, dataset, cell)
         files = [out.write_text(table_file, table_csv(scored[shown].table)),
-                 plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
-                                      out.path(paths.figures_dir(root, dataset, cell) / "predictions.png"))]
+                 *plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
+                                       lambda name: out.path(figures / name))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
         registry = tracking.finish_evaluation(
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),

@@ -1,15 +1,15 @@
-"""report-<dataset>: PNG plots and one HTML page from the metrics and histories on disk."""
+"""report-<dataset>: plots and the dataset's page of the report site from the metrics, histories and
+figures on disk; then reports/index.html, rewritten from every dataset that has a report."""
 from __future__ import annotations
 
 import csv
-import html
 import shutil
 import sys
 from pathlib import Path
 
-from flows import datasets, paths, plotting
-from flows.atomic import staged_outputs
-from flows.params import load_params
+from flows import datasets, lineage, paths, plotting, site, tracking
+from flows.atomic import read_json, staged_outputs
+from flows.params import load_params, section
 from flows.results import HEADER, cells_table, collect, fmt, row, summary_markdown
 from flows.stagecli import stage_main
 
@@ -20,40 +20,52 @@ def read_history(root: Path, dataset: str, cell: str) -> list[dict]:
 
 
 def report(root: Path, dataset: str) -> Path:
-    plugin = datasets.get(dataset)
-    metrics = collect(root, dataset, load_params(root)["cells"])
-    out_dir = paths.report_dir(root, dataset)
+    plugin, params = datasets.get(dataset), load_params(root)
+    metrics = collect(root, dataset, params["cells"])
+    out_dir, commit = paths.report_dir(root, dataset), tracking.git_sha(root)
+    header, rows = table(plugin, metrics)
     with staged_outputs(out_dir) as out:
         histories = {c: read_history(root, dataset, c) for c in metrics}
-        images = [plotting.comparison([row(m) for m in metrics.values()], out.path("comparison.png")),
-                  plotting.loss_curves(histories, out.path("loss_curves.png"))]
+        made = [*plotting.comparison([row(m) for m in metrics.values()], out.path),
+                *plotting.loss_curves(histories, out.path)]
+        cells = []
         for cell in metrics:
-            for source in sorted(paths.figures_dir(root, dataset, cell).glob("*.png")):
-                images.append(Path(shutil.copyfile(source, out.path(f"{cell}_{source.name}"))))
-        out.write_text("index.html", page(plugin, root, metrics, images))
+            copied = [Path(shutil.copyfile(source, out.path(f"{cell}_{source.name}")))
+                      for source in sorted(paths.figures_dir(root, dataset, cell).glob("*")) if source.is_file()]
+            cells.append({**cell_lineage(root, dataset, cell, plugin, params, commit),
+                          "figures": site.figures(copied), "extra": site.markup(plugin.report_html(root, cell))})
+        context = {"dataset": plugin.name, "header": header, "rows": rows, "verdict_at": HEADER.index("verdict"),
+                   "cells": cells, "figures": site.figures(made), "overview": site.markup(plugin.report_overview(root)),
+                   "built": site.now(), "commit": commit}
+        out.write_text("index.html", site.dataset_page(context))
         out.write_text("summary.md", summary_markdown(metrics))
+        out.write_json(site.SUMMARY, {"header": header, "rows": rows, "built": context["built"], "commit": commit})
+    site.write_index(root, commit)
     return out_dir / "index.html"
 
 
-def page(plugin, root: Path, metrics: dict[str, dict], images: list[Path]) -> str:
+def table(plugin, metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """The summary table: the common columns (verdict included), the plug-in's, then extra stages' figures."""
     extra_labels = sorted({label for m in metrics.values() for label in m.get("extra", {})})
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in (*HEADER, *(lab for _, lab in plugin.columns), *extra_labels))
-    body = ""
+    header = [*HEADER, *(label for _, label in plugin.columns), *extra_labels]
+    rows = []
     for cells, m in zip(cells_table(metrics), metrics.values()):
         split = m[m["headline"]["split"]]
-        more = [fmt(split.get(key, "")) for key, _ in plugin.columns]
-        more += [fmt(m.get("extra", {}).get(label, "")) for label in extra_labels]
-        body += "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [*cells, *more]) + "</tr>"
-    figures = "".join(f'<figure><img src="{p.name}" alt="{p.stem}"><figcaption>{p.stem}</figcaption></figure>'
-                      for p in images)
-    extras = plugin.report_overview(root) + "".join(plugin.report_html(root, cell) for cell in metrics)
-    note = ("<p>value, baseline, skill and the Diebold-Mariano p-value come from the split named in each row; "
-            "the champion is chosen on the validation figure (val), never on the test split.</p>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>rnnops: {plugin.name}</title>"
-            "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}pre{white-space:pre-wrap}</style>"
-            f"</head><body><h1>rnnops report: {html.escape(plugin.name)}</h1>{note}"
-            f"<table><tr>{head}</tr>{body}</table>{figures}{extras}</body></html>")
+        rows.append([*cells, *(fmt(split.get(key, "")) for key, _ in plugin.columns),
+                     *(fmt(m.get("extra", {}).get(label, "")) for label in extra_labels)])
+    return header, rows
+
+
+def cell_lineage(root: Path, dataset: str, cell: str, plugin, params: dict, commit: str) -> dict:
+    """Where a cell's result comes from: the commit and data hash its training run was tagged with (this
+    checkout's, where the tracking store does not hold the run), what it changed from the seed, its run."""
+    run_id = read_json(paths.model_dir(root, dataset, cell) / "run.json")["run_id"]
+    found = tracking.run_lineage(root, run_id) or {}
+    recipe = plugin.seed_recipe.get(cell)
+    return {"cell": cell, "run_id": run_id, "run_url": found.get("url"),
+            "commit": found.get("commit") or f"{commit} (this checkout)",
+            "data_hash": found.get("data_hash") or lineage.data_hash(root, dataset),
+            "seed": recipe, "differs": site.seed_differences(recipe, dict(section(params, dataset, "train", cell)))}
 
 
 if __name__ == "__main__":

@@ -108,6 +108,11 @@ class StockPrices(Dataset):
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
         summary_key="mean_skill", label="backtest skill"),)
+    plot_roles = {"x": "date", "x_dates": True, "real": "real", "model": "predicted",
+                  "baselines": ["persistence", "drift"], "ylabel": "price"}
+    # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
+    seed_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
+                          "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
 
     def __init__(self, name: str = "stocks"):
         self.name = name
@@ -185,8 +190,7 @@ class StockPrices(Dataset):
         batch = int(section(params, self.name, "evaluate").get("batch_size", 500))
         target_rows = np.asarray(windows.starts) + windows.window
         metrics, table = score_prices(splits.info["spec"], predict(net, windows, batch), target_rows)
-        return Scored(metrics, table, {"x": "date", "real": "real", "model": "predicted",
-                                       "baselines": ["persistence", "drift"], "ylabel": "price"})
+        return Scored(metrics, table, self.plot_roles)
 
 
 def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.DataFrame, dict]:

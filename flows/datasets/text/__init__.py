@@ -80,6 +80,10 @@ class CharacterText(Dataset):
     headline = Headline("loss_nats", "unigram", "validation loss (nats/char)")
     columns = (("bpc", "bits/char"), ("perplexity", "perplexity"), ("unseen_val_chars", "unseen val chars"))
     train_keys = ("embedding_dim", "seed_faithful")
+    plot_roles = {"x": "window", "real": None, "model": "model_nats", "baselines": ["unigram_nats"],
+                  "ylabel": "nats/char per sequence"}
+    # The seed: LSTM(256) + Dropout(0.2) + softmax, Adam, batch 128 (its epochs are not part of the recipe).
+    seed_recipe = {"lstm": {"hidden_size": 256, "num_layers": 1, "dropout": 0.2, "batch_size": 128, "lr": 0.001}}
 
     def check(self, params):
         ingest_config(params)
@@ -184,8 +188,7 @@ class CharacterText(Dataset):
                                     int(gen.get("top_k", 0)), int(gen.get("rng_seed", 1)), spec["seq_len"])
                    for t in gen.get("temperatures", [0.8])}
         table = {"window": np.arange(len(model_nats)), "unigram_nats": unigram_nats, "model_nats": model_nats}
-        return Scored(metrics, table, {"x": "window", "real": None, "model": "model_nats",
-                                       "baselines": ["unigram_nats"], "ylabel": "nats/char per sequence"},
+        return Scored(metrics, table, self.plot_roles,
                       {".samples.json": json.dumps({"seed_text": seed_text, "samples": samples}, indent=2,
                                                    ensure_ascii=False)})
 
