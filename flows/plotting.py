@@ -14,11 +14,17 @@ from flows.results import Row  # noqa: E402
 BASELINE_STYLES = ({"linestyle": "--"}, {"linestyle": ":"}, {"linestyle": "-."})
 
 
-def _save(fig, target: Path) -> Path:
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+def _save_all(fig, targets: list[Path]) -> list[Path]:
+    """One figure in each target's format (its suffix: png for the report and MLflow's preview, svg for print)."""
+    for target in targets:
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=Path(target).suffix.lstrip("."), dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return Path(target)
+    return [Path(t) for t in targets]
+
+
+def _save(fig, target: Path) -> Path:
+    return _save_all(fig, [target])[0]
 
 
 def predictions(scored, title: str, target: Path) -> Path:
@@ -63,3 +69,34 @@ def comparison(rows: list[Row], target: Path) -> Path:
     ax.set(title=title, yscale="log")
     ax.legend(fontsize=8)
     return _save(fig, target)
+
+
+def png_and_svg(place, stem: str) -> list[Path]:
+    """`place(name)` -> where to write it (e.g. a Staged folder's `path`)."""
+    return [place(f"{stem}.png"), place(f"{stem}.svg")]
+
+
+def gradients_through_time(curves: dict, title: str, targets: list[Path], bands: dict | None = None) -> list[Path]:
+    """||dL/dh_t|| against t (log y), one line per network: the vanishing / exploding-gradient picture.
+    curves: label -> (T,) mean norms; bands: label -> ((T,) least, (T,) largest) over the windows."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, values in curves.items():
+        steps = range(1, len(values) + 1)
+        (line,) = ax.plot(steps, values, label=label, linewidth=1.2)
+        if bands and label in bands:
+            ax.fill_between(steps, *bands[label], color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set(title=title, xlabel="step t of the window (the loss is read at the last step)",
+           ylabel="||dL/dh_t||", yscale="log")
+    ax.legend(fontsize=8)
+    return _save_all(fig, targets)
+
+
+def training_grad_norms(columns: dict, title: str, targets: list[Path]) -> list[Path]:
+    """Gradient norm of every optimiser step, before and after clipping (log y)."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(columns["step"], columns["pre_clip"], label="before clipping", color="tab:red", linewidth=0.8)
+    ax.plot(columns["step"], columns["post_clip"], label="after clipping", color="tab:blue", linewidth=0.8,
+            linestyle="--")
+    ax.set(title=title, xlabel="optimiser step", ylabel="gradient norm", yscale="log")
+    ax.legend(fontsize=8)
+    return _save_all(fig, targets)

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from flows import datasets, paths, plotting
+from flows import datasets, gradients, paths, plotting
 from flows.atomic import staged_outputs
 from flows.params import load_params
 from flows.results import HEADER, cells_table, collect, fmt, row, summary_markdown
@@ -27,12 +27,23 @@ def report(root: Path, dataset: str) -> Path:
         histories = {c: read_history(root, dataset, c) for c in metrics}
         images = [plotting.comparison([row(m) for m in metrics.values()], out.path("comparison.png")),
                   plotting.loss_curves(histories, out.path("loss_curves.png"))]
+        images += gradients_comparison(root, dataset, list(metrics), out)
         for cell in metrics:
             for source in sorted(paths.figures_dir(root, dataset, cell).glob("*.png")):
                 images.append(Path(shutil.copyfile(source, out.path(f"{cell}_{source.name}"))))
         out.write_text("index.html", page(plugin, root, metrics, images))
         out.write_text("summary.md", summary_markdown(metrics))
     return out_dir / "index.html"
+
+
+def gradients_comparison(root: Path, dataset: str, cells: list[str], out) -> list[Path]:
+    """Every probed cell's ||dL/dh_t|| in one plot (PNG for the page; the SVG lies beside it)."""
+    found = {cell: gradients.read_columns(path)["mean"] for cell in cells
+             if (path := paths.figures_dir(root, dataset, cell) / gradients.NORMS_FILE).exists()}
+    if not found:
+        return []
+    return plotting.gradients_through_time(found, f"{dataset}: gradients through time, every cell",
+                                           plotting.png_and_svg(out.path, "gradients_through_time"))[:1]
 
 
 def page(plugin, root: Path, metrics: dict[str, dict], images: list[Path]) -> str:

@@ -1,0 +1,74 @@
+"""Gradients through time: ||dL/dh_t|| at every step t of a window, for a trained network.
+
+nn.RNN/LSTM/GRU return h_t for every step, but their recurrence runs inside one operator: the
+gradient w.r.t. that output tensor holds only the road from h_t to the head, not the road through
+h_{t+1}. So the probe runs the same module one step at a time, feeding each step the last layer's
+h_t it hands out, and differentiates the loss w.r.t. those tensors: the total derivative, the
+quantity that vanishes (contractive recurrences) or explodes (an unguarded linear W_hh with norm > 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.errors import InvalidParameter
+from models.linear_rnn import LinearRNN
+from models.networks import RecurrentNet
+from models.text import CharNet
+
+
+def last_layer_states(body: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The last layer's h_t, t = 0 .. T-1, each (batch, hidden) and each the very tensor step t+1 reads."""
+    if isinstance(body, LinearRNN):
+        for layer in range(body.num_layers - 1):
+            x = torch.stack(body.step_states(x, layer), 1)
+        return body.step_states(x, body.num_layers - 1)
+    if getattr(body, "bidirectional", False):
+        raise InvalidParameter("gradients through time need a one-directional network; set "
+                               "evaluate.gradients: false for a bidirectional cell.")
+    lstm = isinstance(body, nn.LSTM)
+    state, found = None, []
+    for x_t in x.unbind(1):
+        _, state = body(x_t[:, None], state)
+        h, c = state if lstm else (state, None)  # (layers, batch, hidden)
+        top = h[-1]
+        found.append(top)
+        h = torch.cat([h[:-1], top[None]])  # step t+1 reads `top` itself, so dL/d(top) is the total derivative
+        state = (h, c) if lstm else h
+    return found
+
+
+def _head_loss(net: RecurrentNet, states: list[torch.Tensor], y: torch.Tensor, many_to_many: bool,
+               classes: bool) -> torch.Tensor:
+    """The summed loss over the windows (each window's gradient is its own, not divided by the batch)."""
+    out = net.head(net.dropout(torch.stack(states, 1) if many_to_many else states[-1]))
+    if classes:
+        return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum")
+    return nn.functional.mse_loss(out.reshape(y.shape), y, reduction="sum")
+
+
+def state_gradient_norms(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """||dL/dh_t||_2 of the last recurrent layer for every window and step, (batch, T).
+
+    net: a RecurrentNet (MSE on its output: many-to-one for y (batch, outputs), many-to-many for
+    y (batch, T, outputs)) or a CharNet (cross-entropy: ids x (batch, T), targets y (batch, T) or (batch,)).
+    Dropout is off (eval mode); the weights are not changed."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.enable_grad():
+            if isinstance(net, CharNet):
+                inputs = x[..., None].float() / net.vocab_size if net.seed_faithful else net.embed(x)
+                rnet, many, classes = net.rnn, y.dim() == 2, True
+            elif isinstance(net, RecurrentNet):
+                inputs, rnet, many, classes = x, net, y.dim() == 3, False
+            else:
+                raise InvalidParameter(f"gradients through time know RecurrentNet and CharNet, not "
+                                       f"{type(net).__name__}; set evaluate.gradients: false.")
+            states = last_layer_states(rnet.body, inputs)
+            grads = torch.autograd.grad(_head_loss(rnet, states, y, many, classes), states, allow_unused=True)
+    finally:
+        net.train(was_training)
+    norms = [torch.zeros(len(x)) if g is None else g.detach().norm(dim=-1) for g in grads]
+    return torch.stack(norms, 1).double().numpy()
