@@ -1,8 +1,5 @@
-"""Gradients through time for the pipeline: the params switch, the probe on validation windows, and the
-CSV files of the per-step norms (through time, from evaluate) and of the training steps (from train).
-
-No Lightning and no matplotlib here: train and evaluate both import this module.
-"""
+"""Gradients through time for the pipeline: the params switch, the probe on validation windows and the
+CSV of the per-step norms (evaluate writes it, the report compares the cells)."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +13,6 @@ from flows.scoring import table_csv
 from models.errors import InvalidParameter
 
 NORMS_FILE = "gradients.csv"  # in plots/<dataset>/<cell>/: ||dL/dh_t|| per step t over the probed windows
-GRAD_TRACE = "grad_norms.csv"  # in the model folder: pre- and post-clip gradient norm of every optimiser step
 
 
 @dataclass(frozen=True)
@@ -68,14 +64,3 @@ def read_columns(path: Path) -> dict[str, np.ndarray]:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     return {key: np.array([float(r[key]) for r in rows]) for key in (rows[0] if rows else {})}
-
-
-def grad_trace_csv(trace: list[tuple[int, int, float, float]]) -> str:
-    columns = list(zip(*trace)) if trace else [[], [], [], []]
-    return table_csv(dict(zip(("step", "epoch", "pre_clip", "post_clip"), columns)))
-
-
-def grad_curves(trace: list[tuple[int, int, float, float]]) -> dict[str, list[tuple[int, float]]]:
-    """The trace as MLflow metric histories, step = optimiser step."""
-    return {"train_step/grad_norm": [(s, pre) for s, _, pre, _ in trace],
-            "train_step/grad_norm_clipped": [(s, post) for s, _, _, post in trace]}

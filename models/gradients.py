@@ -15,7 +15,6 @@ from torch import nn
 from models.errors import InvalidParameter
 from models.linear_rnn import LinearRNN
 from models.networks import RecurrentNet
-from models.text import CharNet
 
 
 def last_layer_states(body: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -48,27 +47,36 @@ def _head_loss(net: RecurrentNet, states: list[torch.Tensor], y: torch.Tensor, m
     return nn.functional.mse_loss(out.reshape(y.shape), y, reduction="sum")
 
 
+def _inner(net: nn.Module) -> RecurrentNet:
+    rnet = next((m for m in net.modules() if isinstance(m, RecurrentNet)), None)
+    if rnet is None:
+        raise InvalidParameter(f"gradients through time need a recurrent network, not {type(net).__name__}; "
+                               f"set evaluate.gradients: false.")
+    return rnet
+
+
 def state_gradient_norms(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """||dL/dh_t||_2 of the last recurrent layer for every window and step, (batch, T).
 
-    net: a RecurrentNet (MSE on its output: many-to-one for y (batch, outputs), many-to-many for
-    y (batch, T, outputs)) or a CharNet (cross-entropy: ids x (batch, T), targets y (batch, T) or (batch,)).
-    Dropout is off (eval mode); the weights are not changed."""
+    net: a RecurrentNet, or a model around one (the character model). Float targets: MSE on the
+    head's output, many-to-one for y (batch, outputs), many-to-many for y (batch, T, outputs).
+    Integer targets: cross-entropy over classes, many-to-many for y (batch, T), else y (batch,).
+    Dropout is off (eval mode) while probing; the weights are not changed."""
+    rnet, seen = _inner(net), []
+    classes = not torch.is_floating_point(y)
+    many = y.dim() == (2 if classes else 3)
+    hook = rnet.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
     was_training = net.training
     net.eval()
     try:
         with torch.enable_grad():
-            if isinstance(net, CharNet):
-                inputs = x[..., None].float() / net.vocab_size if net.seed_faithful else net.embed(x)
-                rnet, many, classes = net.rnn, y.dim() == 2, True
-            elif isinstance(net, RecurrentNet):
-                inputs, rnet, many, classes = x, net, y.dim() == 3, False
-            else:
-                raise InvalidParameter(f"gradients through time know RecurrentNet and CharNet, not "
-                                       f"{type(net).__name__}; set evaluate.gradients: false.")
+            if rnet is not net:  # what the outer model feeds its RecurrentNet (a character model's embeddings),
+                net(x, many_to_many=many)  # caught on its way in: the model's own code encodes the input
+            inputs = seen[0] if seen else x
             states = last_layer_states(rnet.body, inputs)
             grads = torch.autograd.grad(_head_loss(rnet, states, y, many, classes), states, allow_unused=True)
     finally:
+        hook.remove()
         net.train(was_training)
     norms = [torch.zeros(len(x)) if g is None else g.detach().norm(dim=-1) for g in grads]
     return torch.stack(norms, 1).double().numpy()

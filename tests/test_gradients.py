@@ -7,7 +7,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from flows.checks import check_all
-from flows.gradients import grad_trace_csv, gradient_config, probe, summary
+from flows.gradients import gradient_config, probe, summary
+from flows.gradtrace import grad_trace_csv
 from models import reference_rnn as ref
 from models.config import NetworkConfig, OptimConfig
 from models.errors import InvalidParameter

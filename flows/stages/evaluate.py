@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, gradients, paths, plotting, tracking
+from flows import datasets, gradients, gradtrace, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.params import load_params
 from flows.scoring import table_csv
@@ -57,7 +57,7 @@ def gradient_figures(out, model_folder: Path, figures: Path, title: str, norms) 
     def place(name: str) -> Path:
         return out.path(figures / name)
 
-    trace = model_folder / gradients.GRAD_TRACE
+    trace = model_folder / gradtrace.GRAD_TRACE
     if trace.exists():  # models trained before the trace existed have none
         files += plotting.training_grad_norms(gradients.read_columns(trace), f"{title}: gradient norm per step",
                                               plotting.png_and_svg(place, "grad_norms_training"))

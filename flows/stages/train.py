@@ -19,7 +19,7 @@ import torch
 from flows import checkpoints, datasets, launch, paths, tracking
 from flows.atomic import atomic_dir, dumps, read_json
 from flows.env import child_env
-from flows.gradients import GRAD_TRACE, grad_curves, grad_trace_csv
+from flows.gradtrace import GRAD_TRACE, grad_curves, grad_trace_csv
 from flows.lineage import data_hash
 from flows.params import load_params, train_spec
 from flows.stagecli import ERROR_FILE, stage_main
