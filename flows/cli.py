@@ -1,5 +1,5 @@
 """`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), write dvc.yaml, open the MLflow UI,
-print the summary, forecast, generate.
+print the summary, forecast, generate, check the reference BPTT against autograd (gradcheck).
 
 Commands import what they need when they run: `rnnops stage train` pays for Lightning, the others do not.
 """
