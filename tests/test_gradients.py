@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from flows.checks import check_all
 from flows.gradients import gradient_config, probe, summary
-from flows.gradtrace import grad_trace_csv
+from flows.gradtrace import grad_curves, grad_trace_csv
 from models import reference_rnn as ref
 from models.config import NetworkConfig, OptimConfig
 from models.errors import InvalidParameter
@@ -149,3 +149,12 @@ def test_training_traces_every_step_before_and_after_clipping(clip):
     assert float(m["train/grad_norm"]) == pytest.approx(pre[6:].max())
     assert float(m["train/grad_norm_clipped"]) == pytest.approx(post[6:].max())
     assert grad_trace_csv(trace).splitlines()[0] == "step,epoch,pre_clip,post_clip"
+
+
+def test_long_traces_reach_mlflow_as_block_maxima():
+    trace = [(s, 1, 1.0 + (s == 1234) * 99.0, 1.0) for s in range(1, 2501)]
+    curves = grad_curves(trace, points=1000)
+    pre = curves["train_step/grad_norm"]
+    assert len(pre) == 834 and pre[-1][0] == 2500  # blocks of 3 steps
+    assert max(v for _, v in pre) == 100.0 and dict(pre)[1236] == 100.0  # the spike survives (block 1234-1236)
+    assert grad_curves(trace[:10])["train_step/grad_norm_clipped"] == [(s, 1.0) for s in range(1, 11)]
