@@ -59,6 +59,8 @@ def main() -> None:
     p.add_argument("--train-windows", type=int, default=400)
     p.add_argument("--val-windows", type=int, default=200)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--probe-windows", type=int, default=8)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", type=Path, default=RESULTS / "gradients_through_time.json")
@@ -72,7 +74,7 @@ def main() -> None:
     results, curves, bands = {}, {}, {}
     for name, (net_cfg, clip, trained) in cells(args.hidden).items():
         started = time.perf_counter()
-        optim = OptimConfig(epochs=args.epochs, batch_size=100, lr=1e-3, clip=clip)
+        optim = OptimConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, clip=clip)
         spec = TrainSpec(net=net_cfg, optim=optim, seed=args.seed, accelerator="cpu")
         entry: dict = {"clip": clip, "recurrent_max_norm": net_cfg.recurrent_max_norm,
                        "recurrent_init_scale": net_cfg.recurrent_init_scale, "trained_epochs": 0}
@@ -101,6 +103,7 @@ def main() -> None:
     clip_only = clipping_curve(train, val, args)
     found = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads", "window": args.window,
              "hidden": args.hidden, "train_windows": args.train_windows, "epochs": args.epochs,
+             "batch_size": args.batch_size, "lr": args.lr, "probe": "float64 copy of each trained net",
              "probe_windows": args.probe_windows, "cells": results, "clipping_only": clip_only,
              "figures": [figure.name, figure.with_suffix(".svg").name, "grad_norms_training_linear_clip_only.png"]}
     write_json(args.out, found)
@@ -111,7 +114,7 @@ def clipping_curve(train, val, args) -> dict:
     """A linear RNN guarded by clipping alone (recurrent_max_norm null, W_hh x1.02): every step's norm
     before and after clipping."""
     net_cfg = NetworkConfig(cell="rnn", activation="linear", hidden_size=args.hidden, recurrent_init_scale=1.02)
-    optim = OptimConfig(epochs=args.epochs, batch_size=100, lr=1e-3, clip=1.0)
+    optim = OptimConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, clip=1.0)
     spec = TrainSpec(net=net_cfg, optim=optim, seed=args.seed, accelerator="cpu")
     try:
         module, trainer = fit(spec, lambda: Regressor(RecurrentNet(net_cfg), optim), train, val, progress_bar=False)

@@ -8,6 +8,8 @@ quantity that vanishes (contractive recurrences) or explodes (an unguarded linea
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -61,22 +63,23 @@ def state_gradient_norms(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np
     net: a RecurrentNet, or a model around one (the character model). Float targets: MSE on the
     head's output, many-to-one for y (batch, outputs), many-to-many for y (batch, T, outputs).
     Integer targets: cross-entropy over classes, many-to-many for y (batch, T), else y (batch,).
-    Dropout is off (eval mode) while probing; the weights are not changed."""
-    rnet, seen = _inner(net), []
+    Runs on a float64 copy of the net with dropout off; the net itself is left as it was."""
+    net = copy.deepcopy(net).double().eval()  # float64: a fading gradient stays visible long after float32 hits 0
+    x = x.double() if torch.is_floating_point(x) else x
     classes = not torch.is_floating_point(y)
+    y = y if classes else y.double()
+    rnet, seen = _inner(net), []
     many = y.dim() == (2 if classes else 3)
-    hook = rnet.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.enable_grad():
-            if rnet is not net:  # what the outer model feeds its RecurrentNet (a character model's embeddings),
-                net(x, many_to_many=many)  # caught on its way in: the model's own code encodes the input
-            inputs = seen[0] if seen else x
-            states = last_layer_states(rnet.body, inputs)
-            grads = torch.autograd.grad(_head_loss(rnet, states, y, many, classes), states, allow_unused=True)
-    finally:
-        hook.remove()
-        net.train(was_training)
+
+    def catch(module, args):  # float64 on the way in too (the seed-faithful character model casts ids to float32)
+        seen.append(args[0].double())
+        return (seen[-1], *args[1:])
+
+    rnet.register_forward_pre_hook(catch)
+    with torch.enable_grad():
+        if rnet is not net:  # what the outer model feeds its RecurrentNet (a character model's embeddings),
+            net(x, many_to_many=many)  # caught on its way in: the model's own code encodes the input
+        states = last_layer_states(rnet.body, seen[0] if seen else x)
+        grads = torch.autograd.grad(_head_loss(rnet, states, y, many, classes), states, allow_unused=True)
     norms = [torch.zeros(len(x)) if g is None else g.detach().norm(dim=-1) for g in grads]
     return torch.stack(norms, 1).double().numpy()

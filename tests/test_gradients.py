@@ -104,7 +104,16 @@ def test_the_character_model_is_probed_through_its_embedding():
     one = state_gradient_norms(net, ids, torch.randint(0, 11, (3,)))
     assert many.shape == one.shape == (3, 20) and np.isfinite(many).all() and (many > 0).all()
     assert one[:, -1].mean() > one[:, 0].mean()  # one target at the end: the signal fades going back
-    assert net.training  # left as found
+    assert net.training and next(net.parameters()).dtype == torch.float32  # left as found
+    faithful = CharNet(11, NetworkConfig(cell="gru", hidden_size=8), seed_faithful=True)  # the scaled id as input
+    assert np.isfinite(state_gradient_norms(faithful, ids, torch.randint(0, 11, (3,)))).all()
+
+
+def test_a_long_fade_stays_visible_in_float64():
+    torch.manual_seed(4)
+    net = RecurrentNet(NetworkConfig(cell="lstm", hidden_size=8))
+    norms = state_gradient_norms(net, torch.randn(1, 600, 1), torch.ones(1, 1)).mean(0)
+    assert 0 < norms[0] < 1e-40 < norms[-1]  # below float32's smallest number, yet not zero
 
 
 def test_probe_spreads_over_the_validation_windows():
