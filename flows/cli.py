@@ -1,5 +1,5 @@
 """`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), write dvc.yaml, open the MLflow UI,
-print the summary, forecast, generate.
+print the summary, forecast, generate, check the reference BPTT against autograd (gradcheck).
 
 Commands import what they need when they run: `rnnops stage train` pays for Lightning, the others do not.
 """
@@ -155,6 +155,16 @@ def _predict(args) -> int:
     return 0
 
 
+def _gradcheck(args) -> int:
+    import json
+
+    from models.gradcheck import gradcheck
+
+    found = gradcheck(args.tolerance, steps=args.steps, hidden=args.hidden, seed=args.seed)
+    print(json.dumps(found, indent=2))
+    return 0 if found["passed"] else 1
+
+
 def _summary(args) -> int:
     from flows.params import load_params
 
@@ -199,11 +209,17 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion")
     predict.add_argument("--force", action="store_true",
                          help="forecast even when the input lies outside what the model was fitted on")
+    grad = sub.add_parser("gradcheck", help="the NumPy reference RNN's BPTT against torch autograd (JSON; exit 1 "
+                                            "above the tolerance)")
+    grad.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error allowed")
+    grad.add_argument("--steps", type=int, default=9, help="time steps per sequence")
+    grad.add_argument("--hidden", type=int, default=5, help="hidden units")
+    grad.add_argument("--seed", type=int, default=0)
     return p
 
 
 COMMANDS = {"run": _run, "stage": _stage, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary, "serve": _serve,
-            "generate": _generate, "predict": _predict, "metrics": _metrics}
+            "generate": _generate, "predict": _predict, "metrics": _metrics, "gradcheck": _gradcheck}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,3 +106,30 @@ def comparison(rows: list[Row], place: Place, stem: str = "comparison") -> list[
     if rows:
         ax.legend(fontsize=8)
     return _save(fig, place, stem)
+
+
+def gradients_through_time(curves: dict, title: str, place: Place, stem: str = "gradients_through_time",
+                           bands: dict | None = None) -> list[Path]:
+    """||dL/dh_t|| against t (log y), one line per network: the vanishing / exploding-gradient picture.
+    curves: label -> (T,) mean norms; bands: label -> ((T,) least, (T,) largest) over the windows."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, values in curves.items():
+        steps = range(1, len(values) + 1)
+        (line,) = ax.plot(steps, values, label=label, linewidth=1.2)
+        if bands and label in bands:
+            ax.fill_between(steps, *bands[label], color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set(title=title, xlabel="step t of the window (the loss is read at the last step)",
+           ylabel="||dL/dh_t||", yscale="log")
+    ax.legend(fontsize=8)
+    return _save(fig, place, stem)
+
+
+def training_grad_norms(columns: dict, title: str, place: Place, stem: str = "grad_norms_training") -> list[Path]:
+    """Gradient norm of every optimiser step, before and after clipping (log y)."""
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(columns["step"], columns["pre_clip"], label="before clipping", color="tab:red", linewidth=0.8)
+    ax.plot(columns["step"], columns["post_clip"], label="after clipping", color="tab:blue", linewidth=0.8,
+            linestyle="--")
+    ax.set(title=title, xlabel="optimiser step", ylabel="gradient norm", yscale="log")
+    ax.legend(fontsize=8)
+    return _save(fig, place, stem)

@@ -156,6 +156,11 @@ class TrainingRun:
         found = [Metric(k, float(v), 0, epoch) for k, v in metrics.items() if math.isfinite(float(v))]
         self.mlc.log_batch(self.run_id, metrics=found)
 
+    def log_curves(self, curves: dict[str, list[tuple[int, float]]]) -> None:
+        """Per-step curves, e.g. the gradient norm of every optimiser step (step = that step's number)."""
+        if self.run_id is not None:
+            log_curves(self.mlc, self.run_id, curves)
+
     def trained(self) -> None:
         """Training ended normally: the run closes now, so its Duration is the training's; evaluate
         (another process) logs into the closed run and keeps this end time."""
@@ -343,6 +348,9 @@ def evaluation_metrics(metrics: dict, step: int) -> list[Metric]:
             found += flat_metrics({split: figures.pop("skill")}, "skill", now, step)
         found += flat_metrics(figures, split, now, step)
     found += flat_metrics({"seconds": metrics.get("train_seconds")}, "train", now, step)
+    for key, value in metrics.items():  # further sections under their own names, e.g. gradients/...
+        if isinstance(value, dict) and key not in ("val", "test", "headline"):
+            found += flat_metrics(value, key, now, step)
     return found
 
 
@@ -353,21 +361,32 @@ def run_link(root: Path, run_id: str, experiment_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def log_curves(mlc: MlflowClient, run_id: str, curves: dict[str, list[tuple[int, float]]]) -> None:
+    """Each curve as one metric's history, (step, value) pairs; non-finite values left out (MLflow rejects them)."""
+    found = [Metric(name, float(v), 0, int(step)) for name, points in curves.items() for step, v in points
+             if math.isfinite(float(v))]
+    for start in range(0, len(found), 1000):  # log_batch takes at most 1000 metrics
+        mlc.log_batch(run_id, metrics=found[start:start + 1000])
+
+
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
                       net, input_example, code_dir: Path, weights: list[Path] = (),
-                      selection: tuple[str, float] = ("val_rmse", math.inf)) -> dict:
+                      selection: tuple[str, float] = ("val_rmse", math.inf),
+                      curves: dict[str, list[tuple[int, float]]] | None = None) -> dict:
     """Log evaluation results and the model, register it with its validation score, then elect the
     champion over all registered versions (elect_champion): it moves only to a better version.
 
     `selection` is (tag, validation score; lower is better): the champion is chosen on validation
     data, never on a test split. `weights` (state_dict, config, data transform) go under
     artifacts/weights/: our own loaders read those with torch.load(weights_only=True) rather than
-    unpickling the MLflow model. The run keeps the end time its training gave it.
+    unpickling the MLflow model. The run keeps the end time its training gave it. `curves` are
+    per-step metric histories (e.g. ||dL/dh_t|| over t).
     """
     mlc = client(root)
     run = mlc.get_run(run_id)
     trained_at = run.info.end_time
     mlc.log_batch(run_id, metrics=evaluation_metrics(metrics, int(metrics.get("epochs", 0))))
+    log_curves(mlc, run_id, curves or {})
     for path in artifacts:
         mlc.log_artifact(run_id, str(path))
     for path in weights:

@@ -23,7 +23,8 @@ class SequenceModule(pl.LightningModule):
         super().__init__()
         self.net, self.optim = net, optim
         self._train = torch.zeros(2, dtype=torch.float64)  # summed loss * items, items
-        self._grad_norm = torch.zeros(1, dtype=torch.float64)  # max pre-clip norm this epoch
+        self._grad_steps: list[torch.Tensor] = []  # (pre, post) of each optimiser step this epoch, on device
+        self.grad_trace: list[tuple[int, int, float, float]] = []  # (step, epoch, pre, post), every step so far
         self._val: torch.Tensor | None = None
 
     # --- what a subclass provides -------------------------------------------------------------
@@ -52,13 +53,16 @@ class SequenceModule(pl.LightningModule):
         return loss
 
     def on_before_optimizer_step(self, optimizer):
-        # The pre-clip norm is the exploding-gradient story made visible (train/grad_norm per epoch).
+        # The pre-clip norm is the exploding-gradient story made visible (train/grad_norm per epoch), the
+        # post-clip one what the optimiser really got (train/grad_norm_clipped; equal when clip is null).
         norm = torch.nn.utils.clip_grad_norm_(self.parameters(), self.optim.clip or math.inf)
-        self._grad_norm = torch.maximum(self._grad_norm, norm.detach().double().cpu().reshape(1))
+        clipped = norm if not self.optim.clip else torch.nn.utils.get_total_norm(
+            [p.grad for p in self.parameters() if p.grad is not None])
+        self._grad_steps.append(torch.stack([norm, clipped]).detach())  # read back once per epoch, not per step
 
     def on_train_epoch_start(self):
         self._train.zero_()
-        self._grad_norm.zero_()
+        self._grad_steps = []
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         # Logged at the last batch (on_train_epoch_end runs after the callbacks' epoch-end hooks),
@@ -67,9 +71,22 @@ class SequenceModule(pl.LightningModule):
             return
         strategy = self.trainer.strategy
         total, count = strategy.reduce(self._train.to(self.device), reduce_op="sum").tolist()
-        norm = strategy.reduce(self._grad_norm.to(self.device), reduce_op=ReduceOp.MAX)
-        self.log_dict({"train/loss": total / max(count, 1.0), "train/grad_norm": float(norm)},
+        steps = torch.stack(self._grad_steps).double() if self._grad_steps else torch.zeros(1, 2, dtype=torch.float64)
+        top_pre, top_post = strategy.reduce(steps.max(0).values.to(self.device), reduce_op=ReduceOp.MAX).tolist()
+        self.log_dict({"train/loss": total / max(count, 1.0), "train/grad_norm": top_pre,
+                       "train/grad_norm_clipped": top_post},
                       on_step=False, on_epoch=True)
+        # Every step's pair, kept for the training curve (the same on every rank: DDP averaged the gradients).
+        first, epoch = len(self.grad_trace) + 1, self.current_epoch + 1
+        pairs = steps.cpu().tolist()[: len(self._grad_steps)]
+        self.grad_trace += [(first + i, epoch, pre, post) for i, (pre, post) in enumerate(pairs)]
+        self._grad_steps = []
+
+    def on_save_checkpoint(self, checkpoint):  # a resumed training keeps the curve of the epochs before the kill
+        checkpoint["rnnops_grad_trace"] = [list(row) for row in self.grad_trace]
+
+    def on_load_checkpoint(self, checkpoint):
+        self.grad_trace = [tuple(row) for row in checkpoint.get("rnnops_grad_trace", [])]
 
     def on_validation_epoch_start(self):
         self._val = None

@@ -65,6 +65,10 @@ class LinearRNN(nn.Module):
         return x
 
     def _all_states(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        return torch.stack(self.step_states(x, layer), 1)
+
+    def step_states(self, x: torch.Tensor, layer: int) -> list[torch.Tensor]:
+        """h_t of one layer for t = 0 .. T-1, each (batch, hidden), each the tensor step t+1 reads."""
         a_t = self.recurrent_matrix(layer).t()
         u = torch.nn.functional.linear(x, self.weight_ih[layer], self.bias[layer])  # (batch, time, hidden)
         h = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
@@ -72,7 +76,7 @@ class LinearRNN(nn.Module):
         for u_t in u.unbind(1):
             h = u_t + h @ a_t
             states.append(h)
-        return torch.stack(states, 1)
+        return states
 
     def _last_state(self, x: torch.Tensor, layer: int) -> torch.Tensor:
         batch, steps, features = x.shape

@@ -35,7 +35,7 @@ TINY = {
                    **({"activation": "linear", "recurrent_max_norm": 1.0} if cell == "rnn" else {})}
             for cell in ("rnn", "lstm", "gru")
         },
-        "evaluate": {"batch_size": 100},
+        "evaluate": {"batch_size": 100, "gradients": True, "gradient_windows": 4},
     }
 }
 

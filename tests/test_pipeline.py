@@ -57,6 +57,20 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
         assert run.data.tags["git_sha"] == head
         assert run.data.tags["dvc_data_md5"] == windows_md5
         assert run.data.tags["prefect_flow_run_id"] == str(state.state_details.flow_run_id)
+    # Gradients through time (evaluate.gradients) and the training's norms before/after clipping, per cell
+    for run in runs:
+        cell = run.data.tags["cell"]
+        through_time = client.get_metric_history(run.info.run_id, "gradients/dL_dh_norm")
+        assert sorted(m.step for m in through_time) == list(range(1, 21))  # window 20
+        clipped = client.get_metric_history(run.info.run_id, "train_step/grad_norm_clipped")
+        assert len(clipped) == 10 * 10 and max(m.value for m in clipped) <= 1.0 + 1e-5  # 10 epochs x 10 batches
+        figures = project / "plots/cosine" / cell
+        logged = {a.path for a in client.list_artifacts(run.info.run_id)}
+        for name in ("gradients_through_time.png", "gradients_through_time.svg", "grad_norms_training.png",
+                     "grad_norms_training.svg", "gradients.csv"):
+            assert (figures / name).stat().st_size > 500 and name in logged, (cell, name)
+        summary = json.loads((project / f"metrics/cosine/{cell}.json").read_text())["gradients"]
+        assert summary["windows"] == 4 and summary["norm_last_step"] > 0
     champion = client.get_model_version_by_alias("rnnops-cosine", "champion")
     best = min(runs, key=lambda r: r.data.metrics["val/rmse"])
     assert champion.run_id == best.info.run_id
@@ -68,7 +82,8 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     shown = dvc(project, "metrics", "show", "--json")
     assert shown.returncode == 0 and "persistence_rmse" in shown.stdout
     html = (project / "reports/cosine/index.html").read_text()
-    for picture in ("comparison.png", "loss_curves.png", "rnn_predictions.png"):
+    for picture in ("comparison.png", "loss_curves.png", "rnn_predictions.png", "gradients_through_time.png",
+                    "lstm_gradients_through_time.png", "gru_grad_norms_training.png"):
         assert picture in html and (project / "reports/cosine" / picture).stat().st_size > 1000
 
     # Reproduce: nothing to do; then a change to one cell re-runs only that cell and the report

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, paths, plotting, tracking
+from flows import datasets, gradients, gradtrace, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.params import load_params
 from flows.scoring import table_csv
@@ -29,19 +29,44 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
                "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
     table_file = paths.predictions_file(root, dataset, cell)
     weights = [folder / "model.pt", folder / "config.json", *(folder / n for n in plugin.model_files(splits))]
+    probe = gradients.gradient_config(params, dataset)
+    norms = gradients.probe(net, splits.val, probe.gradient_windows) if probe.gradients else None
+    if norms is not None:
+        metrics["gradients"] = gradients.summary(norms)
+    figures = paths.figures_dir(root, dataset, cell)
     with staged_outputs(root) as out:
-        figures = paths.figures_dir(root, dataset, cell)
         files = [out.write_text(table_file, table_csv(scored[shown].table)),
                  *plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
                                        lambda name: out.path(figures / name))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
+        files += gradient_figures(out, folder, figures, f"{dataset} / {cell}", norms)
+        curves = {} if norms is None else {"gradients/dL_dh_norm": list(enumerate(norms.mean(0).tolist(), 1))}
         registry = tracking.finish_evaluation(
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),
             code_dir=Path(models.__file__).parent, weights=weights,
-            selection=(f"val_{head.metric}", metrics["val"][head.metric]))
+            selection=(f"val_{head.metric}", metrics["val"][head.metric]), curves=curves)
         metrics.update(model_version=int(registry["version"]), became_champion=registry["champion_moved"])
         out.write_json(paths.metrics_file(root, dataset, cell), metrics)
     return metrics
+
+
+def gradient_figures(out, model_folder: Path, figures: Path, title: str, norms) -> list[Path]:
+    """The training's gradient norms before/after clipping, and ||dL/dh_t|| through time when probed."""
+    files = []
+
+    def place(name: str) -> Path:
+        return out.path(figures / name)
+
+    trace = model_folder / gradtrace.GRAD_TRACE
+    if trace.exists():  # models trained before the trace existed have none
+        files += plotting.training_grad_norms(gradients.read_columns(trace), f"{title}: gradient norm per step", place)
+    if norms is not None:
+        table = gradients.norms_table(norms)
+        files.append(out.write_text(figures / gradients.NORMS_FILE, gradients.norms_csv(norms)))
+        files += plotting.gradients_through_time(
+            {title: table["mean"]}, f"{title}: ||dL/dh_t|| through time ({len(norms)} validation windows)",
+            place, bands={title: (table["min"], table["max"])})
+    return files
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from flows import datasets, lineage, paths, plotting, site, tracking
+from flows import datasets, gradients, lineage, paths, plotting, site, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.params import load_params, section
 from flows.results import HEADER, cells_table, collect, fmt, row, summary_markdown
@@ -27,7 +27,8 @@ def report(root: Path, dataset: str) -> Path:
     with staged_outputs(out_dir) as out:
         histories = {c: read_history(root, dataset, c) for c in metrics}
         made = [*plotting.comparison([row(m) for m in metrics.values()], out.path),
-                *plotting.loss_curves(histories, out.path)]
+                *plotting.loss_curves(histories, out.path),
+                *gradients_comparison(root, dataset, list(metrics), out)]
         cells = []
         for cell in metrics:
             copied = [Path(shutil.copyfile(source, out.path(f"{cell}_{source.name}")))
@@ -42,6 +43,15 @@ def report(root: Path, dataset: str) -> Path:
         out.write_json(site.SUMMARY, {"header": header, "rows": rows, "built": context["built"], "commit": commit})
     site.write_index(root, commit)
     return out_dir / "index.html"
+
+
+def gradients_comparison(root: Path, dataset: str, cells: list[str], out) -> list[Path]:
+    """Every probed cell's ||dL/dh_t|| in one plot."""
+    found = {cell: gradients.read_columns(path)["mean"] for cell in cells
+             if (path := paths.figures_dir(root, dataset, cell) / gradients.NORMS_FILE).exists()}
+    if not found:
+        return []
+    return plotting.gradients_through_time(found, f"{dataset}: gradients through time, every cell", out.path)
 
 
 def table(plugin, metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]:

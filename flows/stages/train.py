@@ -19,6 +19,7 @@ import torch
 from flows import checkpoints, datasets, launch, paths, tracking
 from flows.atomic import atomic_dir, dumps, read_json
 from flows.env import child_env
+from flows.gradtrace import GRAD_TRACE, grad_curves, grad_trace_csv
 from flows.lineage import data_hash, data_source
 from flows.params import load_params, train_spec
 from flows.stagecli import ERROR_FILE, stage_main
@@ -105,6 +106,8 @@ def train(root: Path, dataset: str, cell: str) -> dict:
                               progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0", ckpt_path=resume.ckpt,
                               last_callbacks=[checkpoints.EpochCheckpoint(resume, run.run_id)])
     seconds = time.perf_counter() - started
+    if trainer.is_global_zero:
+        run.log_curves(grad_curves(module.grad_trace))
     run.trained()
     if not trainer.is_global_zero:
         return {}
@@ -120,6 +123,7 @@ def train(root: Path, dataset: str, cell: str) -> dict:
         for name, data in documents.items():
             (out / name).write_text(dumps(data), encoding="utf-8")
         (out / "history.csv").write_text(history.to_csv(), encoding="utf-8")
+        (out / GRAD_TRACE).write_text(grad_trace_csv(module.grad_trace), encoding="utf-8")
     checkpoints.finish(resume, spec.keep_checkpoint)
     return summary
 
