@@ -35,6 +35,7 @@ class Scored:
     table: dict  # column -> values; the first column is the x axis
     plot: dict  # roles for the picture: x, real (or None), model, baselines, ylabel
     files: dict = field(default_factory=dict)  # extra outputs beside the table: suffix -> text
+    figures: dict = field(default_factory=dict)  # more images for the cell's folder: file name -> draw(path) -> path
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Dataset:
     columns: tuple[tuple[str, str], ...] = ()  # extra (metric key, label) pairs in the report table
     train_keys: tuple[str, ...] = ()  # extra keys allowed in <name>.train.<cell>
     extra_stages: tuple[ExtraStage, ...] = ()
+    tasks: tuple[str, ...] = ("one_step",)  # forecasting tasks (models.config.TASKS) its cells may choose
 
     # configuration -------------------------------------------------------------------------------
     def check(self, params: dict) -> None:
@@ -98,12 +100,25 @@ class Dataset:
         raise NotImplementedError
 
     # model ---------------------------------------------------------------------------------------
+    def task_splits(self, splits: Splits, net_cfg) -> Splits:
+        """The splits a cell trains and is scored on: windows with `horizon` targets for a multi-step cell."""
+        if getattr(net_cfg, "horizon", 1) == 1:  # text's nets have no horizon
+            return splits
+        from flows.horizons import horizon_splits
+
+        return horizon_splits(splits, net_cfg.horizon)
+
     def build_module(self, spec, splits: Splits):
         """A LightningModule (imports Lightning: call it from training stages only)."""
-        from models.networks import RecurrentNet
+        from models.forecasters import build_network
+
+        if spec.net.multi_step:
+            from models.forecast_module import HorizonRegressor
+
+            return HorizonRegressor(build_network(spec.net), spec.optim)
         from models.regression import Regressor
 
-        return Regressor(RecurrentNet(spec.net), spec.optim)
+        return Regressor(build_network(spec.net), spec.optim)
 
     def model_files(self, splits: Splits) -> dict[str, Any]:
         """JSON documents saved beside the weights (name -> data): what loading the model needs."""

@@ -24,5 +24,9 @@ class IngestConfig:
     def series(self) -> np.ndarray:
         return np.cos(np.linspace(self.start, self.stop, self.points))
 
+    def period(self) -> int:
+        """Samples per cycle (2 pi in x), rounded: the seasonal-naive baseline's lag."""
+        return round(2 * np.pi * (self.points - 1) / (self.stop - self.start))
+
 
 DATASET = GeneratedSeries("cosine", IngestConfig, "cos(linspace(start, stop, points))")

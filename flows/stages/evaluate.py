@@ -16,9 +16,9 @@ from flows.stagecli import stage_main
 
 def evaluate(root: Path, dataset: str, cell: str) -> dict:
     plugin, params = datasets.get(dataset), load_params(root)
-    splits = plugin.load(root)
     folder = paths.model_dir(root, dataset, cell)
     net = plugin.load_network(folder)
+    splits = plugin.task_splits(plugin.load(root), getattr(net, "cfg", None))
     run = read_json(folder / "run.json")
     scored = {split: plugin.score(root, params, net, splits, split)
               for split in ("val", "test") if getattr(splits, split) is not None}
@@ -34,6 +34,8 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
                  plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
                                       out.path(paths.figures_dir(root, dataset, cell) / "predictions.png"))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
+        files += [draw(out.path(paths.figures_dir(root, dataset, cell) / name))
+                  for name, draw in scored[shown].figures.items()]
         registry = tracking.finish_evaluation(
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),
             code_dir=Path(models.__file__).parent, weights=weights,

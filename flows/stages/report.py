@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flows import datasets, paths, plotting
 from flows.atomic import staged_outputs
-from flows.params import load_params
+from flows.params import cells_of, load_params
 from flows.results import HEADER, cells_table, collect, fmt, row, summary_markdown
 from flows.stagecli import stage_main
 
@@ -21,7 +21,7 @@ def read_history(root: Path, dataset: str, cell: str) -> list[dict]:
 
 def report(root: Path, dataset: str) -> Path:
     plugin = datasets.get(dataset)
-    metrics = collect(root, dataset, load_params(root)["cells"])
+    metrics = collect(root, dataset, cells_of(load_params(root), dataset))
     out_dir = paths.report_dir(root, dataset)
     with staged_outputs(out_dir) as out:
         histories = {c: read_history(root, dataset, c) for c in metrics}
