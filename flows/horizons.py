@@ -2,37 +2,15 @@
 persistence and seasonal-naive, and their figures (README "Model types")."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 import numpy as np
 import torch
 
-from flows import horizon_plots
-from flows.datasets.base import Scored, Splits
+from flows.datasets.base import Scored
 from flows.scoring import table_csv
 from models.errors import InvalidParameter
 from models.metrics import INTERVALS, horizon_key, horizon_report, interval
-
-
-def horizon_splits(splits: Splits, horizon: int) -> Splits:
-    """The same windows with `horizon` targets each. A split's last windows are dropped where their
-    targets would reach the next split's first target (no training target is a validation target),
-    and the last split keeps only windows whose H targets exist."""
-    if horizon == 1:
-        return splits
-    names = [n for n in ("train", "val", "test") if getattr(splits, n) is not None]
-    found = {}
-    for name, after in zip(names, [*names[1:], None]):
-        windows = getattr(splits, name)
-        # the row before which every target must lie: the next split's first target, or the series' end
-        end = getattr(splits, after).starts.start + windows.window if after else len(windows.series)
-        starts = range(windows.starts.start, min(windows.starts.stop, end - windows.window - horizon + 1))
-        if len(starts) == 0:
-            raise InvalidParameter(f"no {name} window has {horizon} targets before the next split; "
-                                   f"shorten horizon or lengthen the {name} split.")
-        found[name] = windows.with_horizon(horizon, starts)
-    return dataclasses.replace(splits, **found, info={**splits.info, "horizon": horizon})
 
 
 @torch.no_grad()
@@ -65,9 +43,9 @@ def seasonal_naive(windows, period: int) -> np.ndarray:
 def score(net, windows, batch_size: int, period: int, x_labels, title: str,
           to_values: Callable | None = None, prices: bool = False, ylabel: str = "value") -> Scored:
     """Per-horizon metrics (models.metrics.horizon_report), the h=1 table for DVC's plot, a per-step
-    CSV, and figures: RMSE by horizon vs the baselines, forecast paths with 80%/95% intervals, and the
-    attention weights of a few windows. `to_values(matrix, sd=False)` maps model units to reported ones
-    (an affine map: a Gaussian stays Gaussian)."""
+    CSV, and figures (drawn by flows/figures.py): RMSE by horizon vs the baselines, forecast paths with
+    80%/95% intervals, and the attention weights of a few windows. `to_values(matrix, sd=False)` maps
+    model units to reported ones (an affine map: a Gaussian stays Gaussian)."""
     to_values = to_values or (lambda m, sd=False: m)
     out, weights = forecast(net, windows, batch_size, weights=True)
     mean = to_values(out[..., 0])
@@ -87,13 +65,13 @@ def score(net, windows, batch_size: int, period: int, x_labels, title: str,
     shown = pick_windows(len(real))
     history = to_values(windows.series[np.asarray(windows.starts)[shown][:, None] + np.arange(windows.window),
                                        windows.target_column].numpy())
-    figures = {"rmse_by_horizon.png": lambda path: horizon_plots.rmse_by_horizon(steps, title, path),
-               "forecasts.png": lambda path: horizon_plots.forecast_paths(
-                   history, real[shown], mean[shown], None if sd is None else bands(mean[shown], sd[shown]),
-                   [str(x_labels[i]) for i in shown], title, ylabel, path)}
+    labels = [str(x_labels[i]) for i in shown]
+    figures = {"rmse_by_horizon.png": ("rmse_by_horizon", {"steps": steps, "title": title}),
+               "forecasts.png": ("forecast_paths", {
+                   "history": history, "real": real[shown], "mean": mean[shown], "labels": labels, "title": title,
+                   "bands": None if sd is None else bands(mean[shown], sd[shown]), "ylabel": ylabel})}
     if weights is not None:
-        figures["attention.png"] = lambda path: horizon_plots.attention_maps(
-            weights[shown], [str(x_labels[i]) for i in shown], title, path)
+        figures["attention.png"] = ("attention_maps", {"weights": weights[shown], "labels": labels, "title": title})
     return Scored(metrics, table, {"x": "window", "real": "real", "model": "predicted",
                                    "baselines": ["persistence", "seasonal_naive"], "ylabel": f"{ylabel} (h=1)"},
                   files={".horizons.csv": table_csv(steps)}, figures=figures)

@@ -42,6 +42,7 @@ class GeneratedSeries(Dataset):
     dataclass with `points` and `series()`, optionally `period()` (samples per cycle)."""
 
     tasks = TASKS
+    columns = (("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"))
 
     def __init__(self, name: str, ingest: type, formula: str):
         self.name, self.Ingest, self.formula = name, ingest, formula

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, paths, plotting, tracking
+from flows import datasets, figures, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.params import load_params
 from flows.scoring import table_csv
@@ -34,8 +34,8 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
                  plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
                                       out.path(paths.figures_dir(root, dataset, cell) / "predictions.png"))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
-        files += [draw(out.path(paths.figures_dir(root, dataset, cell) / name))
-                  for name, draw in scored[shown].figures.items()]
+        files += [getattr(figures, kind)(**data, target=out.path(paths.figures_dir(root, dataset, cell) / name))
+                  for name, (kind, data) in scored[shown].figures.items()]
         registry = tracking.finish_evaluation(
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),
             code_dir=Path(models.__file__).parent, weights=weights,

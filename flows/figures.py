@@ -1,5 +1,6 @@
-"""Figures of the multi-step cells (flows/horizons.py): error by horizon step, forecast paths with
-intervals, attention weights. Saved through flows.plotting, like every other figure."""
+"""Figures a plug-in's Scored asks for by name (Scored.figures: file -> (function here, data)); the
+evaluate stage draws them, so training never imports matplotlib. Today: the multi-step cells' error by
+horizon step, forecast paths with intervals, attention weights (flows/horizons.py)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,0 +1,73 @@
+"""Every model type through `rnnops run` on a tiny cosine, H = 50: comparable per-horizon metrics, a
+learning signal beating persistence, the figures in the report, and the MLflow runs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import git, tiny_params, write_params
+
+pytestmark = pytest.mark.slow
+H = 50
+TYPES = {  # cell -> its params beyond COMMON: each type once, both heads, both attentions, a bidirectional encoder
+    "recursive": {"task": "recursive"},
+    "synced": {"task": "synced", "head": "gaussian"},
+    "seq2seq": {"task": "seq2seq", "scheduled_sampling": 0.5, "bidirectional": True},
+    "attention": {"task": "attention", "attention": "additive", "head": "gaussian"},
+}
+COMMON = {"cell": "gru", "hidden_size": 16, "num_layers": 1, "epochs": 8, "batch_size": 25, "lr": 0.01, "clip": 1.0,
+          "horizon": H}
+
+
+def test_every_model_type_runs_through_rnnops_run_with_comparable_per_horizon_metrics(project, mlflow_uri):
+    params = tiny_params()
+    cosine = params["cosine"]
+    cosine["ingest"] = {"points": 600, "start": 1.0, "stop": 60.0}  # ~64 samples a cycle
+    cosine["windows"] = {"window": 40, "train_windows": 350, "val_windows": 150}
+    cosine["cells"] = ["gru", *TYPES]  # the seeds' one-step cell beside the model types
+    cosine["train"].update({cell: {**COMMON, **more} for cell, more in TYPES.items()})
+    write_params(project, params)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "model types")
+
+    env = dict(os.environ, RNNOPS_PROGRESS_BAR="0", PREFECT_HOME=str(project.parent / "prefect-home"))
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert {f"train-cosine-{cell}" for cell in TYPES} <= set(stages)
+    assert stages["report-cosine"]["params"] == ["cosine.cells"]
+
+    steps = [f"rmse_h{h:02d}" for h in range(1, H + 1)]
+    found = {}
+    for cell in TYPES:
+        val = json.loads((project / f"metrics/cosine/{cell}.json").read_text())["val"]
+        found[cell] = val
+        assert all(k in val for k in steps) and val["horizon"] == H, cell
+        # a learning signal: well below persistence (the last value repeated), significantly, over 50 steps
+        assert val["rmse"] < 0.5 * val["persistence_rmse"] and val["dm_pvalue"] < 0.01, (cell, val["rmse"])
+        assert val["seasonal_naive_rmse"] < val["persistence_rmse"]
+        figures = project / "plots/cosine" / cell
+        assert {"rmse_by_horizon.png", "forecasts.png", "predictions.png"} <= {p.name for p in figures.iterdir()}
+    for cell in ("synced", "attention"):
+        assert 0 < found[cell]["coverage95"] <= 1 and found[cell]["crps_h50"] > 0
+    assert (project / "plots/cosine/attention/attention.png").exists()
+    html = (project / "reports/cosine/index.html").read_text()
+    assert "attention_attention.png" in html and "seq2seq_rmse_by_horizon.png" in html
+
+    gru = json.loads((project / "metrics/cosine/gru.json").read_text())["val"]
+    assert "rmse_h01" not in gru and gru["rmse"] < gru["persistence_rmse"]  # the one-step cell is as it was
+
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("rnnops-cosine").experiment_id])
+    names = {r.data.tags["cell"]: set(r.data.metrics) for r in runs}
+    per_step = {cell: {m for m in names[cell] if m.startswith("eval/val/rmse_h")} for cell in TYPES}
+    assert all(keys == {f"eval/val/{s}" for s in steps} for keys in per_step.values())
+    print({cell: {"rmse": round(v["rmse"], 4), "persistence": round(v["persistence_rmse"], 4),
+                  "seasonal_naive": round(v["seasonal_naive_rmse"], 4), "h01": round(v["rmse_h01"], 4),
+                  "h50": round(v["rmse_h50"], 4), "coverage95": v.get("coverage95")} for cell, v in found.items()})
