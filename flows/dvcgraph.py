@@ -126,7 +126,7 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
                     report_reads.append(folder)
         stages[stage_name("report", dataset)] = _stage(
             f"python -m {GENERIC['report']} {dataset}", report_reads + code(GENERIC["report"]),
-            [f"{dataset}.cells" if "cells" in params[dataset] else "cells"],
+            [f"{dataset}.cells" if "cells" in params.get(dataset, {}) else "cells"],
             outs=[{f"reports/{dataset}": {"cache": False}}])
         graph[dataset] = stages
     return graph

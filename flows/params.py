@@ -68,7 +68,10 @@ def check_cell(name: str) -> str:
 def cells_of(params: dict, dataset: str) -> list[str]:
     """The cells a dataset trains: its own `<dataset>.cells` when given (model types that only a forecasting
     dataset has), else params' `cells`."""
-    own = params.get(dataset, {}).get("cells") if isinstance(params.get(dataset), dict) else None
+    # Whether the dataset has its own list is not a value the report stage depends on: dvc.yaml names the
+    # list that applies (dvcgraph), and is rewritten when that changes; so only the list itself is read.
+    section_ = params.get(dataset)
+    own = section_["cells"] if isinstance(section_, dict) and dict.__contains__(section_, "cells") else None
     cells = own if own is not None else params.get("cells")
     where = f"{dataset}.cells" if own is not None else "cells"
     if not isinstance(cells, list) or not cells:

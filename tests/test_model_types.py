@@ -9,7 +9,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import git, tiny_params, write_params
+from models.errors import InvalidParameter
+from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 H = 50
@@ -71,3 +72,38 @@ def test_every_model_type_runs_through_rnnops_run_with_comparable_per_horizon_me
     print({cell: {"rmse": round(v["rmse"], 4), "persistence": round(v["persistence_rmse"], 4),
                   "seasonal_naive": round(v["seasonal_naive_rmse"], 4), "h01": round(v["rmse_h01"], 4),
                   "h50": round(v["rmse_h50"], 4), "coverage95": v.get("coverage95")} for cell, v in found.items()})
+
+
+def test_a_gaussian_seq2seq_forecasts_the_stocks_test_month_from_december(tmp_path, mlflow_uri, monkeypatch):
+    """The stages in this process, on the seed's CSVs: H = 20 trading days on the price scale, the 95%
+    interval's coverage of January 2017, the attention-free figures, and a log_return target refused."""
+    from flows.stages.evaluate import evaluate
+    from flows.stages.ingest import ingest
+    from flows.stages.train import train
+    from flows.stages.windows import make_windows
+
+    copy_seed_csvs(tmp_path)
+    params = tiny_params(("stocks",))
+    stocks = params["stocks"]
+    stocks["cells"] = ["s2s"]
+    stocks["train"] = {"s2s": {"cell": "lstm", "task": "seq2seq", "head": "gaussian", "horizon": 20, "hidden_size": 8,
+                               "epochs": 3, "batch_size": 32, "lr": 0.01, "clip": 1.0}}
+    write_params(tmp_path, params)
+    monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")
+    ingest(tmp_path, "stocks")
+    make_windows(tmp_path, "stocks")
+    train(tmp_path, "stocks", "s2s")
+    metrics = evaluate(tmp_path, "stocks", "s2s")
+    test = metrics["test"]
+    assert metrics["headline"]["split"] == "test" and test["windows"] == 1 and test["horizon"] == 20
+    assert test["seasonal_period"] == 5 and "rmse_h20" in test and "mape_h20" in test
+    assert 0 <= test["coverage95"] <= 1 and test["coverage95"] * 20 == round(test["coverage95"] * 20)
+    # persistence over the month from the last December open, on the price scale (dollars, not MinMax units)
+    assert 5 < test["persistence_rmse"] < 50
+    assert {"forecasts.png", "rmse_by_horizon.png"} <= {p.name for p in (tmp_path / "plots/stocks/s2s").iterdir()}
+
+    stocks["windows"]["target"] = "log_return"
+    write_params(tmp_path, params)
+    make_windows(tmp_path, "stocks")
+    with pytest.raises(InvalidParameter, match="set stocks.windows.target: level"):
+        train(tmp_path, "stocks", "s2s")
