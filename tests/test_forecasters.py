@@ -105,8 +105,18 @@ def test_teacher_forcing_feeds_the_truth_in_training_and_scheduled_sampling_repl
     assert torch.equal(forced[0][:, :3], forced[1][:, :3]) and not torch.allclose(forced[0][:, 3], forced[1][:, 3])
     net.sampling = 1.0  # always its own forecast: the truth is never read
     assert torch.equal(net(x, teacher=teacher), net(x, teacher=other))
-    net.eval()
+    net.sampling = 0.0
+    net.eval()  # evaluation never reads the truth, whatever the sampling
     assert torch.equal(net(x, teacher=teacher), net(x))
+
+
+def test_a_recursive_forecast_feeds_its_own_forecast_into_a_window_of_the_trained_length():
+    net = net_for("recursive", "point", False)
+    x = torch.randn(2, W, 1)
+    path = net(x)
+    first = net.one_step(x)
+    second = net.one_step(torch.cat([x[:, 1:], first], 1))
+    assert torch.equal(path[:, :1], first) and torch.equal(path[:, 1:2], second)
 
 
 @pytest.mark.parametrize("change,message", [
