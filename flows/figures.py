@@ -42,7 +42,7 @@ def forecast_paths(history: np.ndarray, real: np.ndarray, mean: np.ndarray, band
 
 def attention_maps(weights: np.ndarray, labels: list[str], title: str, target: Path) -> Path:
     """(windows, H, time) attention weights: which input steps each forecast step reads."""
-    fig, axes = plt.subplots(1, len(weights), figsize=(4 * len(weights), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(weights), figsize=(4.5 * len(weights), 3.2), squeeze=False, layout="constrained")
     for i, ax in enumerate(axes[0]):
         image = ax.imshow(weights[i], aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set(title=f"window {labels[i]}", xlabel="input step", ylabel="forecast step h" if i == 0 else None)
