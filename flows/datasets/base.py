@@ -95,6 +95,7 @@ class Dataset:
     train_keys: tuple[str, ...] = ()  # extra keys allowed in <name>.train.<cell>
     extra_stages: tuple[ExtraStage, ...] = ()
     tasks: tuple[str, ...] = ("one_step",)  # forecasting tasks (models.config.TASKS) its cells may choose
+    heads: tuple[str, ...] = ("point",)  # and output heads (models.config.HEADS)
 
     # configuration -------------------------------------------------------------------------------
     def check(self, params: dict) -> None:

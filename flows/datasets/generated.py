@@ -12,7 +12,7 @@ from flows.atomic import read_json
 from flows.datasets.base import Dataset, Scored, Splits, check_finite
 from flows.params import section
 from flows.scoring import predict
-from models.config import TASKS, from_mapping
+from models.config import HEADS, TASKS, from_mapping
 from models.errors import InvalidParameter
 from models.metrics import forecast_report
 from models.windows import WindowDataset, window_count
@@ -41,7 +41,7 @@ class GeneratedSeries(Dataset):
     """A generated series, windowed many-to-one or (multi-step cells) many-to-H. `ingest` is a frozen
     dataclass with `points` and `series()`, optionally `period()` (samples per cycle)."""
 
-    tasks = TASKS
+    tasks, heads = TASKS, HEADS
     columns = (("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"))
 
     def __init__(self, name: str, ingest: type, formula: str):

@@ -22,7 +22,7 @@ from flows.datasets.stocks.series import build_windows, load_snapshot, price_col
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.params import section
 from flows.scoring import predict
-from models.config import TASKS, from_mapping
+from models.config import HEADS, TASKS, from_mapping
 from models.errors import InvalidParameter
 from models.price_windows import TARGETS, PriceTransform
 from models.windows import WindowDataset
@@ -110,7 +110,7 @@ class StockPrices(Dataset):
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
         summary_key="mean_skill", label="backtest skill"),)
-    tasks = TASKS
+    tasks, heads = TASKS, HEADS
 
     def __init__(self, name: str = "stocks"):
         self.name = name
