@@ -14,7 +14,7 @@ from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 H = 50
-TYPES = {  # cell -> its params beyond COMMON: each type once, both heads, both attentions, a bidirectional encoder
+TYPES = {  # cell -> its params beyond COMMON: each type once, both heads, a bidirectional encoder
     "recursive": {"task": "recursive"},
     "synced": {"task": "synced", "head": "gaussian"},
     "seq2seq": {"task": "seq2seq", "scheduled_sampling": 0.5, "bidirectional": True},
