@@ -4,7 +4,7 @@ from __future__ import annotations
 from flows import datasets
 from flows.gradients import gradient_config
 from flows.launch import layout
-from flows.params import check_dataset, planned_datasets, train_spec
+from flows.params import cells_of, check_dataset, planned_datasets, train_spec
 from models.errors import InvalidParameter
 
 
@@ -26,5 +26,5 @@ def check_all(params: dict, names: list[str]) -> None:
     for dataset in planned_datasets(params):
         datasets.get(check_dataset(dataset)).check(params)
         gradient_config(params, dataset)
-        for cell in params["cells"]:
+        for cell in cells_of(params, dataset):
             layout(train_spec(params, dataset, cell), f"{dataset}.train.{cell}")

@@ -18,21 +18,23 @@ from flows.stagecli import report_error, stage_main
 from models.errors import RnnopsError
 
 
-def summary_table(root: Path, names: list[str], cells: list[str], outcomes=None) -> str:
+def summary_table(root: Path, names: list[str], cells: list[str] | dict[str, list[str]], outcomes=None) -> str:
+    """cells: one list for every dataset, or dataset -> its cells (flows.params.cells_of)."""
     from flows.results import HEADER, cells_table, collect
 
     rows = [["dataset", *HEADER]]
     for dataset in names:
         outcome = next((o for o in outcomes or [] if o.dataset == dataset), None)
         current = outcome.evaluated() if outcome is not None else None
-        rows += [[dataset, *cells] for cells in cells_table(collect(root, dataset, cells, current))]
+        mine = cells[dataset] if isinstance(cells, dict) else cells
+        rows += [[dataset, *row] for row in cells_table(collect(root, dataset, mine, current))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
 
 
 def _run(args) -> int:
     from flows.checks import check_all
-    from flows.params import load_params
+    from flows.params import cells_of, load_params
 
     root = Path(".").resolve()
     params = load_params(root)
@@ -46,7 +48,8 @@ def _run(args) -> int:
 
         started = time.perf_counter()
         outcomes = pipeline(root=str(root), datasets=names, force=args.force)
-        print("\n" + summary_table(root, names, params["cells"], outcomes))  # still ours: no other run started
+        cells = {d: cells_of(params, d) for d in names}
+        print("\n" + summary_table(root, names, cells, outcomes))  # still ours: no other run started
         for line in stability_lines(params, names):
             print(line)
         for o in outcomes:
@@ -59,10 +62,10 @@ def _run(args) -> int:
 
 
 def stability_lines(params: dict, names: list[str]) -> list[str]:
-    from flows.params import train_spec
+    from flows.params import cells_of, train_spec
     from models.config import stability_note
 
-    specs = ((d, c, train_spec(params, d, c)) for d in names for c in params["cells"])
+    specs = ((d, c, train_spec(params, d, c)) for d in names for c in cells_of(params, d))
     notes = ((d, c, stability_note(s.net, s.optim)) for d, c, s in specs)
     return [f"{d}/{c}: {note}" for d, c, note in notes if note]
 
@@ -166,10 +169,10 @@ def _gradcheck(args) -> int:
 
 
 def _summary(args) -> int:
-    from flows.params import load_params
+    from flows.params import cells_of, load_params
 
     params = load_params(".")
-    print(summary_table(Path("."), params["datasets"], params["cells"]))
+    print(summary_table(Path("."), params["datasets"], {d: cells_of(params, d) for d in params["datasets"]}))
     return 0
 
 

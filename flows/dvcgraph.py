@@ -16,7 +16,7 @@ import yaml
 
 from flows import datasets, dvcviews
 from flows.atomic import write_text
-from flows.params import planned_datasets
+from flows.params import cells_of, planned_datasets
 from flows.paths import stage_name
 
 GENERIC = {kind: f"flows.stages.{kind}" for kind in ("ingest", "windows", "train", "evaluate", "report")}
@@ -88,7 +88,7 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
     graph, parsed = {}, {}
     for dataset in planned_datasets(params):
         plugin, module = datasets.get(dataset), datasets.REGISTRY[dataset]
-        cells = params["cells"]
+        cells = cells_of(params, dataset)
 
         def code(entry: str) -> list[str]:
             return code_deps(root, [entry, module], parsed)  # noqa: B023 (used inside this iteration only)
@@ -126,7 +126,8 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
                     report_reads.append(folder)
         stages[stage_name("report", dataset)] = _stage(
             f"python -m {GENERIC['report']} {dataset}", report_reads + code(GENERIC["report"]) + [TEMPLATES],
-            ["cells"] + [f"{dataset}.train.{cell}" for cell in cells],  # lineage: what a cell changed from the seed
+            [f"{dataset}.cells" if "cells" in params.get(dataset, {}) else "cells"]
+            + [f"{dataset}.train.{cell}" for cell in cells],  # lineage: what a cell changed from the seed
             outs=[{f"reports/{dataset}": {"cache": False}}])
         graph[dataset] = stages
     return graph

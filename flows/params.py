@@ -1,6 +1,7 @@
 """Read params.yaml (safe_load) into validated, frozen configurations."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,29 @@ def check_dataset(name: str) -> str:
     return name
 
 
+CELL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # becomes stage names, folders and files
+
+
 def check_cell(name: str) -> str:
-    if name not in CELLS:
-        raise InvalidParameter(f"unknown cell {name!r}; choose one of {', '.join(CELLS)}.")
+    """A cell is named freely (rnn, lstm, gru or e.g. lstm_seq2seq); its `cell:` key picks the recurrent kind."""
+    if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
+        raise InvalidParameter(f"cell name {name!r} must be lower-case letters, digits and _ (starting with a "
+                               f"letter, at most 40); the built-in kinds are {', '.join(CELLS)}.")
     return name
+
+
+def cells_of(params: dict, dataset: str) -> list[str]:
+    """The cells a dataset trains: its own `<dataset>.cells` when given (model types that only a forecasting
+    dataset has), else params' `cells`."""
+    # Whether the dataset has its own list is not a value the report stage depends on: dvc.yaml names the
+    # list that applies (dvcgraph), and is rewritten when that changes; so only the list itself is read.
+    section_ = params.get(dataset)
+    own = section_["cells"] if isinstance(section_, dict) and dict.__contains__(section_, "cells") else None
+    cells = own if own is not None else params.get("cells")
+    where = f"{dataset}.cells" if own is not None else "cells"
+    if not isinstance(cells, list) or not cells:
+        raise InvalidParameter(f"params.yaml needs a non-empty list `{where}`.")
+    return [check_cell(c) for c in cells]
 
 
 @dataclass(frozen=True)
@@ -83,9 +103,17 @@ def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> Tr
     runtime = {"devices": "auto", **{k: raw.pop(k) for k in RUNTIME_KEYS if k in raw}}
     runtime["extras"] = tuple((k, raw.pop(k)) for k in datasets.get(dataset).train_keys if k in raw)
     net_values = {k: v for k, v in raw.items() if k not in optim_keys}
-    net_values.setdefault("cell", cell)
+    if cell in CELLS:
+        net_values.setdefault("cell", cell)
+    elif "cell" not in net_values:
+        raise InvalidParameter(f"{where} needs a key cell: {' | '.join(CELLS)} (the recurrent kind of a cell "
+                               f"named {cell!r}).")
     net_values.setdefault("input_size", input_size)
     net = from_mapping(NetworkConfig, net_values, where)
-    if net.cell != cell:
+    if cell in CELLS and net.cell != cell:
         raise InvalidParameter(f"{where}.cell is {net.cell!r} but the section is for {cell!r}; make them agree.")
+    tasks = datasets.get(dataset).tasks
+    if net.task not in tasks or (net.head != "point" and "recursive" not in tasks):
+        raise InvalidParameter(f"{where}: {dataset} offers task {' | '.join(tasks)} with head point only; "
+                               f"remove task / head there.")
     return TrainSpec(net=net, optim=optim, seed=int(params.get("seed", 0)), **runtime)

@@ -17,7 +17,7 @@ from prefect.states import Failed
 from flows import dvcgraph, paths, tracking
 from flows.checks import check_selected
 from flows.env import child_env
-from flows.params import load_params
+from flows.params import cells_of, load_params
 from flows.paths import stage_name
 from flows.results import collect, summary_markdown
 from flows.runlock import run_lock
@@ -168,7 +168,7 @@ def run_datasets(base: Path, datasets: list[str], force: bool, fetch_retries: tu
         if outcome.status == "ok":
             create_markdown_artifact(
                 key=f"rnnops-{dataset.lower().replace('_', '-')}-summary",  # Prefect: lowercase, digits, dashes
-                markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, params["cells"],
+                markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, cells_of(params, dataset),
                                                                          outcome.evaluated())),
                 description=f"rnnops {dataset}: metrics per cell (each row names its split)",
             )

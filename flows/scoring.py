@@ -8,21 +8,22 @@ import torch
 
 from flows.atomic import read_json
 from models.config import NetworkConfig
-from models.networks import RecurrentNet
+from models.forecasters import build_network
 
 
-def load_regression_net(folder: Path) -> RecurrentNet:
-    net = RecurrentNet(NetworkConfig(**read_json(Path(folder) / "config.json")["net"]))
+def load_regression_net(folder: Path) -> torch.nn.Module:
+    """The saved net of a cell: a RecurrentNet, or a multi-step forecaster (models/forecasters.py)."""
+    net = build_network(NetworkConfig(**read_json(Path(folder) / "config.json")["net"]))
     net.load_state_dict(torch.load(Path(folder) / "model.pt", weights_only=True))
     return net.eval()
 
 
 @torch.no_grad()
 def predict(net: torch.nn.Module, windows, batch_size: int = 500) -> np.ndarray:
-    """Many-to-one outputs for every window, (n,)."""
+    """Next-step outputs for every window, (n,): a multi-step forecaster's h=1 mean."""
     net.eval()
     loader = torch.utils.data.DataLoader(windows, batch_size=batch_size)
-    return torch.cat([net(x)[:, 0] for x, _ in loader]).numpy()
+    return torch.cat([net(x).reshape(len(x), -1)[:, 0] for x, _ in loader]).numpy()
 
 
 def table_csv(table: dict) -> str:

@@ -7,6 +7,12 @@ from models.errors import InvalidParameter
 
 CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("tanh", "relu", "linear")
+# What a forecasting cell learns (README "Model types"): one_step is the seeds' many-to-one; the others
+# forecast `horizon` steps. Decoder tasks carry teacher forcing / scheduled sampling.
+TASKS = ("one_step", "recursive", "synced", "seq2seq", "attention")
+DECODER_TASKS = ("seq2seq", "attention")
+HEADS = ("point", "gaussian")
+ATTENTIONS = ("dot", "additive")
 
 
 def from_mapping(cls, values: dict, where: str):
@@ -38,6 +44,11 @@ class NetworkConfig:
     # Cap on the spectral norm of a linear recurrence's weight: <= 1 means h_t cannot blow up over 500 steps.
     recurrent_max_norm: float | None = None
     recurrent_init_scale: float = 1.0  # orthogonal init times this; < 1 starts the recurrence contractive
+    task: str = "one_step"  # see TASKS
+    horizon: int = 1  # steps forecast from each window (one_step: 1)
+    head: str = "point"  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
+    attention: str = "dot"  # task attention only: dot (Luong, projected) or additive (Bahdanau) scores
+    scheduled_sampling: float = 0.0  # decoder tasks: chance of feeding back its own forecast, reached by the last epoch
 
     def __post_init__(self):
         _check(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}.")
@@ -62,6 +73,36 @@ class NetworkConfig:
             not (self.bidirectional and self.activation == "linear"),
             "the linear recurrence is one-directional; set bidirectional: false or activation: tanh.",
         )
+        self._check_task()
+
+    def _check_task(self) -> None:
+        _check(self.task in TASKS, f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
+        _check(isinstance(self.horizon, int) and self.horizon > 0,
+               f"horizon must be a positive integer, got {self.horizon!r}.")
+        _check(self.task != "one_step" or self.horizon == 1,
+               f"task one_step forecasts one step but horizon is {self.horizon}; set horizon: 1 or choose task "
+               f"recursive, synced, seq2seq or attention.")
+        _check(self.head in HEADS, f"head must be one of {', '.join(HEADS)}, got {self.head!r}.")
+        _check(self.attention in ATTENTIONS,
+               f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}.")
+        _check(0.0 <= self.scheduled_sampling <= 1.0,
+               f"scheduled_sampling must be in [0, 1], got {self.scheduled_sampling!r}.")
+        _check(self.scheduled_sampling == 0 or self.task in DECODER_TASKS,
+               f"scheduled_sampling applies to the decoder tasks ({', '.join(DECODER_TASKS)}), not {self.task!r}; "
+               f"set it to 0.")
+        # A synced net predicts from every step of the window: a backward direction at step t has read
+        # steps after t, which are the targets of step t.
+        _check(not (self.bidirectional and self.task == "synced"),
+               "task synced predicts at every step, where a backward direction would read the values it "
+               "predicts; set bidirectional: false (or use seq2seq/attention, whose encoder may be bidirectional).")
+        _check(self.task in ("one_step", "seq2seq", "attention") or self.input_size == 1,
+               f"task {self.task} feeds its forecasts back as inputs, so the series must be its only feature "
+               f"(input_size 1, got {self.input_size}).")
+
+    @property
+    def multi_step(self) -> bool:
+        """True for every net of models.forecasters (anything but the seeds' point one-step)."""
+        return self.task != "one_step" or self.head != "point"
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,81 @@ def verdict(skill: float, p_value: float, baseline: str) -> str:
     if p_value < SIGNIFICANCE and skill < 0:
         return f"LOSES to {baseline} (p={p_value:.2g}; the baseline is more accurate)"
     return f"no better than {baseline} (p={p_value:.2g}, not significant)"
+
+
+# --- multi-step and probabilistic forecasts (models/forecasters.py) ------------------------------
+INTERVALS = (0.8, 0.95)  # central intervals in the plots and coverage metrics
+
+
+def horizon_key(h: int, horizon: int) -> str:
+    """h01..h50: the same names for every type with the same horizon, so MLflow runs line up."""
+    return f"h{h:0{max(2, len(str(horizon)))}d}"
+
+
+def gaussian_nll(real, mean, variance) -> np.ndarray:
+    real, mean, variance = (np.asarray(a, dtype=np.float64) for a in (real, mean, variance))
+    return 0.5 * (np.log(2 * np.pi * variance) + (real - mean) ** 2 / variance)
+
+
+def gaussian_crps(real, mean, sd) -> np.ndarray:
+    """Continuous ranked probability score of N(mean, sd^2) at `real` (Gneiting & Raftery 2007, closed form)."""
+    real, mean, sd = (np.asarray(a, dtype=np.float64) for a in (real, mean, sd))
+    z = (real - mean) / sd
+    return sd * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / math.sqrt(math.pi))
+
+
+def interval(mean, sd, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The central `level` interval of N(mean, sd^2)."""
+    half = stats.norm.ppf(0.5 + level / 2) * np.asarray(sd, dtype=np.float64)
+    return np.asarray(mean) - half, np.asarray(mean) + half
+
+
+def coverage(real, low, high) -> float:
+    """Share of values inside [low, high]; a calibrated 95% interval covers about 0.95."""
+    real = np.asarray(real)
+    return float(np.mean((real >= low) & (real <= high)))
+
+
+def horizon_report(real: np.ndarray, predicted: np.ndarray, baselines: dict[str, np.ndarray],
+                   variance: np.ndarray | None = None, prices: bool = False) -> dict[str, float]:
+    """Errors of an (n windows, H steps) forecast per step h and overall, against baselines of the same shape.
+
+    Per step: rmse_h01.., <baseline>_rmse_h01..; with a variance also crps_, coverage80_, coverage95_.
+    Overall: rmse (and each baseline's) is the MEAN over h of the per-step RMSE, so every step counts
+    alike; skill = 1 - rmse / persistence_rmse; the Diebold-Mariano test compares the per-window mean
+    squared error over the H steps, with autocovariances up to lag H - 1 (overlapping targets).
+    The first baseline is the one skill and the DM test refer to.
+    """
+    real, predicted = np.asarray(real, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    horizon = real.shape[1]
+    keys = [horizon_key(h, horizon) for h in range(1, horizon + 1)]
+    report: dict[str, float] = {"horizon": horizon, "windows": len(real)}
+
+    def per_step(name: str, values) -> None:
+        values = [float(v) for v in values]
+        report.update({f"{name}_{k}": v for k, v in zip(keys, values)})
+        report[name] = float(np.mean(values))
+
+    per_step("rmse", np.sqrt(np.mean((predicted - real) ** 2, 0)))
+    per_step("mae", np.mean(np.abs(predicted - real), 0))
+    if prices:
+        per_step("mape", 100 * np.mean(np.abs((predicted - real) / real), 0))
+    for name, forecast in baselines.items():
+        per_step(f"{name}_rmse", np.sqrt(np.mean((np.asarray(forecast) - real) ** 2, 0)))
+        report[f"{name}_mae"] = float(np.mean(np.abs(np.asarray(forecast) - real)))  # overall only: MLflow takes
+        # at most 1000 metrics per batch, and per-step columns of every figure would reach that at H ~ 60
+    report["mse"] = float(np.mean((predicted - real) ** 2))
+    first = next(iter(baselines))
+    base = report[f"{first}_rmse"]
+    report["skill"] = 1.0 - report["rmse"] / base if base > 0 else float("nan")
+    report["dm_stat"], report["dm_pvalue"] = diebold_mariano(
+        np.mean((predicted - real) ** 2, 1), np.mean((np.asarray(baselines[first]) - real) ** 2, 1), horizon)
+    if variance is not None:
+        sd = np.sqrt(np.asarray(variance, dtype=np.float64))
+        per_step("crps", np.mean(gaussian_crps(real, predicted, sd), 0))
+        report["nll"] = float(np.mean(gaussian_nll(real, predicted, sd**2)))
+        for level in INTERVALS:
+            low, high = interval(predicted, sd, level)
+            per_step(f"coverage{round(level * 100)}", [coverage(real[:, i], low[:, i], high[:, i])
+                                                       for i in range(horizon)])
+    return report

@@ -53,8 +53,18 @@ class RecurrentNet(nn.Module):
         return self.head(self.dropout(states))
 
     def _last(self, states: torch.Tensor) -> torch.Tensor:
-        if not self.cfg.bidirectional:
-            return states[:, -1]
-        # The backward direction has read the whole sequence at t = 0, the forward one at t = T-1.
-        half = self.cfg.hidden_size
-        return torch.cat([states[:, -1, :half], states[:, 0, half:]], 1)
+        return last_state(states, self.cfg)
+
+
+def all_states(body: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(batch, time, hidden * directions): the top layer's state at every step."""
+    return body(x, last_only=False) if isinstance(body, LinearRNN) else body(x)[0]
+
+
+def last_state(states: torch.Tensor, cfg: NetworkConfig) -> torch.Tensor:
+    """The summary of the whole window: the last step's state (both directions' ends when bidirectional)."""
+    if not cfg.bidirectional:
+        return states[:, -1]
+    # The backward direction has read the whole sequence at t = 0, the forward one at t = T-1.
+    half = cfg.hidden_size
+    return torch.cat([states[:, -1, :half], states[:, 0, half:]], 1)

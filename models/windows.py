@@ -22,17 +22,18 @@ def window_count(length: int, window: int, horizon: int = 1) -> int:
 
 
 class WindowDataset(Dataset):
-    """Item i is (series[i : i+window], series[i+window]) for i in `starts`; memory is O(series).
+    """Item i is (series[i : i+window], series[i+window : i+window+horizon]) for i in `starts`; memory is O(series).
 
-    series: (time,) or (time, features). Inputs come out as (window, features) views of one tensor.
+    series: (time,) or (time, features). Inputs come out as (window, features) views of one tensor,
+    targets as (horizon,): the input ends at row i+window-1, the first target is the row after it.
     """
 
     def __init__(self, series: np.ndarray | torch.Tensor, window: int, starts: range | None = None,
-                 target_column: int = 0):
+                 target_column: int = 0, horizon: int = 1):
         data = torch.as_tensor(np.asarray(series, dtype=np.float32))
         self.series = data[:, None] if data.ndim == 1 else data  # (time, features)
-        self.window = window
-        total = window_count(len(self.series), window)
+        self.window, self.horizon = window, horizon
+        total = window_count(len(self.series), window, horizon)
         self.starts = range(total) if starts is None else starts
         if len(self.starts) and (self.starts[0] < 0 or self.starts[-1] >= total):
             raise InvalidParameter(
@@ -47,7 +48,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         start = self.starts[i]
         end = start + self.window
-        return self.series[start:end], self.series[end, self.target_column : self.target_column + 1]
+        return self.series[start:end], self.series[end : end + self.horizon, self.target_column]
 
     def last_inputs(self) -> torch.Tensor:
         """The last input value of every window, (n,): what a persistence forecast predicts."""
@@ -57,3 +58,12 @@ class WindowDataset(Dataset):
     def targets(self) -> torch.Tensor:
         ends = torch.as_tensor(list(self.starts)) + self.window
         return self.series[ends, self.target_column]
+
+    def target_matrix(self) -> torch.Tensor:
+        """(n, horizon): row k holds the values window k forecasts."""
+        ends = torch.as_tensor(list(self.starts))[:, None] + self.window + torch.arange(self.horizon)
+        return self.series[ends, self.target_column]
+
+    def with_horizon(self, horizon: int, starts: range) -> "WindowDataset":
+        """The same series and window, targets `horizon` steps long, for the given window starts."""
+        return WindowDataset(self.series, self.window, starts, self.target_column, horizon)

@@ -1,6 +1,7 @@
 """The interface every dataset plug-in implements, and the records it hands to the generic stages."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,27 @@ class Scored:
     table: dict  # column -> values; the first column is the x axis
     plot: dict  # roles for the picture: x, real (or None), model, baselines, ylabel
     files: dict = field(default_factory=dict)  # extra outputs beside the table: suffix -> text
+    figures: dict = field(default_factory=dict)  # more images: stem -> (function of flows.figures, its data); PNG + SVG
+
+
+def horizon_splits(splits: Splits, horizon: int) -> Splits:
+    """The same windows with `horizon` targets each. A split's last windows are dropped where their
+    targets would reach the next split's first target (no training target is a validation target),
+    and the last split keeps only windows whose H targets exist."""
+    if horizon == 1:
+        return splits
+    names = [n for n in ("train", "val", "test") if getattr(splits, n) is not None]
+    found = {}
+    for name, after in zip(names, [*names[1:], None]):
+        windows = getattr(splits, name)
+        # the row before which every target must lie: the next split's first target, or the series' end
+        end = getattr(splits, after).starts.start + windows.window if after else len(windows.series)
+        starts = range(windows.starts.start, min(windows.starts.stop, end - windows.window - horizon + 1))
+        if len(starts) == 0:
+            raise InvalidParameter(f"no {name} window has {horizon} targets before the next split; "
+                                   f"shorten horizon or lengthen the {name} split.")
+        found[name] = windows.with_horizon(horizon, starts)
+    return dataclasses.replace(splits, **found, info={**splits.info, "horizon": horizon})
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,8 @@ class Dataset:
     # The seed's training recipe per cell (params.yaml keys of <name>.train.<cell>): the report lists
     # only what a cell changes from it. A cell missing here has no seed to compare with.
     seed_recipe: dict[str, dict] = {}
+    tasks: tuple[str, ...] = ("one_step",)  # forecasting tasks (models.config.TASKS) its cells may choose
+    heads: tuple[str, ...] = ("point",)  # and output heads (models.config.HEADS)
 
     # configuration -------------------------------------------------------------------------------
     def check(self, params: dict) -> None:
@@ -104,12 +128,23 @@ class Dataset:
         raise NotImplementedError
 
     # model ---------------------------------------------------------------------------------------
+    def task_splits(self, splits: Splits, net_cfg) -> Splits:
+        """The splits a cell trains and is scored on: windows with `horizon` targets for a multi-step cell."""
+        if getattr(net_cfg, "horizon", 1) == 1:  # text's nets have no horizon
+            return splits
+        return horizon_splits(splits, net_cfg.horizon)
+
     def build_module(self, spec, splits: Splits):
         """A LightningModule (imports Lightning: call it from training stages only)."""
-        from models.networks import RecurrentNet
+        from models.forecasters import build_network
+
+        if spec.net.multi_step:
+            from models.forecast_module import HorizonRegressor
+
+            return HorizonRegressor(build_network(spec.net), spec.optim)
         from models.regression import Regressor
 
-        return Regressor(RecurrentNet(spec.net), spec.optim)
+        return Regressor(build_network(spec.net), spec.optim)
 
     def model_files(self, splits: Splits) -> dict[str, Any]:
         """JSON documents saved beside the weights (name -> data): what loading the model needs."""

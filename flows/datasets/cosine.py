@@ -24,6 +24,10 @@ class IngestConfig:
     def series(self) -> np.ndarray:
         return np.cos(np.linspace(self.start, self.stop, self.points))
 
+    def period(self) -> int:
+        """Samples per cycle (2 pi in x), rounded: the seasonal-naive baseline's lag."""
+        return round(2 * np.pi * (self.points - 1) / (self.stop - self.start))
+
 
 # The seed: Keras SimpleRNN(200, activation="linear"), Adam(1e-3), 10 epochs of batch 100; other cells keep its shape.
 SEED = {"hidden_size": 200, "num_layers": 1, "epochs": 10, "batch_size": 100, "lr": 0.001}

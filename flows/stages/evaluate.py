@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, gradients, gradtrace, paths, plotting, tracking
+from flows import datasets, figures, gradients, gradtrace, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.params import load_params
 from flows.scoring import table_csv
@@ -16,9 +16,9 @@ from flows.stagecli import stage_main
 
 def evaluate(root: Path, dataset: str, cell: str) -> dict:
     plugin, params = datasets.get(dataset), load_params(root)
-    splits = plugin.load(root)
     folder = paths.model_dir(root, dataset, cell)
     net = plugin.load_network(folder)
+    splits = plugin.task_splits(plugin.load(root), getattr(net, "cfg", None))
     run = read_json(folder / "run.json")
     scored = {split: plugin.score(root, params, net, splits, split)
               for split in ("val", "test") if getattr(splits, split) is not None}
@@ -33,14 +33,16 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     norms = gradients.probe(net, splits.val, probe.gradient_windows) if probe.gradients else None
     if norms is not None:
         metrics["gradients"] = gradients.summary(norms)
-    figures = paths.figures_dir(root, dataset, cell)
+    images = paths.figures_dir(root, dataset, cell)
     with staged_outputs(root) as out:
         files = [out.write_text(table_file, table_csv(scored[shown].table)),
                  *plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
-                                       lambda name: out.path(figures / name))]
+                                       lambda name: out.path(images / name))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
-        files += gradient_figures(out, folder, figures, f"{dataset} / {cell}", norms)
+        files += gradient_figures(out, folder, images, f"{dataset} / {cell}", norms)
         curves = {} if norms is None else {"gradients/dL_dh_norm": list(enumerate(norms.mean(0).tolist(), 1))}
+        files += [made for name, (kind, data) in scored[shown].figures.items()
+                  for made in getattr(figures, kind)(**data, place=lambda file: out.path(images / file), stem=name)]
         registry = tracking.finish_evaluation(
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),
             code_dir=Path(models.__file__).parent, weights=weights,
@@ -50,19 +52,19 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     return metrics
 
 
-def gradient_figures(out, model_folder: Path, figures: Path, title: str, norms) -> list[Path]:
+def gradient_figures(out, model_folder: Path, images: Path, title: str, norms) -> list[Path]:
     """The training's gradient norms before/after clipping, and ||dL/dh_t|| through time when probed."""
     files = []
 
     def place(name: str) -> Path:
-        return out.path(figures / name)
+        return out.path(images / name)
 
     trace = model_folder / gradtrace.GRAD_TRACE
     if trace.exists():  # models trained before the trace existed have none
         files += plotting.training_grad_norms(gradients.read_columns(trace), f"{title}: gradient norm per step", place)
     if norms is not None:
         table = gradients.norms_table(norms)
-        files.append(out.write_text(figures / gradients.NORMS_FILE, gradients.norms_csv(norms)))
+        files.append(out.write_text(images / gradients.NORMS_FILE, gradients.norms_csv(norms)))
         files += plotting.gradients_through_time(
             {title: table["mean"]}, f"{title}: ||dL/dh_t|| through time ({len(norms)} validation windows)",
             place, bands={title: (table["min"], table["max"])})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flows import datasets, gradients, lineage, paths, plotting, site, tracking
 from flows.atomic import read_json, staged_outputs
-from flows.params import load_params, section
+from flows.params import cells_of, load_params, section
 from flows.results import HEADER, cells_table, collect, fmt, row, summary_markdown
 from flows.stagecli import stage_main
 
@@ -21,7 +21,7 @@ def read_history(root: Path, dataset: str, cell: str) -> list[dict]:
 
 def report(root: Path, dataset: str) -> Path:
     plugin, params = datasets.get(dataset), load_params(root)
-    metrics = collect(root, dataset, params["cells"])
+    metrics = collect(root, dataset, cells_of(params, dataset))
     out_dir, commit = paths.report_dir(root, dataset), tracking.git_sha(root)
     header, rows = table(plugin, metrics)
     with staged_outputs(out_dir) as out:

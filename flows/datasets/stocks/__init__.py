@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flows import paths
+from flows import horizons, paths
 from flows.atomic import read_json
 from flows.datasets.base import Dataset, ExtraStage, Scored, Splits, check_finite
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
@@ -22,12 +22,13 @@ from flows.datasets.stocks.series import build_windows, load_snapshot, price_col
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.params import section
 from flows.scoring import predict
-from models.config import from_mapping
+from models.config import HEADS, TASKS, from_mapping
 from models.errors import InvalidParameter
-from models.price_windows import TARGETS
+from models.price_windows import TARGETS, PriceTransform
 from models.windows import WindowDataset
 
 SOURCES = ("yfinance", "csv")
+WEEK = 5  # trading days: the seasonal-naive baseline of a multi-step cell repeats the last week
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def window_config(params: dict, dataset: str = "stocks") -> WindowConfig:
 
 
 class StockPrices(Dataset):
-    columns = (("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"))
+    columns = (("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"),
+               ("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"))
     extra_stages = (ExtraStage(
         name="backtest", module="flows.datasets.stocks.backtest",
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
@@ -113,6 +115,7 @@ class StockPrices(Dataset):
     # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
     seed_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
                           "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
+    tasks, heads = TASKS, HEADS
 
     def __init__(self, name: str = "stocks"):
         self.name = name
@@ -179,6 +182,12 @@ class StockPrices(Dataset):
         train, val, test = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val", "test"))
         return Splits(train, val, test, {"window": spec["window"], "spec": spec})
 
+    def task_splits(self, splits, net_cfg):
+        if getattr(net_cfg, "multi_step", False) and splits.info["spec"]["transform"]["target"] != "level":
+            raise InvalidParameter(f"a multi-step or Gaussian cell forecasts price levels (its intervals stay "
+                                   f"Gaussian on the price scale); set {self.name}.windows.target: level.")
+        return super().task_splits(splits, net_cfg)
+
     def model_files(self, splits):
         """What a forecast needs beside the weights: the fitted transform and what the model has seen."""
         spec = splits.info["spec"]
@@ -188,9 +197,22 @@ class StockPrices(Dataset):
     def score(self, root, params, net, splits, split):
         windows = getattr(splits, split)
         batch = int(section(params, self.name, "evaluate").get("batch_size", 500))
+        if net.cfg.multi_step:
+            return self.score_horizons(splits.info["spec"], net, windows, batch, split)
         target_rows = np.asarray(windows.starts) + windows.window
         metrics, table = score_prices(splits.info["spec"], predict(net, windows, batch), target_rows)
         return Scored(metrics, table, self.plot_roles)
+
+    def score_horizons(self, spec, net, windows, batch, split):
+        """Per-horizon scores on the price scale (level target: an affine map of the model's units)."""
+        transform = PriceTransform(**spec["transform"])
+
+        def to_prices(values, sd=False):
+            return values * transform.scale + (0 if sd else transform.shift)
+
+        first_days = np.asarray(spec["dates"])[np.asarray(windows.starts) + windows.window]
+        return horizons.score(net, windows, batch, WEEK, first_days, f"{self.name} {split}", to_prices,
+                              prices=True, ylabel="price")
 
 
 def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.DataFrame, dict]:

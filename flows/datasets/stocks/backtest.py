@@ -16,6 +16,7 @@ import numpy as np
 from flows import paths, tracking
 from flows.atomic import staged_outputs
 from flows.datasets import get
+from flows.datasets.base import Splits
 from flows.datasets.stocks import ticker_of, window_config
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
 from flows.params import load_params, section, train_spec
@@ -64,6 +65,8 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
         series, fold_spec = build_windows(prices, dates, wcfg.window, wcfg.target, fold,
                                           None if refit else transform)
         train_set, test_set = (WindowDataset(series, fold_spec["window"], range(*fold_spec[s])) for s in fold)
+        # A multi-step cell trains on H targets per window (none reaching the fold) and is scored at h = 1
+        train_set = plugin.task_splits(Splits(train_set, None, test_set, {"spec": fold_spec}), spec.net).train
         if refit or net is None:
             module, _ = fit(spec, lambda: plugin.build_module(spec, None), train_set, None, progress_bar=False)
             net, transform = module.net.eval(), PriceTransform(**fold_spec["transform"])
