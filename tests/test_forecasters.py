@@ -142,7 +142,7 @@ def test_a_freely_named_cell_needs_its_kind_and_text_offers_no_forecasting_task(
     spec = train_spec(params, "cosine", "lstm_s2s")
     assert (spec.net.cell, spec.net.task, spec.net.horizon) == ("lstm", "seq2seq", 5)
     params["text"]["train"]["gru"]["task"] = "synced"
-    with pytest.raises(InvalidParameter, match="text offers task one_step and head point"):
+    with pytest.raises(InvalidParameter, match="text offers task one_step with head point only"):
         train_spec(params, "text", "gru")
     with pytest.raises(InvalidParameter, match="cell name"):
         train_spec(params, "cosine", "../lstm")
