@@ -3,6 +3,10 @@
 Subclasses add only their loss and their validation sums/metrics. Epoch figures are kept as float64
 sums on the module and reduced across ranks once per epoch: self.log per step costs ~10% of a
 15 ms linear-RNN step, and per-rank means would weight ranks wrongly under DDP.
+
+Truncated BPTT (optim.tbptt; Lightning 2 removed truncated_bptt_steps) runs under manual optimisation:
+a batch is a block of parallel streams, cut along time into chunks with an update after each, and the
+recurrent state is carried, detached, from chunk to chunk and from block to block within an epoch.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ class SequenceModule(pl.LightningModule):
         self._train = torch.zeros(2, dtype=torch.float64)  # summed loss * items, items
         self._grad_norm = torch.zeros(1, dtype=torch.float64)  # max pre-clip norm this epoch
         self._val: torch.Tensor | None = None
+        self.automatic_optimization = optim.tbptt is None
+        self._carry = None  # truncated BPTT: the detached state at the end of the last block
 
     # --- what a subclass provides -------------------------------------------------------------
     def loss(self, batch) -> tuple[torch.Tensor, int]:
@@ -39,17 +45,64 @@ class SequenceModule(pl.LightningModule):
         """Metrics from the sums reduced over the whole validation split; must include val/loss."""
         raise NotImplementedError
 
+    def chunk_loss(self, chunk, state, skip: int) -> tuple[torch.Tensor, int, object]:
+        """Truncated BPTT: mean loss over the chunk's steps from `skip` on (the ones this update is for),
+        how many items it averages, and the recurrent state at the chunk's end (started from `state`)."""
+        raise NotImplementedError
+
     # --- shared machinery ---------------------------------------------------------------------
     def forward(self, x):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
+        if self.optim.tbptt is not None:
+            return self._truncated_bptt(batch, batch_idx)
+        self._schedule(batch_idx, 0.0)
         loss, items = self.loss(batch)
+        self._record(loss, items, batch_idx)
+        return loss
+
+    def _record(self, loss: torch.Tensor, items: int, batch_idx: int) -> None:
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training diverged at epoch {self.current_epoch + 1}, batch {batch_idx + 1} "
                                    f"(loss is {loss.item()}); {self.divergence_hint}.")
         self._train += torch.stack([loss.detach().double().cpu() * items, torch.tensor(float(items)).double()])
-        return loss
+
+    def _truncated_bptt(self, batch, batch_idx):
+        """TBPTT(k1, k2) over a block (streams, time, ...): the update at step s+k1 backpropagates the loss of
+        outputs s..s+k1-1 through steps s+k1-k2..s+k1-1, from the state detached at s+k1-k2 (k2 = k1: plain
+        chunks). The block's end state is carried to the next block, the streams' next stretch."""
+        k1, k2 = self.optim.tbptt.k1, self.optim.tbptt.k2
+        steps = batch[0].shape[1]
+        if batch_idx == 0:
+            self._carry = None  # every epoch starts the streams from a zero state
+        optimizer = self.optimizers()
+        boundary = {0: self._carry}  # detached states at chunk starts, as far back as k2 reaches
+        for start in range(0, steps, k1):
+            self._schedule(batch_idx, start / steps)
+            begin = max(0, start - (k2 - k1))
+            loss, items, state = self.chunk_loss(tuple(t[:, begin : start + k1] for t in batch),
+                                                  boundary[begin], start - begin)
+            self._record(loss, items, batch_idx)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()  # on_before_optimizer_step clips, as in automatic optimisation
+            boundary[min(start + k1, steps)] = detach_state(state)
+            boundary.pop(start + k1 - (k2 - k1) - k1, None)  # no later chunk starts its backward there
+        self._carry = boundary[steps]
+
+    def progress(self, batch_idx: int, fraction: float) -> float:
+        """How much of the training is done, 0..1, for the learning-rate schedule (a benchmark on a
+        wall-clock budget overrides it)."""
+        batches = max(int(self.trainer.num_training_batches), 1)
+        return (self.current_epoch + (batch_idx + fraction) / batches) / max(self.trainer.max_epochs or 1, 1)
+
+    def _schedule(self, batch_idx: int, fraction: float) -> None:
+        if self.optim.lr_schedule == "constant":
+            return
+        done = min(max(self.progress(batch_idx, fraction), 0.0), 1.0)
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = self.optim.lr * 0.5 * (1 + math.cos(math.pi * done))
 
     def on_before_optimizer_step(self, optimizer):
         # The pre-clip norm is the exploding-gradient story made visible (train/grad_norm per epoch).
@@ -87,3 +140,10 @@ class SequenceModule(pl.LightningModule):
     def configure_optimizers(self):
         # AdamW with weight_decay 0 is Adam (the seeds' optimiser) step for step.
         return torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+
+
+def detach_state(state):
+    """A recurrent state cut from the graph that made it: an (h, c) pair for LSTM, else a tensor, or None."""
+    if state is None or isinstance(state, torch.Tensor):
+        return None if state is None else state.detach()
+    return tuple(s.detach() for s in state)
