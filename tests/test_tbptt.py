@@ -161,3 +161,48 @@ def test_the_stateful_cosine_trains_through_the_stages_and_beats_persistence(tmp
     assert val["rmse"] < 0.5 * val["persistence_rmse"], val
     history = (tmp_path / "data/models/cosine/lstm/history.csv").read_text().splitlines()
     assert len(history) == 13 and "train/loss" in history[0] and "val/mse" in history[0]
+
+
+@pytest.mark.slow  # ~20-60 s on a loaded 2-core machine
+def test_stateful_text_trains_through_the_stages_and_generates_with_the_carried_state(tmp_path, mlflow_uri,
+                                                                                      monkeypatch):
+    import json
+
+    from flows.datasets.text import load_char_net
+    from flows.stages.evaluate import evaluate
+    from flows.stages.ingest import ingest
+    from flows.stages.train import train
+    from flows.stages.windows import make_windows
+    from tests.conftest import tiny_params, write_params, write_tiny_corpus
+
+    params = tiny_params(("text",))
+    params["text"]["windows"].update(mode="stateful", streams=4, seq_len=32)
+    params["text"]["train"]["lstm"].update(epochs=8, lr_schedule="cosine", init="keras", tbptt={"k1": 16, "k2": 32},
+                                          keep_best=True)
+    write_params(tmp_path, params)
+    write_tiny_corpus(tmp_path)
+    monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")
+    ingest(tmp_path, "text")
+    make_windows(tmp_path, "text")
+    train(tmp_path, "text", "lstm")
+    evaluate(tmp_path, "text", "lstm")
+    val = json.loads((tmp_path / "metrics/text/lstm.json").read_text())["val"]
+    assert val["loss_nats"] < 0.5 * val["unigram_loss_nats"], val
+    net, _ = load_char_net(tmp_path / "data/models/text/lstm")
+    assert net.stateful
+    samples = json.loads((tmp_path / "plots/text/lstm.samples.json").read_text())["samples"]
+    assert "question" in samples["0.5"] or "nobler" in samples["0.5"], samples  # the corpus' words come back
+
+
+def test_text_mode_and_tbptt_must_agree():
+    from flows.datasets import get
+    from tests.conftest import tiny_params
+
+    params = tiny_params(("text",))
+    params["text"]["windows"]["mode"] = "stateful"
+    with pytest.raises(InvalidParameter, match="text.windows.mode is stateful but text.train.rnn.tbptt is not set"):
+        get("text").check(params)
+    params["text"]["windows"]["mode"] = "many_to_many"
+    params["text"]["train"]["lstm"]["tbptt"] = {"k1": 8}
+    with pytest.raises(InvalidParameter, match="text.train.lstm.tbptt needs text.windows.mode: stateful"):
+        get("text").check(params)
