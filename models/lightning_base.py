@@ -22,6 +22,7 @@ from models.errors import TrainingDiverged
 
 class SequenceModule(pl.LightningModule):
     divergence_hint = "lower lr or set clip"
+    seen_metric: str | None = None  # e.g. train/chars_seen: items trained on so far, a machine-free x axis
 
     def __init__(self, net: torch.nn.Module, optim: OptimConfig):
         super().__init__()
@@ -121,8 +122,10 @@ class SequenceModule(pl.LightningModule):
         strategy = self.trainer.strategy
         total, count = strategy.reduce(self._train.to(self.device), reduce_op="sum").tolist()
         norm = strategy.reduce(self._grad_norm.to(self.device), reduce_op=ReduceOp.MAX)
-        self.log_dict({"train/loss": total / max(count, 1.0), "train/grad_norm": float(norm)},
-                      on_step=False, on_epoch=True)
+        figures = {"train/loss": total / max(count, 1.0), "train/grad_norm": float(norm)}
+        if self.seen_metric:  # every epoch trains on the same items: epochs x this epoch's count
+            figures[self.seen_metric] = (self.current_epoch + 1) * count
+        self.log_dict(figures, on_step=False, on_epoch=True)
 
     def on_validation_epoch_start(self):
         self._val = None

@@ -188,6 +188,11 @@ def test_stateful_text_trains_through_the_stages_and_generates_with_the_carried_
     evaluate(tmp_path, "text", "lstm")
     val = json.loads((tmp_path / "metrics/text/lstm.json").read_text())["val"]
     assert val["loss_nats"] < 0.5 * val["unigram_loss_nats"], val
+    spec = json.loads((tmp_path / "data/windows/text/spec.json").read_text())
+    per_epoch = 4 * ((spec["train_chars"] - 1) // 4)  # 4 streams of next-character pairs, the tail dropped
+    history = (tmp_path / "data/models/text/lstm/history.csv").read_text().splitlines()
+    column = history[0].split(",").index("train/chars_seen")
+    assert [float(r.split(",")[column]) for r in history[1:]] == [e * per_epoch for e in range(1, 9)]
     net, _ = load_char_net(tmp_path / "data/models/text/lstm")
     assert net.stateful
     samples = json.loads((tmp_path / "plots/text/lstm.samples.json").read_text())["samples"]
