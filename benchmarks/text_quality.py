@@ -126,7 +126,7 @@ def main() -> None:
     net_cfg = NetworkConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
                             init=args.init)
     optim = OptimConfig(epochs=1000, lr=args.lr, clip=1.0, weight_decay=args.weight_decay,
-                        tbptt={"k1": args.k1}, lr_schedule="cosine")
+                        tbptt={"k1": args.k1}, lr_schedule="cosine_decay")
     module = OnBudget(CharNet(len(vocab), net_cfg, args.embedding), optim)
     seconds = args.minutes * 60
     module.budget_s = seconds

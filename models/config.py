@@ -8,7 +8,7 @@ from models.errors import InvalidParameter
 CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("tanh", "relu", "linear")
 INITS = ("torch", "keras")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine_decay")
 
 
 def from_mapping(cls, values: dict, where: str):
@@ -94,7 +94,7 @@ class OptimConfig:
     patience: int | None = None  # stop after this many epochs without a lower validation loss; null: never
     keep_best: bool = False  # end with the weights of the epoch with the lowest validation loss, not the last
     tbptt: Tbptt | None = None  # {k1, k2}: truncated BPTT over long streams (stateful formulations only)
-    lr_schedule: str = "constant"  # cosine: lr falls from lr to 0 over all epochs (per update)
+    lr_schedule: str = "constant"  # cosine_decay: lr falls from lr to 0 over all epochs (per update)
 
     def __post_init__(self):
         if isinstance(self.tbptt, dict):

@@ -108,7 +108,7 @@ def test_keras_init_sets_the_forget_bias_and_orthogonal_recurrences():
     (lambda: Tbptt(k1=0), "tbptt.k1 must be a positive integer"),
     (lambda: Tbptt(k1=4, k2=6), "tbptt.k2 must be a multiple of k1"),
     (lambda: OptimConfig(tbptt={"k1": 4, "k3": 1}), "unknown key(s) k3"),
-    (lambda: OptimConfig(lr_schedule="step"), "lr_schedule must be one of constant, cosine"),
+    (lambda: OptimConfig(lr_schedule="step"), "lr_schedule must be one of constant, cosine_decay"),
     (lambda: StreamBlocks(np.zeros(10), np.zeros(10), streams=6), "cannot make 6 streams"),
 ])
 def test_impossible_tbptt_parameters_give_one_sentence(make, fragment):
@@ -177,8 +177,8 @@ def test_stateful_text_trains_through_the_stages_and_generates_with_the_carried_
 
     params = tiny_params(("text",))
     params["text"]["windows"].update(mode="stateful", streams=4, seq_len=32)
-    params["text"]["train"]["lstm"].update(epochs=8, lr_schedule="cosine", init="keras", tbptt={"k1": 16, "k2": 32},
-                                          keep_best=True)
+    params["text"]["train"]["lstm"].update(epochs=8, lr_schedule="cosine_decay", init="keras",
+                                           tbptt={"k1": 16, "k2": 32}, keep_best=True)
     write_params(tmp_path, params)
     write_tiny_corpus(tmp_path)
     monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")
