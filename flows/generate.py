@@ -19,4 +19,4 @@ def generate_text(root: Path, seed_text: str, length: int, temperature: float, t
     if unseen:
         print(f"note: {len(unseen)} character(s) of the seed are not in the model's vocabulary "
               f"({''.join(unseen)!r}); they were replaced by the unknown symbol.", file=sys.stderr)
-    return generate(net, vocab, seed_text, length, temperature, top_k, rng_seed)
+    return generate(net, vocab, seed_text, length, temperature, top_k, rng_seed, stateful=net.stateful)

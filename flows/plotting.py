@@ -83,12 +83,15 @@ def predictions(scored, title: str, place: Place, stem: str = "predictions") -> 
 
 def loss_curves(histories: dict[str, list[dict]], place: Place, stem: str = "loss_curves") -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    # Text logs characters seen: an x axis that does not depend on the machine or the corpus size.
+    seen = all("train/chars_seen" in r for rows in histories.values() for r in rows)
+    x_key, x_label = ("train/chars_seen", "characters seen") if seen else ("epoch", "epoch")
     for cell, rows in histories.items():
-        epochs = [r["epoch"] for r in rows]
-        axes[0].plot(epochs, [r.get("train/loss") for r in rows], marker="o", label=cell)
-        axes[1].plot(epochs, [r.get("val/loss") for r in rows], marker="o", label=cell)
+        xs = [r[x_key] for r in rows]
+        axes[0].plot(xs, [r.get("train/loss") for r in rows], marker="o", label=cell)
+        axes[1].plot(xs, [r.get("val/loss") for r in rows], marker="o", label=cell)
     for ax, name in zip(axes, ("train loss", "validation loss")):
-        ax.set(title=name, xlabel="epoch", yscale="log")
+        ax.set(title=name, xlabel=x_label, yscale="log")
         if histories:
             ax.legend(fontsize=8)
     return _save(fig, place, stem)

@@ -105,6 +105,8 @@ def loaders(spec, train_set, val_set, rank: int, world: int):
     Each loader also gets its own generator: a DataLoader otherwise draws its workers' base seed from
     the global RNG whenever an iterator starts, and a resumed fit starts its first iterator at
     another moment than the uninterrupted one; the global RNG is then left to the model (dropout)."""
+    if getattr(train_set, "stateful", False):
+        return stream_loaders(train_set, val_set, rank, world)
     per_rank = spec.optim.batch_size // world
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=spec.seed)
     train = DataLoader(train_set, batch_size=per_rank, sampler=sampler,
@@ -114,6 +116,14 @@ def loaders(spec, train_set, val_set, rank: int, world: int):
         val = DataLoader(val_set, batch_size=max(per_rank, 256), sampler=Strided(len(val_set), rank, world),
                          generator=torch.Generator().manual_seed(spec.seed))
     return train, val
+
+
+def stream_loaders(train_set, val_set, rank: int, world: int):
+    """Stateful data (models.streams): every item is a batch of blocks, served in time order so the
+    carried state meets its continuation; each rank runs its own streams (batch_size is not used)."""
+    def serve(dataset):
+        return None if dataset is None else DataLoader(dataset.for_rank(rank, world), batch_size=None)
+    return serve(train_set), serve(val_set)
 
 
 def build_trainer(spec, where: Layout, callbacks, progress_bar: bool = True) -> pl.Trainer:

@@ -13,6 +13,8 @@ TASKS = ("one_step", "recursive", "synced", "seq2seq", "attention")
 DECODER_TASKS = ("seq2seq", "attention")
 HEADS = ("point", "gaussian")
 ATTENTIONS = ("dot", "additive")
+INITS = ("torch", "keras")
+SCHEDULES = ("constant", "cosine_decay")
 
 
 def from_mapping(cls, values: dict, where: str):
@@ -49,8 +51,11 @@ class NetworkConfig:
     head: str = "point"  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
     attention: str = "dot"  # task attention only: dot (Luong, projected) or additive (Bahdanau) scores
     scheduled_sampling: float = 0.0  # decoder tasks: chance of feeding back its own forecast, reached by the last epoch
+    # keras: orthogonal recurrent weights, Glorot input/head weights, zero biases, LSTM forget-gate bias 1
+    init: str = "torch"
 
     def __post_init__(self):
+        _check(self.init in INITS, f"init must be one of {', '.join(INITS)}, got {self.init!r}.")
         _check(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}.")
         _check(
             self.activation in ACTIVATIONS,
@@ -106,6 +111,21 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class Tbptt:
+    """Truncated BPTT(k1, k2): an update every k1 steps, each backpropagated through the last k2 steps."""
+
+    k1: int
+    k2: int | None = None  # null: k2 = k1 (the common case: chunks of k1, state detached between them)
+
+    def __post_init__(self):
+        _check(isinstance(self.k1, int) and self.k1 > 0, f"tbptt.k1 must be a positive integer, got {self.k1!r}.")
+        if self.k2 is None:
+            object.__setattr__(self, "k2", self.k1)
+        _check(isinstance(self.k2, int) and self.k2 >= self.k1 and self.k2 % self.k1 == 0,
+               f"tbptt.k2 must be a multiple of k1 and at least k1 ({self.k1}), got {self.k2!r}.")
+
+
+@dataclass(frozen=True)
 class OptimConfig:
     epochs: int = 10
     batch_size: int = 100
@@ -114,8 +134,16 @@ class OptimConfig:
     clip: float | None = 1.0  # gradient-norm clipping; null turns it off
     patience: int | None = None  # stop after this many epochs without a lower validation loss; null: never
     keep_best: bool = False  # end with the weights of the epoch with the lowest validation loss, not the last
+    tbptt: Tbptt | None = None  # {k1, k2}: truncated BPTT over long streams (stateful formulations only)
+    lr_schedule: str = "constant"  # cosine_decay: lr falls from lr to 0 over all epochs (per update)
 
     def __post_init__(self):
+        if isinstance(self.tbptt, dict):
+            object.__setattr__(self, "tbptt", from_mapping(Tbptt, self.tbptt, "tbptt"))
+        _check(self.tbptt is None or isinstance(self.tbptt, Tbptt),
+               f"tbptt must be a mapping {{k1: N, k2: M}} or null, got {self.tbptt!r}.")
+        _check(self.lr_schedule in SCHEDULES,
+               f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}.")
         _check(isinstance(self.epochs, int) and self.epochs > 0,
                f"epochs must be a positive integer, got {self.epochs!r}.")
         _check(

@@ -3,6 +3,10 @@
 Subclasses add only their loss and their validation sums/metrics. Epoch figures are kept as float64
 sums on the module and reduced across ranks once per epoch: self.log per step costs ~10% of a
 15 ms linear-RNN step, and per-rank means would weight ranks wrongly under DDP.
+
+Truncated BPTT (optim.tbptt; Lightning 2 removed truncated_bptt_steps) runs under manual optimisation:
+a batch is a block of parallel streams, cut along time into chunks with an update after each, and the
+recurrent state is carried, detached, from chunk to chunk and from block to block within an epoch.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from models.errors import TrainingDiverged
 
 class SequenceModule(pl.LightningModule):
     divergence_hint = "lower lr or set clip"
+    seen_metric: str | None = None  # e.g. train/chars_seen: items trained on so far, a machine-free x axis
 
     def __init__(self, net: torch.nn.Module, optim: OptimConfig):
         super().__init__()
@@ -26,6 +31,8 @@ class SequenceModule(pl.LightningModule):
         self._grad_steps: list[torch.Tensor] = []  # (pre, post) of each optimiser step this epoch, on device
         self.grad_trace: list[tuple[int, int, float, float]] = []  # (step, epoch, pre, post), every step so far
         self._val: torch.Tensor | None = None
+        self.automatic_optimization = optim.tbptt is None
+        self._carry = None  # truncated BPTT: the detached state at the end of the last block
 
     # --- what a subclass provides -------------------------------------------------------------
     def loss(self, batch) -> tuple[torch.Tensor, int]:
@@ -40,17 +47,64 @@ class SequenceModule(pl.LightningModule):
         """Metrics from the sums reduced over the whole validation split; must include val/loss."""
         raise NotImplementedError
 
+    def chunk_loss(self, chunk, state, skip: int) -> tuple[torch.Tensor, int, object]:
+        """Truncated BPTT: mean loss over the chunk's steps from `skip` on (the ones this update is for),
+        how many items it averages, and the recurrent state at the chunk's end (started from `state`)."""
+        raise NotImplementedError
+
     # --- shared machinery ---------------------------------------------------------------------
     def forward(self, x):
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
+        if self.optim.tbptt is not None:
+            return self._truncated_bptt(batch, batch_idx)
+        self._schedule(batch_idx, 0.0)
         loss, items = self.loss(batch)
+        self._record(loss, items, batch_idx)
+        return loss
+
+    def _record(self, loss: torch.Tensor, items: int, batch_idx: int) -> None:
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training diverged at epoch {self.current_epoch + 1}, batch {batch_idx + 1} "
                                    f"(loss is {loss.item()}); {self.divergence_hint}.")
         self._train += torch.stack([loss.detach().double().cpu() * items, torch.tensor(float(items)).double()])
-        return loss
+
+    def _truncated_bptt(self, batch, batch_idx):
+        """TBPTT(k1, k2) over a block (streams, time, ...): the update at step s+k1 backpropagates the loss of
+        outputs s..s+k1-1 through steps s+k1-k2..s+k1-1, from the state detached at s+k1-k2 (k2 = k1: plain
+        chunks). The block's end state is carried to the next block, the streams' next stretch."""
+        k1, k2 = self.optim.tbptt.k1, self.optim.tbptt.k2
+        steps = batch[0].shape[1]
+        if batch_idx == 0:
+            self._carry = None  # every epoch starts the streams from a zero state
+        optimizer = self.optimizers()
+        boundary = {0: self._carry}  # detached states at chunk starts, as far back as k2 reaches
+        for start in range(0, steps, k1):
+            self._schedule(batch_idx, start / steps)
+            begin = max(0, start - (k2 - k1))
+            loss, items, state = self.chunk_loss(tuple(t[:, begin : start + k1] for t in batch),
+                                                  boundary[begin], start - begin)
+            self._record(loss, items, batch_idx)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()  # on_before_optimizer_step clips, as in automatic optimisation
+            boundary[min(start + k1, steps)] = detach_state(state)
+            boundary.pop(start + k1 - (k2 - k1) - k1, None)  # no later chunk starts its backward there
+        self._carry = boundary[steps]
+
+    def progress(self, batch_idx: int, fraction: float) -> float:
+        """How much of the training is done, 0..1, for the learning-rate schedule (a benchmark on a
+        wall-clock budget overrides it)."""
+        batches = max(int(self.trainer.num_training_batches), 1)
+        return (self.current_epoch + (batch_idx + fraction) / batches) / max(self.trainer.max_epochs or 1, 1)
+
+    def _schedule(self, batch_idx: int, fraction: float) -> None:
+        if self.optim.lr_schedule == "constant":
+            return
+        done = min(max(self.progress(batch_idx, fraction), 0.0), 1.0)
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = self.optim.lr * 0.5 * (1 + math.cos(math.pi * done))
 
     def on_before_optimizer_step(self, optimizer):
         # The pre-clip norm is the exploding-gradient story made visible (train/grad_norm per epoch), the
@@ -73,9 +127,11 @@ class SequenceModule(pl.LightningModule):
         total, count = strategy.reduce(self._train.to(self.device), reduce_op="sum").tolist()
         steps = torch.stack(self._grad_steps).double() if self._grad_steps else torch.zeros(1, 2, dtype=torch.float64)
         top_pre, top_post = strategy.reduce(steps.max(0).values.to(self.device), reduce_op=ReduceOp.MAX).tolist()
-        self.log_dict({"train/loss": total / max(count, 1.0), "train/grad_norm": top_pre,
-                       "train/grad_norm_clipped": top_post},
-                      on_step=False, on_epoch=True)
+        figures = {"train/loss": total / max(count, 1.0), "train/grad_norm": top_pre,
+                   "train/grad_norm_clipped": top_post}
+        if self.seen_metric:  # every epoch trains on the same items: epochs x this epoch's count
+            figures[self.seen_metric] = (self.current_epoch + 1) * count
+        self.log_dict(figures, on_step=False, on_epoch=True)
         # Every step's pair, kept for the training curve (the same on every rank: DDP averaged the gradients).
         first, epoch = len(self.grad_trace) + 1, self.current_epoch + 1
         pairs = steps.cpu().tolist()[: len(self._grad_steps)]
@@ -104,3 +160,10 @@ class SequenceModule(pl.LightningModule):
     def configure_optimizers(self):
         # AdamW with weight_decay 0 is Adam (the seeds' optimiser) step for step.
         return torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+
+
+def detach_state(state):
+    """A recurrent state cut from the graph that made it: an (h, c) pair for LSTM, else a tensor, or None."""
+    if state is None or isinstance(state, torch.Tensor):
+        return None if state is None else state.detach()
+    return tuple(s.detach() for s in state)

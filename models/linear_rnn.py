@@ -54,24 +54,33 @@ class LinearRNN(nn.Module):
         norm = torch.linalg.matrix_norm(w, ord=2)
         return w * torch.clamp(self.max_norm / norm, max=1.0)
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """x: (batch, time, features) -> (batch, time, hidden), or (batch, hidden) if last_only."""
+    def forward(self, x: torch.Tensor, last_only: bool = False, h0: torch.Tensor | None = None,
+                return_state: bool = False):
+        """x: (batch, time, features) -> (batch, time, hidden), or (batch, hidden) if last_only.
+
+        h0: (layers, batch, hidden), None for zeros; return_state adds h_last in that shape, like nn.RNN:
+        the form truncated BPTT carries from chunk to chunk."""
+        carry = h0 is not None or return_state
+        last = []
         for layer in range(self.num_layers):
             if layer > 0:
                 x = self.dropout(x)
-            if last_only and layer == self.num_layers - 1:
+            if last_only and not carry and layer == self.num_layers - 1:
                 return self._last_state(x, layer)
-            x = self._all_states(x, layer)
-        return x
+            x = self._all_states(x, layer, None if h0 is None else h0[layer])
+            last.append(x[:, -1])
+        return (x, torch.stack(last)) if carry else x
 
-    def _all_states(self, x: torch.Tensor, layer: int) -> torch.Tensor:
-        return torch.stack(self.step_states(x, layer), 1)
+    def _all_states(self, x: torch.Tensor, layer: int, h: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack(self.step_states(x, layer, h), 1)
 
-    def step_states(self, x: torch.Tensor, layer: int) -> list[torch.Tensor]:
-        """h_t of one layer for t = 0 .. T-1, each (batch, hidden), each the tensor step t+1 reads."""
+    def step_states(self, x: torch.Tensor, layer: int, h: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """h_t of one layer for t = 0 .. T-1 from h (zeros when None), each (batch, hidden), each the
+        tensor step t+1 reads."""
         a_t = self.recurrent_matrix(layer).t()
         u = torch.nn.functional.linear(x, self.weight_ih[layer], self.bias[layer])  # (batch, time, hidden)
-        h = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        if h is None:
+            h = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
         states = []
         for u_t in u.unbind(1):
             h = u_t + h @ a_t

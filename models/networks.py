@@ -31,6 +31,25 @@ def make_recurrent(cfg: NetworkConfig) -> nn.Module:
     return (nn.LSTM if cfg.cell == "lstm" else nn.GRU)(**kwargs)
 
 
+@torch.no_grad()
+def keras_init(module: nn.Module) -> None:
+    """Keras' defaults on torch layers: Glorot-uniform input and head kernels, orthogonal recurrent kernels,
+    zero biases, LSTM forget-gate bias 1 (unit_forget_bias). Each (gates*H, n) matrix is initialised whole,
+    as Keras does its (n, gates*H) kernel. The linear RNN already starts this way (its own init)."""
+    for name, p in module.named_parameters():
+        if isinstance(module, LinearRNN):
+            return
+        if name.startswith("weight_hh"):
+            nn.init.orthogonal_(p)
+        elif name.startswith("weight"):
+            nn.init.xavier_uniform_(p)
+        elif name.startswith("bias"):
+            p.zero_()
+            if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
+                hidden = p.shape[0] // 4
+                p[hidden : 2 * hidden] = 1.0  # torch's gate order is input, forget, cell, output
+
+
 class RecurrentNet(nn.Module):
     """Recurrent body + dropout + linear head; many-to-one by default, many-to-many on request."""
 
@@ -41,16 +60,28 @@ class RecurrentNet(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         directions = 2 if cfg.bidirectional else 1
         self.head = nn.Linear(cfg.hidden_size * directions, cfg.output_size)
+        if cfg.init == "keras":
+            keras_init(self.body)
+            nn.init.xavier_uniform_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor, many_to_many: bool = False) -> torch.Tensor:
-        """x: (batch, time, features) -> (batch, output) or, many_to_many, (batch, time, output)."""
+    def forward(self, x: torch.Tensor, many_to_many: bool = False, state=None, return_state: bool = False):
+        """x: (batch, time, features) -> (batch, output) or, many_to_many, (batch, time, output).
+
+        state: the recurrent state to start from (None: zeros), as the body returns it with return_state
+        (an (h, c) pair for LSTM, else h of (layers * directions, batch, hidden)); truncated BPTT carries it."""
         if isinstance(self.body, LinearRNN):
-            states = self.body(x, last_only=not many_to_many)  # (batch, hidden) or (batch, time, hidden)
+            if state is None and not return_state:  # the closed form for the last state (no h0)
+                states = self.body(x, last_only=not many_to_many)  # (batch, hidden) or (batch, time, hidden)
+                return self.head(self.dropout(states))
+            states, state = self.body(x, h0=state, return_state=True)
+            states = states if many_to_many else states[:, -1]
         else:
-            states, _ = self.body(x)  # (batch, time, hidden * directions)
+            states, state = self.body(x, state)  # (batch, time, hidden * directions)
             if not many_to_many:
                 states = self._last(states)
-        return self.head(self.dropout(states))
+        out = self.head(self.dropout(states))
+        return (out, state) if return_state else out
 
     def _last(self, states: torch.Tensor) -> torch.Tensor:
         return last_state(states, self.cfg)

@@ -79,23 +79,46 @@ class CharNet(nn.Module):
         width = 1 if seed_faithful else embedding_dim
         self.rnn = RecurrentNet(NetworkConfig(**{**net.__dict__, "input_size": width, "output_size": vocab_size}))
 
-    def forward(self, ids: torch.Tensor, many_to_many: bool = True) -> torch.Tensor:
-        """ids: (batch, time) -> logits (batch, time, vocab) or (batch, vocab)."""
+    def forward(self, ids: torch.Tensor, many_to_many: bool = True, state=None, return_state: bool = False):
+        """ids: (batch, time) -> logits (batch, time, vocab) or (batch, vocab); state as RecurrentNet's."""
         x = ids[..., None].float() / self.vocab_size if self.seed_faithful else self.embed(ids)
-        return self.rnn(x, many_to_many=many_to_many)
+        return self.rnn(x, many_to_many=many_to_many, state=state, return_state=return_state)
 
 
 def char_loss(net: CharNet, batch, many_to_many: bool = True, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy in nats of next-character logits; reduction "none" gives one value per target."""
-    x, y = batch
+    x, y = batch[:2]
     logits = net(x, many_to_many=many_to_many)
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction)
 
 
+def stream_nats(net: CharNet, blocks, state=None):
+    """Per-character nats (streams, time) of one block of streams, and the state it leaves."""
+    x, y = blocks[:2]
+    logits, state = net(x, many_to_many=True, state=state, return_state=True)
+    nats = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+    return nats.reshape(y.shape), state
+
+
+@torch.no_grad()
+def streamed_nats(net: CharNet, stream) -> torch.Tensor:
+    """Every character's nats over a models.streams.StreamBlocks split, state carried block to block:
+    (streams, steps), each character predicted from everything before it in its stream."""
+    net.eval()
+    state, parts = None, []
+    for k in range(len(stream)):
+        nats, state = stream_nats(net, stream[k], state)
+        parts.append(nats)
+    return torch.cat(parts, 1)
+
+
 @torch.no_grad()
 def generate(net: CharNet, vocab: Vocab, seed_text: str, length: int, temperature: float = 1.0, top_k: int = 0,
-             rng_seed: int = 0, context: int = 256) -> str:
-    """One-to-many: feed the seed, then sample one character at a time (deterministic for a given rng_seed)."""
+             rng_seed: int = 0, context: int = 256, stateful: bool = False) -> str:
+    """One-to-many: feed the seed, then sample one character at a time (deterministic for a given rng_seed).
+
+    stateful (a model trained on streams): the state runs on from character to character, as in training;
+    otherwise each step re-reads the last `context` characters from a zero state, as windows were read."""
     if temperature <= 0:
         raise InvalidParameter(f"temperature must be > 0, got {temperature}.")
     if not seed_text:
@@ -104,9 +127,14 @@ def generate(net: CharNet, vocab: Vocab, seed_text: str, length: int, temperatur
     generator = torch.Generator().manual_seed(rng_seed)
     ids = torch.as_tensor(vocab.encode(seed_text)[0])[None]
     unknown = vocab.index[UNKNOWN]
-    out = []
+    out, state = [], None
     for _ in range(length):
-        logits = net(ids[:, -context:], many_to_many=False)[0] / temperature
+        if stateful:
+            logits, state = net(ids if state is None else ids[:, -1:], many_to_many=False, state=state,
+                                return_state=True)
+            logits = logits[0] / temperature
+        else:
+            logits = net(ids[:, -context:], many_to_many=False)[0] / temperature
         logits[unknown] = -math.inf  # never write the stand-in for unseen characters
         if top_k > 0:
             kth = torch.topk(logits, min(top_k, logits.numel())).values[-1]

@@ -1,11 +1,17 @@
 """Generated 1-D series (cosine, or a toy of a test): windows of `window` values predict the next one,
 against persistence ("next = last"); a multi-step cell forecasts H values, also against seasonal-naive
-when the ingest config has a period(). A plug-in gives its name, its ingest config and its formula."""
+when the ingest config has a period(). A plug-in gives its name, its ingest config and its formula.
+
+formulation: stateful reads the same series as long streams instead (models.streams): the network
+predicts every next value along the training stretch by truncated BPTT, and is validated on the same
+target values as the windowed form (series[window + train_windows :][:val_windows]), each predicted
+from the state the whole past leaves, not from the last `window` values alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from flows import horizons, paths
 from flows.atomic import read_json
@@ -15,7 +21,10 @@ from flows.scoring import predict
 from models.config import HEADS, TASKS, from_mapping
 from models.errors import InvalidParameter
 from models.metrics import forecast_report
+from models.streams import StreamBlocks
 from models.windows import WindowDataset, window_count
+
+FORMULATIONS = ("windowed", "stateful")
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,14 @@ class WindowConfig:
     window: int = 500
     train_windows: int = 2000  # windows 0 .. train_windows-1 train the model (the seed's split)
     val_windows: int = 500  # the next val_windows windows validate it
+    formulation: str = "windowed"  # stateful: the series as long streams, truncated BPTT (train.<cell>.tbptt)
+    streams: int = 1  # stateful: parallel stretches the training part is cut into (the batch)
+
+    def __post_init__(self):
+        if self.formulation not in FORMULATIONS:
+            raise InvalidParameter(f"windows.formulation must be windowed or stateful, got {self.formulation!r}.")
+        if not isinstance(self.streams, int) or self.streams <= 0:
+            raise InvalidParameter(f"windows.streams must be a positive integer, got {self.streams!r}.")
 
     def ranges(self, length: int) -> tuple[range, range]:
         total = window_count(length, self.window)
@@ -57,7 +74,17 @@ class GeneratedSeries(Dataset):
         return from_mapping(WindowConfig, section(params, self.name, "windows"), f"{self.name}.windows")
 
     def check(self, params):
-        self.window_config(params).ranges(self.ingest_config(params).points)
+        cfg = self.window_config(params)
+        cfg.ranges(self.ingest_config(params).points)
+        stateful = cfg.formulation == "stateful"
+        for cell, values in (section(params, self.name, "train") or {}).items():
+            has = (values or {}).get("tbptt") is not None
+            if stateful and not has:
+                raise InvalidParameter(f"{self.name}.windows.formulation is stateful but {self.name}.train.{cell}"
+                                       f".tbptt is not set; add e.g. tbptt: {{k1: 50, k2: 50}}.")
+            if has and not stateful:
+                raise InvalidParameter(f"{self.name}.train.{cell}.tbptt needs {self.name}.windows.formulation: "
+                                       f"stateful; remove tbptt or switch the formulation.")
 
     def ingest(self, root, params, out):
         cfg = self.ingest_config(params)
@@ -76,26 +103,66 @@ class GeneratedSeries(Dataset):
         out.save_npy("series.npy", series.astype(np.float32))
         out.write_json("spec.json", {"window": cfg.window, "train": [train.start, train.stop],
                                      "val": [val.start, val.stop], "series_length": len(series),
+                                     "formulation": cfg.formulation, "streams": cfg.streams,
                                      **({"period": period} if period else {})})
 
     def load(self, root):
         folder = paths.windows_dir(root, self.name)
         spec = read_json(folder / "spec.json")
         series = np.load(folder / "series.npy", allow_pickle=False)
-        train, val = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val"))
+        if spec.get("formulation") == "stateful":
+            train, val = stateful_splits(series, spec)
+        else:
+            train, val = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val"))
         return Splits(train, val, None, {"window": spec["window"], "spec": spec})
+
+    def build_module(self, spec, splits):
+        if splits.info["spec"].get("formulation") != "stateful":
+            return super().build_module(spec, splits)
+        from models.networks import RecurrentNet
+        from models.regression import StreamRegressor
+
+        return StreamRegressor(RecurrentNet(spec.net), spec.optim)
+
+    def input_example(self, splits):
+        if isinstance(splits.val, StreamBlocks):  # the logged model is called as the windowed one is
+            return splits.val[0][0][:1, : splits.info["window"]]
+        return super().input_example(splits)
 
     def score(self, root, params, net, splits, split):
         windows = getattr(splits, split)
-        batch = int(section(params, self.name, "evaluate").get("batch_size", 500))
-        if net.cfg.multi_step:
-            period = splits.info["spec"].get("period")
-            if not period:
-                raise InvalidParameter(f"{self.name} has no seasonal period for the multi-step baselines; give its "
-                                       f"ingest config a period() (samples per cycle).")
-            return horizons.score(net, windows, batch, period, list(windows.starts), f"{self.name} {split}")
-        predicted = predict(net, windows, batch)
-        real, persistence = windows.targets().numpy(), windows.last_inputs().numpy()
+        if isinstance(windows, StreamBlocks):
+            real, persistence, predicted = stream_forecast(net, windows)
+        else:
+            batch = int(section(params, self.name, "evaluate").get("batch_size", 500))
+            if net.cfg.multi_step:
+                period = splits.info["spec"].get("period")
+                if not period:
+                    raise InvalidParameter(f"{self.name} has no seasonal period for the multi-step baselines; give "
+                                           f"its ingest config a period() (samples per cycle).")
+                return horizons.score(net, windows, batch, period, list(windows.starts), f"{self.name} {split}")
+            predicted = predict(net, windows, batch)
+            real, persistence = windows.targets().numpy(), windows.last_inputs().numpy()
         table = {"window": np.arange(len(real)), "real": real, "persistence": persistence, "predicted": predicted}
         return Scored(forecast_report(real, predicted, persistence), table, self.plot_roles)
 
+
+
+def stateful_splits(series: np.ndarray, spec: dict) -> tuple[StreamBlocks, StreamBlocks]:
+    """Training: every next value along series[: window + train_windows] (cut into `streams`). Validation:
+    one stream from the start, counted only on the windowed form's validation targets."""
+    values = series.astype(np.float32)[:, None]
+    train_end = spec["window"] + spec["train"][1]  # one past the last training target
+    val_end = spec["window"] + spec["val"][1]
+    train = StreamBlocks(values[: train_end - 1], values[1:train_end], spec.get("streams", 1))
+    scored = np.arange(1, val_end) >= spec["window"] + spec["val"][0]  # targets series[t + 1]
+    return train, StreamBlocks(values[: val_end - 1], values[1:val_end], 1, weights=scored)
+
+
+@torch.no_grad()
+def stream_forecast(net, stream: StreamBlocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real values, persistence and one-step predictions at the scored steps of a one-stream split."""
+    net.eval()
+    x, y, w = (p[0] for p in stream.parts)
+    keep = w > 0
+    return y[keep, 0].numpy(), x[keep, 0].numpy(), net(x[None], many_to_many=True)[0, keep, 0].numpy()

@@ -19,10 +19,11 @@ from flows.params import section
 from models.config import NetworkConfig, from_mapping
 from models.errors import InvalidParameter
 from models.metrics import diebold_mariano
-from models.text import CharNet, CharWindows, Vocab, char_loss, generate
+from models.streams import StreamBlocks
+from models.text import CharNet, CharWindows, Vocab, char_loss, generate, streamed_nats
 
 SOURCES = ("builtin", "files", "url")
-MODES = ("many_to_many", "many_to_one")
+MODES = ("many_to_many", "many_to_one", "stateful")
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,14 @@ class WindowConfig:
     stride: int = 1
     val_fraction: float = 0.1
     mode: str = "many_to_many"
+    streams: int = 32  # stateful: the splits as this many parallel streams (the batch), state carried
 
     def __post_init__(self):
-        for key in ("seq_len", "stride"):
+        for key in ("seq_len", "stride", "streams"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) <= 0:
                 raise InvalidParameter(f"text.windows.{key} must be a positive integer, got {getattr(self, key)!r}.")
         if self.mode not in MODES:
-            raise InvalidParameter(f"text.windows.mode must be many_to_many or many_to_one, got {self.mode!r}.")
+            raise InvalidParameter(f"text.windows.mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         if not 0 < self.val_fraction < 1:
             raise InvalidParameter(f"text.windows.val_fraction must be between 0 and 1, got {self.val_fraction}.")
 
@@ -87,7 +89,15 @@ class CharacterText(Dataset):
 
     def check(self, params):
         ingest_config(params)
-        window_config(params)
+        stateful = window_config(params).mode == "stateful"
+        for cell, values in (section(params, "text", "train") or {}).items():
+            has = (values or {}).get("tbptt") is not None
+            if stateful != has:
+                raise InvalidParameter(
+                    f"text.windows.mode is stateful but text.train.{cell}.tbptt is not set; add e.g. tbptt: "
+                    f"{{k1: 100}}."
+                    if stateful else f"text.train.{cell}.tbptt needs text.windows.mode: stateful; remove tbptt "
+                                     f"or switch the mode.")
 
     def stage_params(self, stage):
         if stage == "windows":  # the corpus file is named after text.ingest.name
@@ -134,6 +144,7 @@ class CharacterText(Dataset):
             out.save_npy(f"{split}.npy", ids.astype(np.int32))
         out.write_json("vocab.json", {"chars": vocab.chars})
         out.write_json("spec.json", {"seq_len": cfg.seq_len, "stride": cfg.stride, "mode": cfg.mode,
+                                     "streams": cfg.streams,
                                      "train_chars": len(train_ids), "val_chars": len(val_ids),
                                      "unseen_in_val": unseen, "vocab_size": len(vocab)})
         if unseen:
@@ -143,6 +154,10 @@ class CharacterText(Dataset):
     def load(self, root):
         folder = paths.windows_dir(root, self.name)
         spec = read_json(folder / "spec.json")
+        vocab = Vocab(read_json(folder / "vocab.json")["chars"])
+        if spec["mode"] == "stateful":
+            train, val = (stream_split(np.load(folder / f"{s}.npy").astype(np.int64), spec) for s in ("train", "val"))
+            return Splits(train, val, None, {"window": spec["seq_len"], "vocab": vocab, "spec": spec})
         many = spec["mode"] == "many_to_many"
         train, val = (CharWindows(np.load(folder / f"{s}.npy").astype(np.int64), spec["seq_len"],
                                   spec["stride"] if s == "train" else spec["seq_len"], many) for s in ("train", "val"))
@@ -153,14 +168,18 @@ class CharacterText(Dataset):
         from models.language_model import LanguageModel  # Lightning: only training pays its import
 
         return LanguageModel(self.network(len(splits.info["vocab"]), spec.net, dict(spec.extras)), spec.optim,
-                             splits.info["spec"]["mode"] == "many_to_many")
+                             splits.info["spec"]["mode"] != "many_to_one")
 
     @staticmethod
     def network(vocab_size: int, net: NetworkConfig, extras: dict) -> CharNet:
         return CharNet(vocab_size, net, int(extras.get("embedding_dim", 64)), bool(extras.get("seed_faithful", False)))
 
-    def model_files(self, splits):
-        return {"vocab.json": {"chars": splits.info["vocab"].chars}}
+    def model_files(self, splits):  # stateful: generation carries the state, as training did
+        return {"vocab.json": {"chars": splits.info["vocab"].chars,
+                               "stateful": splits.info["spec"]["mode"] == "stateful"}}
+
+    def input_example(self, splits):
+        return splits.val[0][0][:1] if isinstance(splits.val, StreamBlocks) else super().input_example(splits)
 
     def load_network(self, folder):
         net, _ = load_char_net(folder)
@@ -168,24 +187,28 @@ class CharacterText(Dataset):
 
     def score(self, root, params, net, splits, split):
         windows, vocab, spec = getattr(splits, split), splits.info["vocab"], splits.info["spec"]
-        many = spec["mode"] == "many_to_many"
-        counts = torch.bincount(splits.train.ids, minlength=len(vocab)).double() + 1  # add-one smoothed unigram
+        stateful = spec["mode"] == "stateful"
+        train_ids = splits.train.parts[1].reshape(-1) if stateful else splits.train.ids
+        counts = torch.bincount(train_ids, minlength=len(vocab)).double() + 1  # add-one smoothed unigram
         unigram_logp = torch.log(counts / counts.sum())
-        model, unigram = [], []
-        with torch.no_grad():
-            for x, y in torch.utils.data.DataLoader(windows, batch_size=256):
-                model.append(char_loss(net, (x, y), many, "none").double().reshape(len(y), -1).mean(1))
-                unigram.append(-unigram_logp[y.reshape(len(y), -1)].mean(1))
-        model_nats, unigram_nats = torch.cat(model).numpy(), torch.cat(unigram).numpy()
+        if stateful:  # every character from its stream's state, averaged per seq_len stretch for the table
+            targets = windows.parts[1]
+            stretch = min(spec["seq_len"], targets.shape[1])
+            usable = targets.shape[1] // stretch * stretch
+            model_nats = streamed_nats(net, windows)[:, :usable].double().reshape(-1, stretch).mean(1).numpy()
+            unigram_nats = -unigram_logp[targets[:, :usable]].reshape(-1, stretch).mean(1).numpy()
+        else:
+            model_nats, unigram_nats = windowed_nats(net, windows, unigram_logp, spec["mode"] == "many_to_many")
         loss, baseline = float(model_nats.mean()), float(unigram_nats.mean())
         dm_stat, dm_p = diebold_mariano(model_nats, unigram_nats)
         metrics = {"loss_nats": loss, "bpc": loss / math.log(2), "perplexity": math.exp(loss),
                    "unigram_loss_nats": baseline, "skill": 1 - loss / baseline, "dm_stat": dm_stat, "dm_pvalue": dm_p,
                    "unseen_val_chars": len(spec["unseen_in_val"])}
         gen = section(params, "text", "evaluate")
-        seed_text = gen.get("seed_text") or vocab.decode(windows.ids[: spec["seq_len"]].tolist())
+        first = windows.parts[0][0] if stateful else windows.ids
+        seed_text = gen.get("seed_text") or vocab.decode(first[: spec["seq_len"]].tolist())
         samples = {str(t): generate(net, vocab, seed_text, int(gen.get("length", 500)), float(t),
-                                    int(gen.get("top_k", 0)), int(gen.get("rng_seed", 1)), spec["seq_len"])
+                                    int(gen.get("top_k", 0)), int(gen.get("rng_seed", 1)), spec["seq_len"], stateful)
                    for t in gen.get("temperatures", [0.8])}
         table = {"window": np.arange(len(model_nats)), "unigram_nats": unigram_nats, "model_nats": model_nats}
         return Scored(metrics, table, self.plot_roles,
@@ -203,12 +226,32 @@ class CharacterText(Dataset):
 
 
 def load_char_net(folder: Path) -> tuple[CharNet, Vocab]:
-    """A saved character model (weights_only load) and its vocabulary, from a model folder."""
+    """A saved character model (weights_only load) and its vocabulary, from a model folder; `net.stateful`
+    says whether it was trained on streams (generation then carries the state)."""
     config = read_json(Path(folder) / "config.json")
-    vocab = Vocab(read_json(Path(folder) / "vocab.json")["chars"])
+    saved = read_json(Path(folder) / "vocab.json")
+    vocab = Vocab(saved["chars"])
     net = CharacterText.network(len(vocab), NetworkConfig(**config["net"]), config)
     net.load_state_dict(torch.load(Path(folder) / "model.pt", weights_only=True))
+    net.stateful = bool(saved.get("stateful", False))
     return net.eval(), vocab
+
+
+def stream_split(ids: np.ndarray, spec: dict) -> StreamBlocks:
+    """A split as parallel streams of next-character pairs, served seq_len steps at a time; a split too short
+    for `streams` streams of two blocks gets fewer streams."""
+    streams = max(1, min(spec["streams"], (len(ids) - 1) // (2 * spec["seq_len"])))
+    return StreamBlocks(ids[:-1], ids[1:], streams, block=spec["seq_len"])
+
+
+@torch.no_grad()
+def windowed_nats(net: CharNet, windows: CharWindows, unigram_logp: torch.Tensor, many: bool):
+    """Mean nats per window of the model and of the unigram baseline, each window read from a zero state."""
+    model, unigram = [], []
+    for x, y in torch.utils.data.DataLoader(windows, batch_size=256):
+        model.append(char_loss(net, (x, y), many, "none").double().reshape(len(y), -1).mean(1))
+        unigram.append(-unigram_logp[y.reshape(len(y), -1)].mean(1))
+    return torch.cat(model).numpy(), torch.cat(unigram).numpy()
 
 
 DATASET = CharacterText()
