@@ -33,9 +33,15 @@ def gradient_config(params: dict, dataset: str) -> GradientConfig:
     return cfg
 
 
-def probe(net: torch.nn.Module, windows, count: int) -> np.ndarray:
-    """||dL/dh_t|| on `count` validation windows spread evenly over the split, (windows, T)."""
+def probe(net: torch.nn.Module, windows, count: int) -> np.ndarray | None:
+    """||dL/dh_t|| on `count` validation windows spread evenly over the split, (windows, T); None for a
+    stateful split, which has one long stream instead of windows (its picture is the windowed cell's)."""
     from models.gradients import state_gradient_norms
+    from models.streams import StreamBlocks
+
+    if isinstance(windows, StreamBlocks):
+        print("gradients through time: skipped, a stateful formulation has no windows to probe")
+        return None
 
     picked = np.unique(np.linspace(0, len(windows) - 1, min(count, len(windows))).round().astype(int))
     x, y = torch.utils.data.default_collate([windows[int(i)] for i in picked])
