@@ -42,6 +42,10 @@ def probe(net: torch.nn.Module, windows, count: int) -> np.ndarray | None:
     if isinstance(windows, StreamBlocks):
         print("gradients through time: skipped, a stateful formulation has no windows to probe")
         return None
+    # the probe follows the one-step networks' recurrence (RecurrentNet, CharNet), not a forecaster's
+    if getattr(getattr(net, "cfg", None), "multi_step", False):
+        print(f"gradients through time: skipped for task {net.cfg.task} (the probe covers one-step cells)")
+        return None
 
     picked = np.unique(np.linspace(0, len(windows) - 1, min(count, len(windows))).round().astype(int))
     x, y = torch.utils.data.default_collate([windows[int(i)] for i in picked])

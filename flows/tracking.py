@@ -178,8 +178,8 @@ class TrainingRun:
             return
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-        monitor = SystemMetricsMonitor(self.run_id, sampling_interval=every, tracking_uri=self.mlc.tracking_uri)
-        with _quiet("mlflow.system_metrics"):
+        with _quiet("mlflow.system_metrics"):  # its "no GPU" notice comes from the constructor
+            monitor = SystemMetricsMonitor(self.run_id, sampling_interval=every, tracking_uri=self.mlc.tracking_uri)
             monitor.start()
         try:
             yield

@@ -167,3 +167,12 @@ def test_long_traces_reach_mlflow_as_block_maxima():
     assert len(pre) == 834 and pre[-1][0] == 2500  # blocks of 3 steps
     assert max(v for _, v in pre) == 100.0 and dict(pre)[1236] == 100.0  # the spike survives (block 1234-1236)
     assert grad_curves(trace[:10])["train_step/grad_norm_clipped"] == [(s, 1.0) for s in range(1, 11)]
+
+
+def test_the_probe_skips_what_it_cannot_follow_instead_of_failing_evaluate():
+    from models.forecasters import build_network
+
+    series = np.cos(np.linspace(0, 20, 200)).astype(np.float32)
+    windows = WindowDataset(series, 20, range(10), horizon=5)
+    net = build_network(NetworkConfig(cell="gru", hidden_size=4, task="recursive", horizon=5))
+    assert probe(net, windows, 4) is None
