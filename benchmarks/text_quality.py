@@ -104,6 +104,7 @@ def main() -> None:
     p.add_argument("--embedding", type=int, default=64)
     p.add_argument("--k1", type=int, default=128, help="truncated BPTT: steps per update (k2 = k1)")
     p.add_argument("--streams", type=int, default=64, help="parallel streams (the batch)")
+    p.add_argument("--reset", type=float, default=0.05, help="chance a stream restarts a block from a zero state")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -131,7 +132,7 @@ def main() -> None:
     net_cfg = NetworkConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
                             init=args.init)
     optim = OptimConfig(epochs=1000, lr=args.lr, clip=1.0, weight_decay=args.weight_decay,
-                        tbptt={"k1": args.k1}, lr_schedule="cosine_decay")
+                        tbptt={"k1": args.k1, "reset": args.reset}, lr_schedule="cosine_decay")
     module = OnBudget(CharNet(len(vocab), net_cfg, args.embedding), optim)
     seconds = args.minutes * 60
     module.budget_s = seconds

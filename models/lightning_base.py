@@ -78,6 +78,8 @@ class SequenceModule(pl.LightningModule):
         steps = batch[0].shape[1]
         if batch_idx == 0:
             self._carry = None  # every epoch starts the streams from a zero state
+        elif self.optim.tbptt.reset:
+            self._carry = restart_some(self._carry, self.optim.tbptt.reset)
         optimizer = self.optimizers()
         boundary = {0: self._carry}  # detached states at chunk starts, as far back as k2 reaches
         for start in range(0, steps, k1):
@@ -160,6 +162,16 @@ class SequenceModule(pl.LightningModule):
     def configure_optimizers(self):
         # AdamW with weight_decay 0 is Adam (the seeds' optimiser) step for step.
         return torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+
+
+def restart_some(state, chance: float):
+    """The carried state with each stream (batch row) zeroed with probability `chance`."""
+    if state is None:
+        return None
+    pair = not isinstance(state, torch.Tensor)
+    first = state[0] if pair else state  # (layers * directions, streams, hidden)
+    keep = (torch.rand(first.shape[1], device=first.device) >= chance).to(first.dtype)[None, :, None]
+    return tuple(s * keep for s in state) if pair else state * keep
 
 
 def detach_state(state):

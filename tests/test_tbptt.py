@@ -11,6 +11,7 @@ from flows.params import TrainSpec
 from flows.training import fit
 from models.config import NetworkConfig, OptimConfig, Tbptt
 from models.errors import InvalidParameter
+from models.lightning_base import restart_some
 from models.networks import RecurrentNet
 from models.regression import StreamRegressor
 from models.streams import StreamBlocks
@@ -78,6 +79,38 @@ def test_each_update_backpropagates_exactly_k2_steps(k1, k2):
     assert not torch.allclose(full["body.weight_hh_l0"], grads.seen[2]["body.weight_hh_l0"], atol=1e-6)
 
 
+class Starts(StreamRegressor):
+    """Records the state each chunk starts from."""
+
+    def chunk_loss(self, chunk, state, skip):
+        self.starts.append(None if state is None else state[0].detach().clone())
+        return super().chunk_loss(chunk, state, skip)
+
+
+@pytest.mark.parametrize("reset", [0.0, 0.999])
+def test_reset_restarts_streams_from_a_zero_state(reset):
+    series = np.cos(np.linspace(0, 6, 49)).astype(np.float32)[:, None]
+    train = StreamBlocks(series[:-1], series[1:], streams=3, block=4)  # 4 blocks of 4 steps a stream
+    cfg = NetworkConfig(cell="lstm", hidden_size=5)
+    optim = OptimConfig(epochs=1, lr=1e-3, tbptt=Tbptt(4, reset=reset))
+    module = Starts(RecurrentNet(cfg), optim)
+    module.starts = []
+    fit(TrainSpec(cfg, optim, seed=0, accelerator="cpu"), lambda: module, train, None, [], progress_bar=False)
+    assert module.starts[0] is None and len(module.starts) == 4
+    zero_rows = [int((h.abs().sum((0, 2)) == 0).sum()) for h in module.starts[1:]]
+    assert zero_rows == ([3, 3, 3] if reset else [0, 0, 0])
+
+
+def test_restart_some_zeroes_about_the_chance_of_streams():
+    torch.manual_seed(0)
+    h, c = torch.ones(2, 10_000, 3), torch.ones(2, 10_000, 3)
+    h2, c2 = restart_some((h, c), 0.25)
+    zeroed = h2[0, :, 0] == 0
+    assert 0.23 < float(zeroed.float().mean()) < 0.27
+    assert torch.equal(zeroed, c2[1, :, 2] == 0)  # h and c of a stream restart together, in every layer
+    assert torch.equal(restart_some(h, 0.0), h)
+
+
 def test_the_stateful_cosine_scores_the_windowed_targets():
     series = np.cos(np.linspace(1, 30, 300)).astype(np.float32)
     train, val = stateful_splits(series, {"window": 20, "train": [0, 200], "val": [200, 260], "streams": 2})
@@ -107,6 +140,7 @@ def test_keras_init_sets_the_forget_bias_and_orthogonal_recurrences():
     (lambda: NetworkConfig(init="glorot"), "init must be one of torch, keras"),
     (lambda: Tbptt(k1=0), "tbptt.k1 must be a positive integer"),
     (lambda: Tbptt(k1=4, k2=6), "tbptt.k2 must be a multiple of k1"),
+    (lambda: Tbptt(k1=4, reset=1.0), "tbptt.reset is a probability"),
     (lambda: OptimConfig(tbptt={"k1": 4, "k3": 1}), "unknown key(s) k3"),
     (lambda: OptimConfig(lr_schedule="step"), "lr_schedule must be one of constant, cosine_decay"),
     (lambda: StreamBlocks(np.zeros(10), np.zeros(10), streams=6), "cannot make 6 streams"),
