@@ -3,39 +3,43 @@ cells, through the real stages (subprocesses) in a temp copy of the project. Pri
 
 cosine: the cells of params' `cosine.cells` (the seeds' one-step cells are skipped unless --one-step).
 stocks: params' `stocks` model-type cells on the seed's Google CSVs (csv source, no network), when
-../shared/data has them. `--epochs N` overrides every cell's epochs (a shorter run; say so when quoting).
+../shared/data has them. `--all-types` adds the types a dataset's params do not list (recursive, synced
+with a Gaussian head, attention), each a copy of the dataset's own multi-step cell (its size, horizon,
+epochs, optimiser) with another task. `--epochs N` overrides every cell's epochs (a shorter run; say
+so when quoting). Every cell reports its validation split and, where the dataset has one, its test split.
 
-    python benchmarks/model_types.py [--datasets cosine stocks] [--epochs N] [--out benchmarks/results/model_types.json]
+    python benchmarks/model_types.py [--datasets cosine stocks] [--all-types] [--epochs N] [--out F]
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import yaml
+from emit import emit, load
+from project import SHARED, repo_params, stage, temp_project, train_and_evaluate, write_params
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 CSVS = ["Google_Stock_Price_Train.csv", "Google_Stock_Price_Test.csv"]
 SEEDS = ("rnn", "lstm", "gru")
+TYPES = {"recursive": {"task": "recursive"}, "synced": {"task": "synced", "head": "gaussian"},
+         "attention": {"task": "attention", "attention": "additive", "scheduled_sampling": 0.5}}
+ONLY_SEQ2SEQ = ("task", "head", "bidirectional", "scheduled_sampling", "attention")
 
 
-def stage(root: Path, *args: str) -> float:
-    env = dict(os.environ, RNNOPS_PROGRESS_BAR="0", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-               PYTHONPATH=str(root))
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", *args], cwd=root, env=env, capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return time.perf_counter() - started
+def add_types(section: dict) -> list[str]:
+    """The type cells the section lacks, modelled on its first multi-step cell; their names."""
+    cells = section["cells"]
+    template = next((section["train"][c] for c in cells if section["train"][c].get("task", "one_step") != "one_step"),
+                    None)
+    if template is None:
+        return []
+    have = {section["train"][c].get("task") for c in cells}
+    base = {k: v for k, v in template.items() if k not in ONLY_SEQ2SEQ}
+    added = [name for name, more in TYPES.items() if more["task"] not in have]
+    for name in added:
+        section["train"][name] = {**base, **TYPES[name]}
+    return added
 
 
 def summary(split: dict) -> dict:
@@ -59,15 +63,13 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=["cosine", "stocks"])
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--one-step", action="store_true", help="also the seeds' one-step cells (cosine: minutes each)")
+    p.add_argument("--all-types", action="store_true", help="add the types a dataset's params do not list")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    results = {"machine": platform.platform(), "cpus": os.cpu_count(), "epochs_override": args.epochs}
-    with tempfile.TemporaryDirectory(prefix="rnnops-types-") as tmp:
-        root = Path(tmp)
-        for name in ("flows", "models"):
-            shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        (root / "data/sources").mkdir(parents=True)
+    params = repo_params()
+    load_before = load()
+    results = {"benchmark": "model_types", "epochs_override": args.epochs}
+    with temp_project("rnnops-types-") as root:
         if "stocks" in args.datasets:
             if not all((SHARED / f).exists() for f in CSVS):
                 sys.exit(f"the seed's CSVs are not in {SHARED}")
@@ -77,29 +79,27 @@ def main() -> None:
         for dataset in args.datasets:
             cells = [c for c in params[dataset].get("cells", params["cells"]) if args.one_step or c not in SEEDS]
             params[dataset]["cells"] = cells
+            if args.all_types:
+                cells += add_types(params[dataset])
             if args.epochs:
                 for cell in cells:
                     params[dataset]["train"][cell]["epochs"] = args.epochs
         params["datasets"] = list(args.datasets)
-        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        write_params(root, params)
         for dataset in args.datasets:
             stage(root, "flows.stages.ingest", dataset)
             stage(root, "flows.stages.windows", dataset)
             for cell in params[dataset]["cells"]:
-                seconds = stage(root, "flows.stages.train", dataset, cell)
-                stage(root, "flows.stages.evaluate", dataset, cell)
-                metrics = json.loads((root / f"metrics/{dataset}/{cell}.json").read_text())
+                seconds, metrics = train_and_evaluate(root, dataset, cell)
                 task = params[dataset]["train"][cell]
                 split = metrics["headline"]["split"]
                 results.setdefault(dataset, {})[cell] = {
                     "task": task.get("task", "one_step"), "head": task.get("head", "point"), "split": split,
                     "train_stage_seconds": round(seconds, 1), "epochs": metrics["epochs"],
-                    **(summary(metrics[split]) if "horizon" in metrics[split] else {"rmse": metrics[split]["rmse"]})}
+                    **{part: summary(metrics[part]) if "horizon" in metrics[part] else {"rmse": metrics[part]["rmse"]}
+                       for part in ("val", "test") if part in metrics}}
                 print(f"{dataset}/{cell}: done", file=sys.stderr)
-    text = json.dumps(results, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(results, load_before, args.out)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from emit import emit, load
 
-from flows.atomic import write_text
 from flows.datasets.generated import stateful_splits
 from flows.params import TrainSpec
 from flows.training import fit
@@ -87,7 +86,7 @@ def run(series, cell: str, init: str, formulation: str, args) -> dict:
            "best_val_mse": min((c[2] for c in clock.curve), default=None),
            "trained_s": round(time.perf_counter() - clock.started, 2),
            "threads": torch.get_num_threads(), "curve": clock.curve,
-           "load_after": [round(x, 2) for x in os.getloadavg()]}
+           "load_after": load()}
     print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
     return row
 
@@ -113,20 +112,12 @@ def main() -> None:
     args = p.parse_args()
     flush_denormals()
     series = np.cos(np.linspace(1.0, 100.0, 3000)).astype(np.float32)
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load()
     rows = [run(series, cell, init, form, args)
             for cell in args.cells for form in args.formulations for init in args.inits]
-    result = {"benchmark": "tbptt_cosine", "target_val_mse": args.target, "keras_reference": KERAS,
-              "machine": {"cpus": os.cpu_count(),
-                          "platform": platform.platform(), "torch": torch.__version__,
-                          "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
-                          "note": "shared machine: other agents' jobs ran alongside (see load)"},
-              "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "runs": rows}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        write_text(args.out, text + "\n")
-
+    emit({"benchmark": "tbptt_cosine", "target_val_mse": args.target, "keras_reference": KERAS,
+          "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "runs": rows},
+         load_before, args.out)
 
 if __name__ == "__main__":
     main()

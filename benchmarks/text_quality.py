@@ -1,7 +1,8 @@
 """Validation loss (nats/char) of our character RNN on Tiny Shakespeare after a wall-clock budget.
 
 Case preserved, 90/10 contiguous split as nanoGPT. The recipe of issue 11: the training split as
-`--streams` parallel streams, truncated BPTT (k1 = k2 = --k1) with the state carried across chunks,
+`--streams` parallel streams, truncated BPTT (k1 = k2 = --k1) with the state carried across chunks
+(each stream restarting from zero at a block with chance --reset, as generation starts from zero),
 Keras-style initialisation, dropout and weight decay, a cosine learning rate that reaches 0 when the
 budget ends, and the weights of the best probe kept (the curve the run ends with never rises).
 Every `--every` minutes the loss on the first `--probe` validation characters is recorded against
@@ -23,9 +24,9 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from emit import emit, load
 from torch.utils.data import DataLoader
 
-from flows.atomic import write_text
 from flows.training import quiet_lightning
 from models.config import NetworkConfig, OptimConfig
 from models.language_model import LanguageModel
@@ -116,7 +117,7 @@ def main() -> None:
     flush_denormals()
     torch.set_num_threads(args.threads)
     quiet_lightning()
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load()
     text = args.corpus.read_text(encoding="utf-8")
     cut = int(len(text) * 0.9)
     vocab = Vocab.build(text[:cut])
@@ -156,13 +157,8 @@ def main() -> None:
               "final_val_nats": round(streamed, 4), "final_val_bpc": round(streamed / math.log(2), 4),
               "final_val_nats_windowed": round(windowed, 4),
               "scored_characters": int(val.parts[1].numel()),
-              "load": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()],
-                       "note": "shared 2-core machine: other agents' jobs ran alongside"},
               "sample_temperature_0.8": sample}
-    out = json.dumps(result, indent=2)
-    print(out)
-    if args.out:
-        write_text(args.out, out + "\n")
+    emit(result, load_before, args.out)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None 
     if problems and not force:
         raise InvalidParameter(f"refusing to forecast: {problems[0]}; pass --force to forecast anyway.")
     with torch.no_grad():
-        out = net(torch.as_tensor(series[None, :, None])).numpy()[0, 0]
+        # (1, 1) for a point head, (1, 1, 2) for a Gaussian one: the first entry is the next value's (mean)
+        out = net(torch.as_tensor(series[None, :, None])).reshape(-1)[0].item()
     forecast = float(transform.to_price(np.array([out]), np.array([prices[-1]]))[0])
     return {"ticker": ticker, "column": column, "last_date": str(frame.index[-1].date()),
             "last_price": float(prices[-1]), "forecast": forecast, "trained_on": fitted.get("ticker"),

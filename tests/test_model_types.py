@@ -67,6 +67,11 @@ def test_every_model_type_runs_through_rnnops_run_with_comparable_per_horizon_me
     names = {r.data.tags["cell"]: set(r.data.metrics) for r in runs}
     per_step = {cell: {m for m in names[cell] if m.startswith("val/rmse_h")} for cell in TYPES}
     assert all(keys == {f"val/{s}" for s in steps} for keys in per_step.values())
+    # registered and elected among themselves (mean RMSE over h), apart from the one-step family
+    assert sorted(v.tags["cell"] for v in client.search_model_versions(f"name='rnnops-cosine-h{H}'")) == sorted(TYPES)
+    assert not client.search_model_versions("name='rnnops-cosine'")
+    champion = client.get_model_version_by_alias(f"rnnops-cosine-h{H}", "champion").tags["cell"]
+    assert champion == min(TYPES, key=lambda cell: found[cell]["rmse"])
     print({cell: {"rmse": round(v["rmse"], 4), "persistence": round(v["persistence_rmse"], 4),
                   "seasonal_naive": round(v["seasonal_naive_rmse"], 4), "h01": round(v["rmse_h01"], 4),
                   "h50": round(v["rmse_h50"], 4), "coverage95": v.get("coverage95")} for cell, v in found.items()})

@@ -10,7 +10,7 @@ from flows.datasets.stocks.prices import read_canonical, to_canonical_csv
 from flows.predict import forecast_next
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
-from models.networks import RecurrentNet
+from models.forecasters import build_network
 from models.price_windows import PriceTransform
 
 WINDOW = 20
@@ -26,12 +26,12 @@ def history(last_price: float, end: str = "2026-11-20") -> pd.DataFrame:
     return pd.DataFrame({"Open": prices}, index=pd.DatetimeIndex(dates, name="Date"))
 
 
-def model_folder(tmp_path, frame: pd.DataFrame, target: str, last_seen: str):
+def model_folder(tmp_path, frame: pd.DataFrame, target: str, last_seen: str, head: str = "point"):
     folder = tmp_path / "model"
     folder.mkdir()
-    cfg = NetworkConfig(cell="gru", hidden_size=4)
+    cfg = NetworkConfig(cell="gru", hidden_size=4, head=head)
     torch.manual_seed(0)
-    torch.save(RecurrentNet(cfg).state_dict(), folder / "model.pt")
+    torch.save(build_network(cfg).state_dict(), folder / "model.pt")
     (folder / "config.json").write_text(json.dumps({"net": cfg.__dict__, "window": WINDOW}))
     fitted = PriceTransform.fit(frame.loc[:"2016-12-31", "Open"].to_numpy(), target)
     (folder / "transform.json").write_text(json.dumps({"transform": fitted.to_dict(), "window": WINDOW,
@@ -64,6 +64,20 @@ def test_a_log_return_model_extrapolates_but_a_stale_one_is_refused(tmp_path):
     (fresh / "transform.json").write_text((fresh / "transform.json").read_text().replace("2026-11-01", "2017-01-31"))
     with pytest.raises(InvalidParameter, match="last saw data from 2017-01-31"):
         forecast_next(tmp_path, "TOY", fresh)
+
+
+def test_a_gaussian_champion_forecasts_its_mean(tmp_path):
+    frame = history(3.5, end="2017-03-31")
+    snapshot(tmp_path, frame)
+    folder = model_folder(tmp_path, frame, "log_return", last_seen="2017-03-31", head="gaussian")
+    result = forecast_next(tmp_path, "TOY", folder)
+    net = build_network(NetworkConfig(cell="gru", hidden_size=4, head="gaussian"))
+    net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    fitted = PriceTransform(**json.loads((folder / "transform.json").read_text())["transform"])
+    prices = frame["Open"].to_numpy()[-(WINDOW + fitted.offset):]
+    with torch.no_grad():
+        mean = net.eval()(torch.as_tensor(fitted.to_series(prices)[None, :, None]))[0, 0, 0].item()
+    assert result["forecast"] == pytest.approx(float(fitted.to_price(np.array([mean]), prices[-1:])[0]))
 
 
 @pytest.mark.parametrize("price", [0.000123456789, 123456.789012345, 1 / 3])

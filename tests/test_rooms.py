@@ -68,9 +68,10 @@ def test_stages_do_not_import_one_another():
 
 
 def test_each_outside_tool_has_one_door():
-    doors = {"mlflow": {"flows.tracking"}, "yfinance": {"flows.datasets.stocks.yahoo"},
+    tracking = {"flows.tracking", "flows.tracking.store", "flows.tracking.runs", "flows.tracking.registry"}
+    doors = {"mlflow": tracking, "yfinance": {"flows.datasets.stocks.yahoo"},
              # the text corpora's URL source, and tracking's health check of a remote MLflow server
-             "urllib": {"flows.datasets.text.corpora", "flows.tracking"},
+             "urllib": {"flows.datasets.text.corpora", "flows.tracking.store"},
              "prefect": {"flows.pipeline", "flows.schedules"}}  # the flow, and the deployments that serve it
     for tool, allowed in doors.items():
         users = {name for name, path in modules().items() if tool in outside_imports(path)}

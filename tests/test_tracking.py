@@ -32,6 +32,23 @@ def test_champion_moves_only_when_the_challenger_is_better(tmp_path, mlflow_uri)
     assert run.data.params == {"optim.lr": "0.1"}
 
 
+def test_multi_step_forecasters_are_elected_among_their_own_horizon(tmp_path, mlflow_uri):
+    """A seq2seq cell's mean RMSE over 50 steps must not compete with one-step RMSEs (nor dethrone the
+    one-step champion that `rnnops predict` serves, however small its figure)."""
+    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+    for cell, rmse, horizon in (("gru", 0.5, None), ("s2s", 0.9, 50), ("s2s_b", 0.01, 20), ("s2s_c", 0.3, 50)):
+        run = tracking.start_training_run(tmp_path, "cosine", cell, {}, DATA)
+        tracking.finish_evaluation(tmp_path, "cosine", run.run_id, {"cell": cell, "val": {"rmse": rmse}}, [], net,
+                                   input_example=torch.randn(1, 6, 1), code_dir=Path(models.__file__).parent,
+                                   selection=("val_rmse", rmse), horizon=horizon)
+    client = MlflowClient(mlflow_uri)
+    champions = {name: client.get_model_version_by_alias(name, "champion").tags
+                 for name in ("rnnops-cosine", "rnnops-cosine-h50", "rnnops-cosine-h20")}
+    assert {name: tags["cell"] for name, tags in champions.items()} == {
+        "rnnops-cosine": "gru", "rnnops-cosine-h50": "s2s_c", "rnnops-cosine-h20": "s2s_b"}
+    assert champions["rnnops-cosine-h50"]["horizon"] == "50" and champions["rnnops-cosine"]["horizon"] == "1"
+
+
 def test_a_training_run_carries_what_the_ui_shows(tmp_path, mlflow_uri):
     """Dataset column (digest = DVC hash, source, split sizes), Source/Version/description, parent, Duration
     ending with the training, shared metric names, and a registered version that links back."""

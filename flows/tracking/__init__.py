@@ -1,0 +1,49 @@
+"""The only package that imports mlflow: the store and its one experiment (store), run lifecycle (runs),
+evaluation and the model registry with its champion alias (registry)."""
+from flows.env import redact
+from flows.tracking.registry import (
+    best_version,
+    champion_version,
+    champion_weights,
+    elect_champion,
+    evaluation_metrics,
+    finish_evaluation,
+)
+from flows.tracking.runs import (
+    DataInput,
+    TrainingRun,
+    attach_training_run,
+    close_ghosts,
+    finish_pipeline_run,
+    log_backtest,
+    log_scorecard,
+    source_tags,
+    start_pipeline_run,
+    start_training_run,
+)
+from flows.tracking.store import (
+    CHAMPION,
+    EXPERIMENT,
+    OWNER,
+    PARENT_RUN_ID,
+    PHASE,
+    RESUMES,
+    check_reachable,
+    client,
+    experiment_id_of,
+    flat_metrics,
+    git_sha,
+    is_rank_zero,
+    log_curves,
+    registered_name,
+    run_lineage,
+    run_link,
+    tracking_uri,
+)
+
+__all__ = ["CHAMPION", "EXPERIMENT", "OWNER", "PARENT_RUN_ID", "PHASE", "RESUMES", "DataInput", "TrainingRun",
+           "attach_training_run", "best_version", "champion_version", "champion_weights", "check_reachable", "client",
+           "close_ghosts", "elect_champion", "evaluation_metrics", "experiment_id_of", "finish_evaluation",
+           "finish_pipeline_run", "flat_metrics", "git_sha", "is_rank_zero", "log_backtest", "log_curves",
+           "log_scorecard", "redact", "registered_name", "run_lineage", "run_link", "source_tags",
+           "start_pipeline_run", "start_training_run", "tracking_uri"]
