@@ -20,7 +20,7 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, default=SHARED / "tinyshakespeare.txt")
     p.add_argument("--chars", type=int, default=150_000, help="characters of the corpus used (0: all)")
     p.add_argument("--epochs", type=int, default=None, help="override every text cell's epochs")
-    p.add_argument("--seed-text", default=None, help="override text.evaluate.seed_text")
+    p.add_argument("--seed-text", default=None, help="default: the validation split's first seq_len characters")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     text = args.corpus.read_text(encoding="utf-8")
@@ -31,8 +31,7 @@ def main() -> None:
     if args.epochs:
         for cell in cells:
             section["train"][cell]["epochs"] = args.epochs
-    if args.seed_text is not None:
-        section["evaluate"]["seed_text"] = args.seed_text
+    section["evaluate"]["seed_text"] = args.seed_text  # params' seed is about Python, not this corpus
     load_before = load()
     result = {"benchmark": "text_profile", "corpus": args.corpus.name, "characters": len(text),
               "lowercase": section["ingest"]["lowercase"], "cells": {}}

@@ -150,3 +150,33 @@ def test_top_k_one_is_greedy():
 def test_seed_faithful_model_reads_normalised_ids():
     net = CharNet(20, NetworkConfig(cell="lstm", hidden_size=8), seed_faithful=True)
     assert net.embed is None and net(torch.randint(0, 20, (3, 11)), many_to_many=False).shape == (3, 20)
+
+
+@pytest.mark.parametrize("mode, min_chars, raised", [("stateful", 1_000_000, True), ("stateful", 0, False),
+                                                     ("many_to_many", 1_000_000, True)])
+def test_min_chars_raises_the_epochs_of_a_small_corpus(tmp_path, mode, min_chars, raised):
+    """A small corpus gets enough epochs to see min_chars characters; `epochs` stays the floor."""
+    from flows.datasets import get
+    from flows.params import train_spec
+
+    write_tiny_corpus(tmp_path)
+    params = tiny_params()
+    params["text"]["windows"].update(mode=mode, streams=4, seq_len=20, stride=20)
+    cell = params["text"]["train"]["lstm"]
+    cell.update(epochs=2, min_chars=min_chars)
+    if mode == "stateful":
+        cell["tbptt"] = {"k1": 20}
+    else:
+        cell.pop("tbptt", None)
+    write_params(tmp_path, params)
+    ingest(tmp_path, "text")
+    make_windows(tmp_path, "text")
+    plugin = get("text")
+    splits = plugin.load(tmp_path)
+    per_epoch = splits.train.parts[1].numel() if mode == "stateful" else len(splits.train) * 20
+    spec = plugin.budget(train_spec(params, "text", "lstm"), splits)
+    assert spec.optim.epochs == max(2, -(-min_chars // per_epoch))
+    assert (spec.optim.epochs > 2) == raised
+    cell["min_chars"] = -5
+    with pytest.raises(InvalidParameter, match="min_chars must be a whole number"):
+        plugin.budget(train_spec(params, "text", "lstm"), splits)

@@ -134,6 +134,10 @@ class Dataset:
             return splits
         return horizon_splits(splits, net_cfg.horizon)
 
+    def budget(self, spec, splits: Splits):
+        """The TrainSpec as trained on this data: a plug-in may raise the epochs for a small data set."""
+        return spec
+
     def build_module(self, spec, splits: Splits):
         """A LightningModule (imports Lightning: call it from training stages only)."""
         from models.forecasters import build_network

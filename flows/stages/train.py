@@ -89,6 +89,7 @@ def train(root: Path, dataset: str, cell: str) -> dict:
     spec = train_spec(load_params(root), dataset, cell)
     where = launch.layout(spec, f"{dataset}.train.{cell}")
     splits = plugin.task_splits(plugin.load(root), spec.net)  # H targets per window for a multi-step cell
+    spec = plugin.budget(spec, splits)
     resume = checkpoints.plan(root, dataset, cell, checkpoints.key(spec, where, data_hash(root, dataset)))
     if os.environ.get(RUN_ID):  # a rank of our own launcher, which opened (or reopened) the run
         run = tracking.attach_training_run(root, os.environ[RUN_ID])

@@ -2,6 +2,7 @@
 LSTM + softmax), scored in nats per character against a unigram baseline, with generated samples."""
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -81,7 +82,7 @@ class CharacterText(Dataset):
     name = "text"
     headline = Headline("loss_nats", "unigram", "validation loss (nats/char)")
     columns = (("bpc", "bits/char"), ("perplexity", "perplexity"), ("unseen_val_chars", "unseen val chars"))
-    train_keys = ("embedding_dim", "seed_faithful")
+    train_keys = ("embedding_dim", "seed_faithful", "min_chars")
     plot_roles = {"x": "window", "real": None, "model": "model_nats", "baselines": ["unigram_nats"],
                   "ylabel": "nats/char per sequence"}
     # The seed: LSTM(256) + Dropout(0.2) + softmax, Adam, batch 128 (its epochs are not part of the recipe).
@@ -163,6 +164,20 @@ class CharacterText(Dataset):
                                   spec["stride"] if s == "train" else spec["seq_len"], many) for s in ("train", "val"))
         vocab = Vocab(read_json(folder / "vocab.json")["chars"])
         return Splits(train, val, None, {"window": spec["seq_len"], "vocab": vocab, "spec": spec})
+
+    def budget(self, spec, splits):
+        """min_chars: train on at least that many characters, so that a small corpus (Othello, ~150k) gets
+        the epochs the default profile needs to write words; never fewer than `epochs`."""
+        wanted = dict(spec.extras).get("min_chars")
+        if wanted is None:
+            return spec
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 0:
+            raise InvalidParameter(f"text.train.<cell>.min_chars must be a whole number of characters, got "
+                                   f"{wanted!r}; e.g. 1500000.")
+        train = splits.train
+        per_epoch = train.parts[1].numel() if isinstance(train, StreamBlocks) else len(train) * train.seq_len
+        epochs = max(spec.optim.epochs, math.ceil(wanted / per_epoch))
+        return dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=epochs))
 
     def build_module(self, spec, splits):
         from models.language_model import LanguageModel  # Lightning: only training pays its import
