@@ -22,10 +22,6 @@ class LanguageModel(SequenceModule):
         nats, state = stream_nats(self.net, chunk, state)
         return nats[:, skip:].mean(), nats[:, skip:].numel(), state
 
-    def on_validation_epoch_start(self):
-        super().on_validation_epoch_start()
-        self._val_state = None
-
     def val_sums(self, batch):
         if self.optim.tbptt is not None:  # streams: the state runs on through the validation split
             nats, self._val_state = stream_nats(self.net, batch, self._val_state)

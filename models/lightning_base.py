@@ -148,6 +148,7 @@ class SequenceModule(pl.LightningModule):
 
     def on_validation_epoch_start(self):
         self._val = None
+        self._val_state = None  # streams (tbptt): the state validation carries from block to block
 
     def validation_step(self, batch, batch_idx):
         sums = self.val_sums(batch).double().cpu()

@@ -38,10 +38,6 @@ class StreamRegressor(Regressor):
         count = w.sum()
         return ((out[:, skip:] - y[:, skip:]).square() * w).sum() / count.clamp(min=1), int(count), state
 
-    def on_validation_epoch_start(self):
-        super().on_validation_epoch_start()
-        self._val_state = None
-
     def val_sums(self, batch):
         x, y, w = batch
         out, self._val_state = self.net(x, many_to_many=True, state=self._val_state, return_state=True)

@@ -12,6 +12,21 @@ from flows.scoring import load_regression_net
 from models.errors import InvalidParameter
 
 
+def check_tbptt_matches(params: dict, dataset: str, switch: str, stateful: bool, example: str) -> None:
+    """Truncated BPTT and a stateful formulation go together: every cell of a stateful dataset sets tbptt,
+    no cell of a windowed one does. `switch` is the windows key that selects it (formulation, mode)."""
+    from flows.params import section
+
+    for cell, values in (section(params, dataset, "train") or {}).items():
+        has = (values or {}).get("tbptt") is not None
+        if stateful and not has:
+            raise InvalidParameter(f"{dataset}.windows.{switch} is stateful but {dataset}.train.{cell}.tbptt is not "
+                                   f"set; add e.g. tbptt: {example}.")
+        if has and not stateful:
+            raise InvalidParameter(f"{dataset}.train.{cell}.tbptt needs {dataset}.windows.{switch}: stateful; remove "
+                                   f"tbptt or switch the {switch}.")
+
+
 def check_finite(series: np.ndarray, dataset: str) -> None:
     if not np.isfinite(series).all():
         bad = int(np.flatnonzero(~np.isfinite(series))[0])

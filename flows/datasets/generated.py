@@ -15,7 +15,7 @@ import torch
 
 from flows import horizons, paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, Scored, Splits, check_finite
+from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_matches
 from flows.params import section
 from flows.scoring import predict
 from models.config import HEADS, TASKS, from_mapping
@@ -76,15 +76,7 @@ class GeneratedSeries(Dataset):
     def check(self, params):
         cfg = self.window_config(params)
         cfg.ranges(self.ingest_config(params).points)
-        stateful = cfg.formulation == "stateful"
-        for cell, values in (section(params, self.name, "train") or {}).items():
-            has = (values or {}).get("tbptt") is not None
-            if stateful and not has:
-                raise InvalidParameter(f"{self.name}.windows.formulation is stateful but {self.name}.train.{cell}"
-                                       f".tbptt is not set; add e.g. tbptt: {{k1: 50, k2: 50}}.")
-            if has and not stateful:
-                raise InvalidParameter(f"{self.name}.train.{cell}.tbptt needs {self.name}.windows.formulation: "
-                                       f"stateful; remove tbptt or switch the formulation.")
+        check_tbptt_matches(params, self.name, "formulation", cfg.formulation == "stateful", "{k1: 50, k2: 50}")
 
     def ingest(self, root, params, out):
         cfg = self.ingest_config(params)

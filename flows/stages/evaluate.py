@@ -47,17 +47,11 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),
             code_dir=Path(models.__file__).parent, weights=weights,
             selection=(f"val_{head.metric}", metrics["val"][head.metric]), curves=curves,
-            horizon=horizon_of(net))
+            horizon=splits.info.get("horizon"))
         metrics.update(registered_model=registry["registered_model"], model_version=int(registry["version"]),
                        became_champion=registry["champion_moved"])
         out.write_json(paths.metrics_file(root, dataset, cell), metrics)
     return metrics
-
-
-def horizon_of(net) -> int | None:
-    """A multi-step forecaster's H (its own registered family); None for one-step and character models."""
-    cfg = getattr(net, "cfg", None)
-    return cfg.horizon if cfg is not None and cfg.task != "one_step" else None
 
 
 def gradient_figures(out, model_folder: Path, images: Path, title: str, norms) -> list[Path]:

@@ -14,7 +14,7 @@ import torch
 
 from flows import paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, Headline, Scored, Splits
+from flows.datasets.base import Dataset, Headline, Scored, Splits, check_tbptt_matches
 from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
 from flows.params import section
 from models.config import NetworkConfig, from_mapping
@@ -90,15 +90,7 @@ class CharacterText(Dataset):
 
     def check(self, params):
         ingest_config(params)
-        stateful = window_config(params).mode == "stateful"
-        for cell, values in (section(params, "text", "train") or {}).items():
-            has = (values or {}).get("tbptt") is not None
-            if stateful != has:
-                raise InvalidParameter(
-                    f"text.windows.mode is stateful but text.train.{cell}.tbptt is not set; add e.g. tbptt: "
-                    f"{{k1: 100}}."
-                    if stateful else f"text.train.{cell}.tbptt needs text.windows.mode: stateful; remove tbptt "
-                                     f"or switch the mode.")
+        check_tbptt_matches(params, "text", "mode", window_config(params).mode == "stateful", "{k1: 100}")
 
     def stage_params(self, stage):
         if stage == "windows":  # the corpus file is named after text.ingest.name
@@ -156,13 +148,13 @@ class CharacterText(Dataset):
         folder = paths.windows_dir(root, self.name)
         spec = read_json(folder / "spec.json")
         vocab = Vocab(read_json(folder / "vocab.json")["chars"])
+        ids = {s: np.load(folder / f"{s}.npy").astype(np.int64) for s in ("train", "val")}
         if spec["mode"] == "stateful":
-            train, val = (stream_split(np.load(folder / f"{s}.npy").astype(np.int64), spec) for s in ("train", "val"))
-            return Splits(train, val, None, {"window": spec["seq_len"], "vocab": vocab, "spec": spec})
-        many = spec["mode"] == "many_to_many"
-        train, val = (CharWindows(np.load(folder / f"{s}.npy").astype(np.int64), spec["seq_len"],
-                                  spec["stride"] if s == "train" else spec["seq_len"], many) for s in ("train", "val"))
-        vocab = Vocab(read_json(folder / "vocab.json")["chars"])
+            train, val = (stream_split(ids[s], spec) for s in ("train", "val"))
+        else:
+            many = spec["mode"] == "many_to_many"
+            train, val = (CharWindows(ids[s], spec["seq_len"], spec["stride"] if s == "train" else spec["seq_len"],
+                                      many) for s in ("train", "val"))
         return Splits(train, val, None, {"window": spec["seq_len"], "vocab": vocab, "spec": spec})
 
     def budget(self, spec, splits):
