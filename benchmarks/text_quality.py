@@ -27,6 +27,7 @@ import torch
 from emit import emit, load
 from torch.utils.data import DataLoader
 
+from flows.atomic import atomic_path
 from flows.training import quiet_lightning
 from models.config import NetworkConfig, OptimConfig
 from models.language_model import LanguageModel
@@ -98,7 +99,9 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=15.0)
     p.add_argument("--every", type=float, default=1.0, help="minutes between curve points")
     p.add_argument("--probe", type=int, default=30_000, help="validation characters per curve point")
-    p.add_argument("--score-context", type=int, default=500, help="characters per scoring stream")
+    p.add_argument("--score-context", type=int, default=500, help="characters per scoring stream (the old measure)")
+    p.add_argument("--score-streams", type=int, default=1,
+                   help="the whole validation split scored as this many streams, state carried (char-rnn's measure)")
     p.add_argument("--cell", default="lstm")
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=1)
@@ -113,6 +116,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--save", type=Path, default=None, help="write the kept weights here (for text_dynamic.py)")
     args = p.parse_args()
     flush_denormals()
     torch.set_num_threads(args.threads)
@@ -126,9 +130,10 @@ def main() -> None:
     # Scoring runs streams of --score-context characters side by side: a long single stream would be
     # thousands of sequential steps (minutes of the budget on a loaded machine); each character still
     # reads up to that many before it.
-    val = StreamBlocks(val_ids[:-1], val_ids[1:], len(val_ids) // args.score_context, block=args.score_context)
+    val_pieces = StreamBlocks(val_ids[:-1], val_ids[1:], len(val_ids) // args.score_context, block=args.score_context)
+    val = StreamBlocks(val_ids[:-1], val_ids[1:], args.score_streams, block=1000)
     probe_ids = val_ids[: args.probe + 1]
-    probe = StreamBlocks(probe_ids[:-1], probe_ids[1:], args.probe // args.score_context, block=args.score_context)
+    probe = StreamBlocks(probe_ids[:-1], probe_ids[1:], args.score_streams, block=1000)
     pl.seed_everything(args.seed, verbose=False)
     net_cfg = NetworkConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
                             init=args.init)
@@ -144,7 +149,14 @@ def main() -> None:
     started = time.perf_counter()
     trainer.fit(module, DataLoader(train, batch_size=None))
     trained_s = time.perf_counter() - started
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    scoring = time.perf_counter()
     streamed = float(streamed_nats(module.net, val).mean())
+    scoring_s = time.perf_counter() - scoring
+    pieces = float(streamed_nats(module.net, val_pieces).mean())
+    if args.save:
+        with atomic_path(args.save) as tmp:
+            torch.save({"state": module.net.state_dict(), "vocab": vocab.chars, "config": config}, tmp)
     windowed = windowed_nats(module.net, val_ids, args.k1)
     sample = generate(module.net, vocab, "ROMEO:\n", 500, temperature=0.8, rng_seed=1, stateful=True)
     result = {"benchmark": "text_quality", "corpus": args.corpus.name, "characters": len(text),
@@ -152,11 +164,12 @@ def main() -> None:
               "trained_minutes": round(trained_s / 60, 2), "updates": trainer.global_step,
               "chars_seen": curve.batches * args.streams * train.block,
               "chars_per_s": round(curve.batches * args.streams * train.block / trained_s),
-              "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "config": config,
               "curve": curve.points, "kept_probe_nats": round(curve.best, 4),
               "final_val_nats": round(streamed, 4), "final_val_bpc": round(streamed / math.log(2), 4),
               "final_val_nats_windowed": round(windowed, 4),
-              "scored_characters": int(val.parts[1].numel()),
+              "final_val_nats_pieces": round(pieces, 4),
+              "scored_characters": int(val.parts[1].numel()), "scoring_s": round(scoring_s, 1),
               "sample_temperature_0.8": sample}
     emit(result, load_before, args.out)
 

@@ -112,6 +112,38 @@ def streamed_nats(net: CharNet, stream) -> torch.Tensor:
     return torch.cat(parts, 1)
 
 
+def dynamic_nats(net: CharNet, ids, segment: int, lr: float, decay: float = 0.0) -> torch.Tensor:
+    """Per-character nats of one stream under dynamic evaluation (Krause et al. 2018): each segment of
+    `segment` characters is scored, then the weights take one SGD step on it, pulled back towards the
+    trained weights by `decay`; a character is always predicted before the model learns from it. The
+    net's weights are restored afterwards."""
+    if not isinstance(segment, int) or segment <= 0 or lr < 0 or not 0 <= decay <= 1:
+        raise InvalidParameter(f"dynamic evaluation needs a positive segment, lr >= 0 and decay in [0, 1]; "
+                               f"got {segment!r}, {lr!r}, {decay!r}.")
+    net.eval()  # no dropout: the adaptation is a gradient step, not a training pass
+    params = [p for p in net.parameters() if p.requires_grad]
+    trained = [p.detach().clone() for p in params]
+    ids = torch.as_tensor(ids)
+    state, parts = None, []
+    try:
+        for start in range(0, len(ids) - 1, segment):
+            y = ids[start + 1 : start + segment + 1]
+            logits, state = net(ids[start : start + len(y)][None], many_to_many=True, state=state,
+                                return_state=True)
+            nats = nn.functional.cross_entropy(logits[0], y, reduction="none")
+            parts.append(nats.detach())
+            grads = torch.autograd.grad(nats.mean(), params)
+            with torch.no_grad():
+                for p, g, p0 in zip(params, grads, trained):
+                    p.sub_(lr * g).add_(decay * (p0 - p))
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+    finally:
+        with torch.no_grad():
+            for p, p0 in zip(params, trained):
+                p.copy_(p0)
+    return torch.cat(parts)
+
+
 @torch.no_grad()
 def generate(net: CharNet, vocab: Vocab, seed_text: str, length: int, temperature: float = 1.0, top_k: int = 0,
              rng_seed: int = 0, context: int = 256, stateful: bool = False) -> str:

@@ -14,7 +14,8 @@ from flows.stages.ingest import ingest
 from flows.stages.windows import make_windows
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
-from models.text import UNKNOWN, CharNet, CharWindows, Vocab, generate
+from models.streams import StreamBlocks
+from models.text import UNKNOWN, CharNet, CharWindows, Vocab, dynamic_nats, generate, streamed_nats
 from tests.conftest import TINY_CORPUS, tiny_params, write_params, write_tiny_corpus
 
 
@@ -180,3 +181,37 @@ def test_min_chars_raises_the_epochs_of_a_small_corpus(tmp_path, mode, min_chars
     cell["min_chars"] = -5
     with pytest.raises(InvalidParameter, match="min_chars must be a whole number"):
         plugin.budget(train_spec(params, "text", "lstm"), splits)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_dynamic_evaluation_scores_each_character_before_learning_from_it(cell):
+    """lr 0 is the static stream; with lr > 0 a changed target moves only its own score among the
+    characters up to it (an update before scoring would move its whole segment); weights come back."""
+    vocab = Vocab.build(TINY_CORPUS)
+    torch.manual_seed(0)
+    net = CharNet(len(vocab), NetworkConfig(cell=cell, hidden_size=12), embedding_dim=6)
+    ids = torch.as_tensor(vocab.encode(TINY_CORPUS[:200])[0])
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    static = streamed_nats(net, StreamBlocks(ids[:-1], ids[1:], 1, block=64))[0]
+    assert torch.allclose(dynamic_nats(net, ids, 20, lr=0.0), static, atol=1e-5)
+    adapted = dynamic_nats(net, ids, 20, lr=1.0)
+    assert not torch.allclose(adapted[20:], static[20:], atol=1e-3)  # it does learn
+    assert torch.allclose(adapted[:20], static[:20], atol=1e-5)  # not before the first segment is scored
+    p = 50  # the middle of the third segment: the target of position p changes
+    changed = ids.clone()
+    changed[p + 1] = (changed[p + 1] + 1) % len(vocab)
+    other = dynamic_nats(net, changed, 20, lr=1.0)
+    assert torch.allclose(other[:p], adapted[:p], atol=1e-6) and not torch.isclose(other[p], adapted[p])
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+def test_dynamic_evaluation_adapts_to_a_repeated_text_and_refuses_impossible_settings():
+    vocab = Vocab.build(TINY_CORPUS)
+    torch.manual_seed(0)
+    net = CharNet(len(vocab), NetworkConfig(cell="lstm", hidden_size=16), embedding_dim=8)
+    ids = torch.as_tensor(vocab.encode("to be or not " * 40)[0])
+    static = float(streamed_nats(net, StreamBlocks(ids[:-1], ids[1:], 1))[0][-100:].mean())
+    assert float(dynamic_nats(net, ids, 13, lr=0.5)[-100:].mean()) < 0.5 * static
+    for bad in [{"segment": 0, "lr": 0.1}, {"segment": 5, "lr": -1.0}, {"segment": 5, "lr": 0.1, "decay": 2.0}]:
+        with pytest.raises(InvalidParameter, match="dynamic evaluation"):
+            dynamic_nats(net, ids, **bad)
