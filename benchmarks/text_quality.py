@@ -113,6 +113,8 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--init", default="keras")
+    p.add_argument("--precision", default="32-true", help="Lightning's precision; bf16-mixed: bfloat16 matmuls "
+                   "where the CPU has them (AVX-512 BF16), weights and optimiser in float32")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=None)
@@ -145,7 +147,8 @@ def main() -> None:
     curve = Curve(probe, args.every * 60, args.streams * train.block)
     trainer = pl.Trainer(max_time={"seconds": int(seconds)}, max_epochs=1000, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, accelerator="cpu", devices=1, callbacks=[curve])
+                         num_sanity_val_steps=0, accelerator="cpu", devices=1, callbacks=[curve],
+                         precision=args.precision)
     started = time.perf_counter()
     trainer.fit(module, DataLoader(train, batch_size=None))
     trained_s = time.perf_counter() - started
