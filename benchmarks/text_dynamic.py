@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("model", type=Path)
     p.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "data" / "tinyshakespeare.txt")
     p.add_argument("--segment", type=int, default=50)
-    p.add_argument("--lrs", type=float, nargs="+", default=[0.003, 0.01, 0.03, 0.1])
+    p.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3])
     p.add_argument("--decay", type=float, default=0.0)
     p.add_argument("--tune", type=int, default=30_000, help="validation characters the step size is chosen on")
     p.add_argument("--threads", type=int, default=2)
