@@ -16,6 +16,11 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def args_json(args) -> dict:
+    """A script's argparse namespace as JSON values (paths as strings), to record its configuration."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+
 def emit(result: dict, load_before: list[float], out: Path | None) -> None:
     result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                          "load_before": load_before, "load_after": load()}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from emit import emit, load
+from emit import args_json, emit, load
 
 from flows.datasets.generated import stateful_splits
 from flows.params import TrainSpec
@@ -116,7 +116,7 @@ def main() -> None:
     rows = [run(series, cell, init, form, args)
             for cell in args.cells for form in args.formulations for init in args.inits]
     emit({"benchmark": "tbptt_cosine", "target_val_mse": args.target, "keras_reference": KERAS,
-          "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, "runs": rows},
+          "config": args_json(args), "runs": rows},
          load_before, args.out)
 
 if __name__ == "__main__":

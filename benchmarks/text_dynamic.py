@@ -1,4 +1,5 @@
-"""Static and dynamic evaluation of a character model saved by text_quality.py --save, on the same split.
+"""Static and dynamic evaluation of a character model folder (text_quality.py --save, or the pipeline's
+models/text/<cell>) on the 90/10 validation split of --corpus.
 
 Static: the whole validation split read as one stream, state carried (char-rnn's measure). Dynamic
 (Krause et al. 2018, "Dynamic evaluation of neural sequence models"): the same stream in segments of
@@ -7,7 +8,7 @@ back towards the trained weights by --decay), so a character is always predicted
 learns from it. The step size is chosen on the first --tune validation characters and the rest of the
 split is reported apart, so the figure on the unseen remainder is not tuned on itself. Prints JSON.
 
-    python benchmarks/text_dynamic.py MODEL.pt [--corpus ../shared/data/tinyshakespeare.txt] [--out F]
+    python benchmarks/text_dynamic.py MODEL_DIR [--corpus ../shared/data/tinyshakespeare.txt] [--out F]
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from pathlib import Path
 import torch
 from emit import emit, load
 
-from models.config import NetworkConfig
+from flows.datasets.text import load_char_net
 from models.runtime import flush_denormals
 from models.streams import StreamBlocks
-from models.text import CharNet, Vocab, dynamic_nats, streamed_nats
+from models.text import dynamic_nats, streamed_nats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,15 +42,9 @@ def main() -> None:
     flush_denormals()
     torch.set_num_threads(args.threads)
     load_before = load()
-    saved = torch.load(args.model, weights_only=True)
-    cfg = saved["config"]
+    net, vocab = load_char_net(args.model)  # weights_only load
     text = args.corpus.read_text(encoding="utf-8")
-    cut = int(len(text) * 0.9)
-    vocab = Vocab(saved["vocab"])
-    val_ids = vocab.encode(text[cut:])[0]
-    net = CharNet(len(vocab), NetworkConfig(cell=cfg["cell"], hidden_size=cfg["hidden"], num_layers=cfg["layers"],
-                                            dropout=cfg["dropout"], init=cfg["init"]), cfg["embedding"])
-    net.load_state_dict(saved["state"])
+    val_ids = vocab.encode(text[int(len(text) * 0.9) :])[0]
     with torch.no_grad():
         static = streamed_nats(net, StreamBlocks(val_ids[:-1], val_ids[1:], 1, block=1000))[0]
     split = {"tune": slice(0, args.tune), "rest": slice(args.tune, None), "all": slice(0, None)}

@@ -16,6 +16,7 @@ windows of --k1, both read from a zero state. Prints JSON with a sample.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -24,10 +25,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from emit import emit, load
+from emit import args_json, emit, load
 from torch.utils.data import DataLoader
 
-from flows.atomic import atomic_path
+from flows.atomic import atomic_dir, dumps
 from flows.training import quiet_lightning
 from models.config import NetworkConfig, OptimConfig
 from models.language_model import LanguageModel
@@ -118,7 +119,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--save", type=Path, default=None, help="write the kept weights here (for text_dynamic.py)")
+    p.add_argument("--save", type=Path, default=None, help="model folder for the kept weights (text_dynamic.py)")
     args = p.parse_args()
     flush_denormals()
     torch.set_num_threads(args.threads)
@@ -151,14 +152,19 @@ def main() -> None:
     started = time.perf_counter()
     trainer.fit(module, DataLoader(train, batch_size=None))
     trained_s = time.perf_counter() - started
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config = args_json(args)
     scoring = time.perf_counter()
     streamed = float(streamed_nats(module.net, val).mean())
     scoring_s = time.perf_counter() - scoring
     pieces = float(streamed_nats(module.net, val_pieces).mean())
-    if args.save:
-        with atomic_path(args.save) as tmp:
-            torch.save({"state": module.net.state_dict(), "vocab": vocab.chars, "config": config}, tmp)
+    if args.save:  # the pipeline's model folder, which flows.datasets.text.load_char_net reads
+        with atomic_dir(args.save) as out:
+            torch.save(module.net.state_dict(), out / "model.pt")
+            files = {"config.json": {"net": dataclasses.asdict(net_cfg), "embedding_dim": args.embedding,
+                                     "benchmark": config},
+                     "vocab.json": {"chars": vocab.chars, "stateful": True}}
+            for name, data in files.items():
+                (out / name).write_text(dumps(data), encoding="utf-8")
     windowed = windowed_nats(module.net, val_ids, args.k1)
     sample = generate(module.net, vocab, "ROMEO:\n", 500, temperature=0.8, rng_seed=1, stateful=True)
     result = {"benchmark": "text_quality", "corpus": args.corpus.name, "characters": len(text),

@@ -18,6 +18,7 @@ from torch.distributed import ReduceOp
 
 from models.config import OptimConfig
 from models.errors import TrainingDiverged
+from models.streams import detach_state
 
 
 class SequenceModule(pl.LightningModule):
@@ -173,10 +174,3 @@ def restart_some(state, chance: float):
     first = state[0] if pair else state  # (layers * directions, streams, hidden)
     keep = (torch.rand(first.shape[1], device=first.device) >= chance).to(first.dtype)[None, :, None]
     return tuple(s * keep for s in state) if pair else state * keep
-
-
-def detach_state(state):
-    """A recurrent state cut from the graph that made it: an (h, c) pair for LSTM, else a tensor, or None."""
-    if state is None or isinstance(state, torch.Tensor):
-        return None if state is None else state.detach()
-    return tuple(s.detach() for s in state)

@@ -60,3 +60,10 @@ class StreamBlocks(Dataset):
     def steps(self) -> int:
         """Steps per stream (what one epoch runs through, sequentially)."""
         return self.length
+
+
+def detach_state(state):
+    """A recurrent state cut from the graph that made it: an (h, c) pair for LSTM, else a tensor, or None."""
+    if state is None or isinstance(state, torch.Tensor):
+        return None if state is None else state.detach()
+    return tuple(s.detach() for s in state)

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
 from models.networks import RecurrentNet
+from models.streams import detach_state
 
 UNKNOWN = "\ufffd"  # stands for characters the training split never showed
 
@@ -136,7 +137,7 @@ def dynamic_nats(net: CharNet, ids, segment: int, lr: float, decay: float = 0.0)
             with torch.no_grad():
                 for p, g, p0 in zip(params, grads, trained):
                     p.sub_(lr * g).add_(decay * (p0 - p))
-            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            state = detach_state(state)
     finally:
         with torch.no_grad():
             for p, p0 in zip(params, trained):
