@@ -76,9 +76,10 @@ def horizon_splits(splits: Splits, horizon: int) -> Splits:
 
 @dataclass(frozen=True)
 class Headline:
-    """The number a dataset is judged by (lower is better) and the baseline it must beat.
+    """The number a dataset is judged by (lower is better) and its first baseline.
 
-    Every split's metrics hold `metric`, f"{baseline}_{metric}", `skill` and `dm_pvalue`.
+    Every split's metrics hold `metric`, f"{b}_{metric}" for each baseline b, and the verdict's figures
+    against the strongest (models.significance.against_baselines: strongest_baseline, skill, dm_pvalue).
     """
 
     metric: str

@@ -10,6 +10,7 @@ import models
 from flows import datasets, figures, gradients, gradtrace, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.params import load_params
+from flows.results import verdicts
 from flows.scoring import table_csv
 from flows.stagecli import stage_main
 
@@ -27,6 +28,7 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     metrics = {"cell": cell, "headline": {"metric": head.metric, "baseline": head.baseline, "split": shown},
                **{split: s.metrics for split, s in scored.items()},
                "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
+    metrics["verdict"] = verdicts(metrics)
     table_file = paths.predictions_file(root, dataset, cell)
     weights = [folder / "model.pt", folder / "config.json", *(folder / n for n in plugin.model_files(splits))]
     probe = gradients.gradient_config(params, dataset)

@@ -64,6 +64,8 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     run = mlc.get_run(run_id)
     trained_at = run.info.end_time
     mlc.log_batch(run_id, metrics=evaluation_metrics(metrics, int(metrics.get("epochs", 0))))
+    for split, words in (metrics.get("verdict") or {}).items():  # what the summary says, in the runs table
+        mlc.set_tag(run_id, f"verdict/{split}", words)
     log_curves(mlc, run_id, curves or {})
     for path in artifacts:
         mlc.log_artifact(run_id, str(path))
