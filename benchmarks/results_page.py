@@ -104,7 +104,7 @@ def throughput(d: dict) -> str:
 
 
 def tbptt(d: dict) -> str:
-    if "keras_elsewhere" not in d:  # the protocol before 2026-12-02
+    if "keras_elsewhere" not in d:  # the protocol before 2026-12-01
         rows = [[r["cell"], r["init"], r["formulation"], g(r["reached_s"], 3), r["epochs"], g(r["best_val_mse"], 2)]
                 for r in d["runs"]]
         return ("Older protocol, kept for the record: one seed (7), the clock stopped at the **first** epoch under "
@@ -114,12 +114,13 @@ def tbptt(d: dict) -> str:
              " / ".join(g(t, 3) for t in r["settled_s_per_seed"]), f"{r['seeds_settled']} of {len(r['seeds'])}",
              " / ".join(str(e) for e in r["epochs_per_seed"]),
              " / ".join(g(s["final_val_mse"], 2) for s in r["seeds"])] for r in d["runs"]]
-    k = d["keras_elsewhere"]
-    seeds = " ".join(str(s) for s in d["config"]["seeds"])
+    k, c = d["keras_elsewhere"], d["config"]
+    runs = {"stateful": f"stateful: one stream, k1 = k2 = {c['k1']}, {c['stateful_epochs']} epochs",
+            "windowed": f"windowed: batch 100, {c['windowed_epochs']} epochs"}
+    runs = [runs[f] for f in c["formulations"]]
+    seeds = " ".join(str(s) for s in c["seeds"])
     return (f"Time to val MSE <= {g(d['target_val_mse'])}: {d['time_to_quality']}; seeds {seeds}, median "
-            "('-': not settled by the median seed, or never). Stateful: one stream, k1 = k2 = "
-            f"{d['config']['k1']}, {d['config']['stateful_epochs']} epochs; windowed: batch 100, "
-            f"{d['config']['windowed_epochs']} epochs.\n\n" +
+            f"('-': not settled by the median seed, or never). {'; '.join(runs)}.\n\n" +
             table(["cell", "init", "formulation", "median s", "per seed, s", "settled", "epochs run", "final val MSE"],
                   rows) +
             f"\nNot measured in this run: Keras, LSTM({k['hidden_size']}), {g(k['seconds_per_epoch'], 3)} s per "
@@ -226,7 +227,12 @@ def benchmarks(root: Path) -> str:
         d = json.loads(path.read_text())
         kind = d.get("benchmark", path.stem)
         render = RENDER.get(kind, lambda _: "No renderer: nothing from this file is quoted.\n")
-        out.append(section(path.stem, path.relative_to(root).as_posix(), render(d)))
+        body = render(d)
+        machine = d.get("machine")
+        if isinstance(machine, dict) and "load_before" in machine:
+            body += (f"\nMachine: {machine['cpus']} CPUs, load average {' / '.join(map(str, machine['load_before']))} "
+                     f"before, {' / '.join(map(str, machine['load_after']))} after.\n")
+        out.append(section(path.stem, path.relative_to(root).as_posix(), body))
     return "\n".join(out)
 
 
