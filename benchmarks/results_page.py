@@ -216,9 +216,18 @@ def text_profile(d: dict) -> str:
             f"{d['corpus']}.\n\n" + table(["cell", "epochs", "train stage s", "val nats", "unigram nats"], rows))
 
 
-RENDER = {"train_throughput": throughput, "tbptt_cosine": tbptt, "text_quality": text_quality,
-          "text_dynamic": text_dynamic, "gradients_through_time": gradients, "model_types": model_types,
-          "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile}
+def significance_size(d: dict) -> str:
+    rows = [[r["design"], r["n"], r["declared_lags"], g(r["median_stretches"], 3), g(r["tested"], 3),
+             g(r["false_calls"], 3), g(r["false_calls_if_always_tested"], 3)] for r in d["designs"]]
+    return (f"Equal-loss forecasts, {d['cases']} seeded cases per design, level {d['level']}; the test declines "
+            f"splits with fewer than {d['min_stretches']} independent stretches.\n\n" +
+            table(["design", "n", "declared lags", "median stretches", "share tested", "false calls",
+                   "false calls if always tested"], rows))
+
+
+RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
+          "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
+          "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile}
 
 
 def benchmarks(root: Path) -> str:

@@ -34,7 +34,8 @@ class LossTest:
     stretches: float  # n / dependence: independent pieces of evidence, roughly
 
 
-def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, dependence: int = 1) -> LossTest:
+def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, dependence: int = 1,
+                    min_stretches: int = MIN_STRETCHES) -> LossTest:
     """Equal expected loss of two forecasts whose loss differences d_t are autocorrelated.
 
     Long-run variance: Bartlett kernel over all n lags (b = 1), after AR(1) prewhitening; it cannot be
@@ -42,6 +43,7 @@ def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, dependenc
     simulated on Gaussian noise of the same length. `dependence` is what the caller knows: overlap_lags
     for overlapping windows; the integrated autocorrelation time that d's lag-1 autocorrelation implies,
     (1 + rho) / (1 - rho), can only raise it. A negative statistic: the model's loss is lower.
+    `min_stretches` is there for benchmarks/significance_size.py, which measures what it protects from.
     """
     d = np.asarray(loss_model, dtype=np.float64) - np.asarray(loss_baseline, dtype=np.float64)
     n = len(d)
@@ -55,7 +57,7 @@ def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, dependenc
     if not variance > 0:  # every d_t equal and not zero: a sure difference, but only one number of evidence
         return LossTest(math.copysign(math.inf, d.mean()), None, dependence, stretches)
     statistic = d.mean() / math.sqrt(variance / n)
-    if stretches < MIN_STRETCHES:
+    if stretches < min_stretches:
         return LossTest(float(statistic), None, dependence, stretches)
     scale = fixed_b_scale(min(n, REFERENCE_LENGTH))
     return LossTest(float(statistic), float(np.mean(2 * stats.norm.sf(abs(statistic) * scale))), dependence, stretches)

@@ -25,6 +25,7 @@ NOT_RESULTS = {
     "examples and constants in explanations (a price of 105, a cosine cycle of ~190 samples, 1280 px)": (
         "105 190 1280 0.000123456789"),
     "the aim the text figures are judged against": "1.40",
+    "years of the papers cited": "2005",
     "the test suite's size, kept by hand (not a result of the models)": "298",
 }
 
