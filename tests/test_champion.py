@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from flows import datasets, paths
 from flows.atomic import dumps
-from flows.datasets.base import Splits
+from flows.datasets.base import Splits, Unscorable
 from flows.datasets.stocks.series import build_windows
 from flows.rescoring import rescorer
 from flows.stages.evaluate import evaluate as evaluate_stage
@@ -35,7 +35,7 @@ from models.config import NetworkConfig
 from models.forecasters import build_network
 from models.price_windows import PriceTransform
 from models.windows import WindowDataset
-from tests.conftest import REPO, tiny_params, write_params
+from tests.conftest import REPO, tiny_params, write_params, write_tiny_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -214,3 +214,26 @@ def test_a_stock_champion_is_rescored_through_its_own_fitted_transform(tmp_path)
     through_own = val_rmse(own_spec, own_series)
     assert rescorer(tmp_path, params, plugin, today, "rmse")(model) == pytest.approx(through_own, rel=1e-9)
     assert through_own != pytest.approx(val_rmse(spec, series), rel=1e-3)  # today's refit would score it otherwise
+
+
+def test_a_text_champion_of_another_vocabulary_is_unscorable(tmp_path):
+    """Ids of one vocabulary mean other characters in another of the same size: scoring would run and mislead."""
+    write_tiny_corpus(tmp_path)
+    write_params(tmp_path, tiny_params(("text",)))
+    ingest(tmp_path, "text")
+    make_windows(tmp_path, "text")
+    plugin, params = datasets.get("text"), tiny_params(("text",))
+    data = plugin.load(tmp_path)
+    rescore = rescorer(tmp_path, params, plugin, data, "loss_nats")
+    chars = data.info["vocab"].chars
+    cfg = NetworkConfig(cell="gru", hidden_size=4)
+    for name, vocab in (("same", chars), ("other", ["#" if c == chars[1] else c for c in chars])):
+        model = tmp_path / name
+        model.mkdir()
+        torch.save(plugin.network(len(vocab), cfg, {"embedding_dim": 8}).state_dict(), model / "model.pt")
+        (model / "config.json").write_text(dumps({"net": dataclasses.asdict(cfg), "window": data.info["window"],
+                                                  "embedding_dim": 8}))
+        (model / "vocab.json").write_text(dumps({"chars": vocab, "stateful": False}))
+    assert np.isfinite(rescore(tmp_path / "same"))
+    with pytest.raises(Unscorable, match="another character vocabulary"):
+        rescore(tmp_path / "other")
