@@ -14,7 +14,7 @@ import torch
 
 from flows import paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, Headline, Scored, Splits, check_tbptt_matches
+from flows.datasets.base import Dataset, Headline, Scored, Splits, Unscorable, check_tbptt_matches
 from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
 from flows.params import section
 from models.config import NetworkConfig, from_mapping
@@ -191,6 +191,17 @@ class CharacterText(Dataset):
     def load_network(self, folder):
         net, _ = load_char_net(folder)
         return net
+
+    def splits_for_saved(self, splits, folder):
+        """A model reads ids of its own vocabulary: on a corpus with another one its scores mean nothing."""
+        splits = super().splits_for_saved(splits, folder)
+        saved = read_json(Path(folder) / "vocab.json")
+        if Vocab(saved["chars"]).chars != splits.info["vocab"].chars:
+            raise Unscorable("it was trained on another character vocabulary than the corpus now has")
+        if bool(saved.get("stateful", False)) != (splits.info["spec"]["mode"] == "stateful"):
+            raise Unscorable(f"it was trained {'with' if saved.get('stateful') else 'without'} carried state, the "
+                             f"corpus is now windowed as {splits.info['spec']['mode']}")
+        return splits
 
     def score(self, root, params, net, splits, split):
         windows, vocab, spec = getattr(splits, split), splits.info["vocab"], splits.info["spec"]
