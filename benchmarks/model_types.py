@@ -47,7 +47,9 @@ def summary(split: dict) -> dict:
     width = max(2, len(str(horizon)))
     shown = sorted({1, 2, 5, 10, 20, horizon} & set(range(1, horizon + 1)))
     found = {"rmse_mean_over_h": split["rmse"], "persistence": split["persistence_rmse"],
-             "seasonal_naive": split["seasonal_naive_rmse"], "skill": split["skill"], "dm_pvalue": split["dm_pvalue"],
+             "seasonal_naive": split["seasonal_naive_rmse"], "strongest_baseline": split["strongest_baseline"],
+             "skill": split["skill"], "dm_pvalue": split["dm_pvalue"], "dm_stretches": split["dm_stretches"],
+             "persistence_skill": split["persistence_skill"],
              "rmse_h": {h: split[f"rmse_h{h:0{width}d}"] for h in shown},
              "persistence_h": {h: split[f"persistence_rmse_h{h:0{width}d}"] for h in shown},
              "seasonal_naive_h": {h: split[f"seasonal_naive_rmse_h{h:0{width}d}"] for h in shown},

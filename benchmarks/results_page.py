@@ -179,15 +179,17 @@ def model_types(d: dict) -> str:
             v, te = t["val"], t["test"]
             cover = f"{g(v['coverage95'], 2)} / {g(v['coverage80'], 2)}" if "coverage95" in v else "-"
             rows.append([name, t["head"], g(v["rmse_mean_over_h"]), *(g(v["rmse_h"][h]) for h in ("1", "5", "20")),
-                         f"{v['skill']:+.2f}", g(v["dm_pvalue"], 2), cover, g(te["rmse_mean_over_h"]),
+                         v.get("strongest_baseline", "persistence"), f"{v['skill']:+.2f}",
+                         g(v["dm_pvalue"], 2) if v["dm_pvalue"] is not None else "untested", cover,
+                         g(te["rmse_mean_over_h"]),
                          f"{g(te['coverage95'], 2)} / {g(te['coverage80'], 2)}" if "coverage95" in te else "-"])
         first = next(iter(types.values()))
         out.append(f"{dataset}: validation persistence {g(first['val']['persistence'])} mean over h, "
                    f"{' / '.join(g(first['val']['persistence_h'][h]) for h in ('1', '5', '20'))} at h = 1 / 5 / 20; "
                    f"test persistence {g(first['test']['persistence'])}, seasonal-naive "
                    f"{g(first['test']['seasonal_naive'])}; {first['val']['windows']} validation windows.\n\n" +
-                   table(["type", "head", "val mean", "h1", "h5", "h20", "skill", "DM p", "val 95% / 80% coverage",
-                          "test (1 window)", "test 95% / 80%"], rows))
+                   table(["type", "head", "val mean", "h1", "h5", "h20", "vs", "skill", "DM p",
+                          "val 95% / 80% coverage", "test (1 window)", "test 95% / 80%"], rows))
     return "\n".join(out)
 
 
