@@ -7,10 +7,10 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run test ui repro metrics plots bench lint clean
+.PHONY: help setup run test ui repro metrics plots bench results-page lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ repro: $(STAMP) ## write dvc.yaml from the plug-ins, then dvc repro with this ve
 	$(BIN)/rnnops dvc-yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-metrics: $(STAMP) ## `dvc metrics show` with 4 significant digits (DVC's own rounds 1.2e-6 to 0.0)
+metrics: $(STAMP) ## `dvc metrics show` with 4 significant digits (DVC's own rounds cosine's RMSE to 0.0)
 	$(BIN)/rnnops metrics
 
 plots: $(STAMP) ## `dvc plots show` -> dvc_plots/index.html, drawn offline (no CDN)
@@ -42,6 +42,9 @@ plots: $(STAMP) ## `dvc plots show` -> dvc_plots/index.html, drawn offline (no C
 
 bench: $(STAMP) ## training-loop throughput: ours vs a bare PyTorch loop (JSON)
 	$(BIN)/python benchmarks/train_throughput.py
+
+results-page: $(STAMP) ## rewrite docs/results.md (the README's figures) from metrics/ and benchmarks/results/
+	$(BIN)/python benchmarks/results_page.py
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check models flows tests benchmarks

@@ -11,6 +11,7 @@ from flows.datasets.base import Scored
 from flows.scoring import table_csv
 from models.errors import InvalidParameter
 from models.metrics import INTERVALS, horizon_key, horizon_report, interval
+from models.significance import overlap_lags
 
 
 @torch.no_grad()
@@ -54,7 +55,8 @@ def score(net, windows, batch_size: int, period: int, x_labels, title: str,
     last = to_values(windows.last_inputs().numpy())
     baselines = {"persistence": np.repeat(last[:, None], windows.horizon, 1),
                  "seasonal_naive": to_values(seasonal_naive(windows, period))}
-    metrics = horizon_report(real, mean, baselines, None if sd is None else sd**2, prices=prices)
+    metrics = horizon_report(real, mean, baselines, None if sd is None else sd**2, prices=prices,
+                             dependence=overlap_lags(windows.window, windows.horizon, windows.starts.step))
     metrics["seasonal_period"] = period
     table = {"window": np.asarray(x_labels), "real": real[:, 0], "persistence": baselines["persistence"][:, 0],
              "seasonal_naive": baselines["seasonal_naive"][:, 0], "predicted": mean[:, 0]}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flows import datasets, paths
 from flows.atomic import read_json
-from models.metrics import verdict
+from models.significance import verdict
 
 
 @dataclass(frozen=True)
@@ -18,16 +18,18 @@ class Row:
     split: str  # where `value` comes from: test where the dataset has one, else val
     metric: str
     value: float
-    baseline: str
+    baseline: str  # the strongest baseline of the split: the verdict is against it
     baseline_value: float
     skill: float
-    p_value: float
+    p_value: float | None  # None: the split is too short for a valid test
     selection: float  # the validation figure the champion was chosen on
     train_seconds: float
+    others: int = 0  # weaker baselines the model was also scored against
+    stretches: float | None = None
 
     @property
     def verdict(self) -> str:
-        return verdict(self.skill, self.p_value, self.baseline)
+        return verdict(self.skill, self.p_value, self.baseline, self.others, self.stretches)
 
 
 def collect(root: Path, dataset: str, cells: list[str], only: set[str] | None = None) -> dict[str, dict]:
@@ -51,10 +53,20 @@ def collect(root: Path, dataset: str, cells: list[str], only: set[str] | None = 
 
 def row(m: dict) -> Row:
     head = m["headline"]
-    split, metric, baseline = head["split"], head["metric"], head["baseline"]
+    split, metric = head["split"], head["metric"]
     figures = m[split]
+    baseline = figures.get("strongest_baseline", head["baseline"])
+    others = sum(key.endswith("_dm_stat") for key in figures) - 1
     return Row(m["cell"], split, metric, figures[metric], baseline, figures[f"{baseline}_{metric}"],
-               figures["skill"], figures["dm_pvalue"], m["val"][metric], m["train_seconds"])
+               figures["skill"], figures["dm_pvalue"], m["val"][metric], m["train_seconds"], max(others, 0),
+               figures.get("dm_stretches"))
+
+
+def verdicts(metrics: dict) -> dict[str, str]:
+    """Each scored split's verdict against its strongest baseline, as the summary words it."""
+    head = metrics["headline"]
+    return {split: row({**metrics, "headline": {**head, "split": split}}).verdict
+            for split in ("val", "test") if split in metrics}
 
 
 def fmt(value) -> str:
@@ -67,7 +79,8 @@ HEADER = ("cell", "split", "metric", "value", "baseline", "skill", "DM p", "val 
 def cells_table(metrics: dict[str, dict]) -> list[list[str]]:
     rows = [row(m) for m in metrics.values()]
     return [[r.cell, r.split, r.metric, fmt(r.value), f"{r.baseline} {fmt(r.baseline_value)}", f"{r.skill:+.3f}",
-             f"{r.p_value:.2g}", fmt(r.selection), fmt(r.train_seconds), r.verdict] for r in rows]
+             "n/a" if r.p_value is None else f"{r.p_value:.2g}", fmt(r.selection), fmt(r.train_seconds), r.verdict]
+            for r in rows]
 
 
 def summary_markdown(metrics: dict[str, dict]) -> str:

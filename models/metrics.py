@@ -6,7 +6,7 @@ import math
 import numpy as np
 from scipy import stats
 
-SIGNIFICANCE = 0.05  # a verdict against a baseline needs p below this
+from models.significance import against_baselines
 
 
 def rmse(real: np.ndarray, predicted: np.ndarray) -> float:
@@ -29,17 +29,20 @@ def directional_accuracy(real: np.ndarray, predicted: np.ndarray, previous: np.n
 
 
 def forecast_report(real: np.ndarray, predicted: np.ndarray, persistence: np.ndarray,
-                    baselines: dict[str, np.ndarray] | None = None, prices: bool = False) -> dict[str, float]:
-    """Errors of the model, of persistence ("next = last") and of other baselines.
+                    baselines: dict[str, np.ndarray] | None = None, prices: bool = False,
+                    dependence: int = 1) -> dict:
+    """Errors of the model, of persistence ("next = last") and of other baselines, and the verdict's
+    figures against the strongest of them (models.significance.against_baselines).
 
-    skill = 1 - RMSE_model / RMSE_persistence (above 0 the model is more accurate); dm_pvalue is the
-    Diebold-Mariano p-value of the squared-error difference, which says whether that skill is noise.
-    prices=True adds MAPE and directional accuracy, which only mean something on a price scale.
+    `dependence`: the lags over which the losses are correlated by construction (overlap_lags of the
+    windows). prices=True adds MAPE and directional accuracy, which only mean something on a price scale.
     """
     real, predicted, persistence = (np.asarray(a, dtype=np.float64) for a in (real, predicted, persistence))
+    forecasts = {"persistence": persistence,
+                 **{k: np.asarray(v, dtype=np.float64) for k, v in (baselines or {}).items()}}
     report = {"rmse": rmse(real, predicted), "mae": mae(real, predicted)}
     report["mse"] = report["rmse"] ** 2
-    for name, forecast in {"persistence": persistence, **(baselines or {})}.items():
+    for name, forecast in forecasts.items():
         report[f"{name}_rmse"] = rmse(real, forecast)
         report[f"{name}_mae"] = mae(real, forecast)
         if prices:
@@ -47,39 +50,9 @@ def forecast_report(real: np.ndarray, predicted: np.ndarray, persistence: np.nda
     if prices:
         report["mape"] = mape(real, predicted)
         report["directional_accuracy"] = directional_accuracy(real, predicted, persistence)
-    base = report["persistence_rmse"]
-    report["skill"] = 1.0 - report["rmse"] / base if base > 0 else float("nan")
-    report["dm_stat"], report["dm_pvalue"] = diebold_mariano((predicted - real) ** 2, (persistence - real) ** 2)
+    report.update(against_baselines((predicted - real) ** 2, {n: (f - real) ** 2 for n, f in forecasts.items()},
+                                    report["rmse"], {n: report[f"{n}_rmse"] for n in forecasts}, dependence))
     return report
-
-
-def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, horizon: int = 1) -> tuple[float, float]:
-    """Diebold-Mariano test of equal expected loss, with Harvey-Leybourne-Newbold's small-sample correction.
-
-    d_t = loss_model_t - loss_baseline_t; the long-run variance of d uses its autocovariances up to
-    lag horizon - 1. Returns (statistic, two-sided p-value from Student's t with n - 1 degrees of
-    freedom); a negative statistic means the model's loss is lower. Identical losses give (0, 1).
-    """
-    d = np.asarray(loss_model, dtype=np.float64) - np.asarray(loss_baseline, dtype=np.float64)
-    n = len(d)
-    if n < 3:
-        return 0.0, 1.0
-    centred = d - d.mean()
-    variance = centred @ centred / n + 2 * sum(centred[k:] @ centred[:-k] / n for k in range(1, horizon))
-    if not variance > 0:
-        return 0.0, 1.0 if d.mean() == 0 else 0.0
-    statistic = d.mean() / math.sqrt(variance / n)
-    statistic *= math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
-    return float(statistic), float(2 * stats.t.sf(abs(statistic), df=n - 1))
-
-
-def verdict(skill: float, p_value: float, baseline: str) -> str:
-    """Earned words only: 'beats' or 'LOSES to' when the loss difference is significant, else 'no better than'."""
-    if p_value < SIGNIFICANCE and skill > 0:
-        return f"beats {baseline} (p={p_value:.2g})"
-    if p_value < SIGNIFICANCE and skill < 0:
-        return f"LOSES to {baseline} (p={p_value:.2g}; the baseline is more accurate)"
-    return f"no better than {baseline} (p={p_value:.2g}, not significant)"
 
 
 # --- multi-step and probabilistic forecasts (models/forecasters.py) ------------------------------
@@ -116,14 +89,13 @@ def coverage(real, low, high) -> float:
 
 
 def horizon_report(real: np.ndarray, predicted: np.ndarray, baselines: dict[str, np.ndarray],
-                   variance: np.ndarray | None = None, prices: bool = False) -> dict[str, float]:
+                   variance: np.ndarray | None = None, prices: bool = False, dependence: int = 1) -> dict:
     """Errors of an (n windows, H steps) forecast per step h and overall, against baselines of the same shape.
 
     Per step: rmse_h01.., <baseline>_rmse_h01..; with a variance also crps_, coverage80_, coverage95_.
     Overall: rmse (and each baseline's) is the MEAN over h of the per-step RMSE, so every step counts
-    alike; skill = 1 - rmse / persistence_rmse; the Diebold-Mariano test compares the per-window mean
-    squared error over the H steps, with autocovariances up to lag H - 1 (overlapping targets).
-    The first baseline is the one skill and the DM test refer to.
+    alike; skill and the loss test against every baseline and the strongest (against_baselines) compare
+    the per-window mean squared error over the H steps; `dependence` is overlap_lags(window, H).
     """
     real, predicted = np.asarray(real, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
     horizon = real.shape[1]
@@ -144,11 +116,9 @@ def horizon_report(real: np.ndarray, predicted: np.ndarray, baselines: dict[str,
         report[f"{name}_mae"] = float(np.mean(np.abs(np.asarray(forecast) - real)))  # overall only: MLflow takes
         # at most 1000 metrics per batch, and per-step columns of every figure would reach that at H ~ 60
     report["mse"] = float(np.mean((predicted - real) ** 2))
-    first = next(iter(baselines))
-    base = report[f"{first}_rmse"]
-    report["skill"] = 1.0 - report["rmse"] / base if base > 0 else float("nan")
-    report["dm_stat"], report["dm_pvalue"] = diebold_mariano(
-        np.mean((predicted - real) ** 2, 1), np.mean((np.asarray(baselines[first]) - real) ** 2, 1), horizon)
+    report.update(against_baselines(
+        np.mean((predicted - real) ** 2, 1), {n: np.mean((np.asarray(f) - real) ** 2, 1) for n, f in baselines.items()},
+        report["rmse"], {n: report[f"{n}_rmse"] for n in baselines}, dependence))
     if variance is not None:
         sd = np.sqrt(np.asarray(variance, dtype=np.float64))
         per_step("crps", np.mean(gaussian_crps(real, predicted, sd), 0))

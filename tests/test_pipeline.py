@@ -27,13 +27,19 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     outcomes = state.result()
     assert [(o.dataset, o.status) for o in outcomes] == [("cosine", "ok")], outcomes
 
-    # Every cell beats persistence on the validation split, and the verdict says so with its p-value
+    # Every cell is far better than persistence on the validation split, but 60 windows of 20 on a smooth
+    # cosine hold too few independent stretches for a test: the verdict, against the strongest baseline,
+    # says so instead of calling it
+    summary = summary_table(project, ["cosine"], CELLS, outcomes)
     for cell in CELLS:
         metrics = json.loads((project / f"metrics/cosine/{cell}.json").read_text())
         assert metrics["headline"] == {"metric": "rmse", "baseline": "persistence", "split": "val"}
         val = metrics["val"]
-        assert val["rmse"] < 0.5 * val["persistence_rmse"] and val["dm_pvalue"] < 0.01, (cell, val)
-    assert summary_table(project, ["cosine"], CELLS, outcomes).count("beats persistence") == 3
+        assert val["rmse"] < 0.5 * val["persistence_rmse"] and val["persistence_skill"] > 0.5, (cell, val)
+        assert val["strongest_baseline"] == min(("persistence", "seasonal_naive"), key=lambda b: val[f"{b}_rmse"])
+        assert val["dm_pvalue"] is None and val["dm_stretches"] < 8
+        words = metrics["verdict"]["val"]
+        assert words.startswith(f"untested against {val['strongest_baseline'].replace('_', '-')}") and words in summary
 
     # MLflow: one finished run per cell; lineage tags equal the real commit, DVC hash and flow run
     client = MlflowClient(mlflow_uri)
@@ -51,7 +57,9 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
         assert run.info.status == "FINISHED"
         assert run.data.params["optim.epochs"] == "10"
         assert len(client.get_metric_history(run.info.run_id, "val/rmse")) == 11  # 10 epochs, then evaluate's
-        assert {"skill/val", "val/persistence_rmse", "train/loss"} <= set(run.data.metrics)
+        assert {"skill/val", "val/persistence_rmse", "val/seasonal_naive_skill", "train/loss"} <= set(run.data.metrics)
+        cell_metrics = json.loads((project / f"metrics/cosine/{run.data.tags['cell']}.json").read_text())
+        assert run.data.tags["verdict/val"] == cell_metrics["verdict"]["val"]
         (given,) = run.inputs.dataset_inputs
         assert given.dataset.digest == windows_md5 and given.dataset.source_type == "generated"
         assert run.data.tags["git_sha"] == head

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from flows.atomic import read_json
 from flows.scoring import load_regression_net
-from models.errors import InvalidParameter
+from models.errors import InvalidParameter, RnnopsError
 
 
 def check_tbptt_matches(params: dict, dataset: str, switch: str, stateful: bool, example: str) -> None:
@@ -31,6 +32,10 @@ def check_finite(series: np.ndarray, dataset: str) -> None:
     if not np.isfinite(series).all():
         bad = int(np.flatnonzero(~np.isfinite(series))[0])
         raise InvalidParameter(f"the {dataset} series has a NaN or infinite value at row {bad}; clean the source data.")
+
+
+class Unscorable(RnnopsError):
+    """A saved model cannot be scored on the current data (another window, transform or vocabulary)."""
 
 
 @dataclass
@@ -76,9 +81,10 @@ def horizon_splits(splits: Splits, horizon: int) -> Splits:
 
 @dataclass(frozen=True)
 class Headline:
-    """The number a dataset is judged by (lower is better) and the baseline it must beat.
+    """The number a dataset is judged by (lower is better) and its first baseline.
 
-    Every split's metrics hold `metric`, f"{baseline}_{metric}", `skill` and `dm_pvalue`.
+    Every split's metrics hold `metric`, f"{b}_{metric}" for each baseline b, and the verdict's figures
+    against the strongest (models.significance.against_baselines: strongest_baseline, skill, dm_pvalue).
     """
 
     metric: str
@@ -174,6 +180,16 @@ class Dataset:
 
     def input_example(self, splits: Splits):
         return splits.val[0][0][None]
+
+    def splits_for_saved(self, splits: Splits, folder: Path) -> Splits:
+        """The current data as the model saved in `folder` reads it (what a champion is re-scored on):
+        the same windows when it was fitted on windows of the same length, else Unscorable. A plug-in
+        whose saved model carries fitted statistics (a scaler, a vocabulary) applies those."""
+        saved = read_json(Path(folder) / "config.json").get("window")
+        if saved != splits.info.get("window"):
+            raise Unscorable(f"it was trained on windows of {saved}, the data now has windows of "
+                             f"{splits.info.get('window')}")
+        return splits
 
     # evaluation ----------------------------------------------------------------------------------
     def score(self, root: Path, params: dict, net, splits: Splits, split: str) -> Scored:

@@ -21,6 +21,7 @@ from flows.scoring import predict
 from models.config import HEADS, TASKS, from_mapping
 from models.errors import InvalidParameter
 from models.metrics import forecast_report
+from models.significance import overlap_lags
 from models.streams import StreamBlocks
 from models.windows import WindowDataset, window_count
 
@@ -123,8 +124,9 @@ class GeneratedSeries(Dataset):
 
     def score(self, root, params, net, splits, split):
         windows = getattr(splits, split)
+        period = splits.info["spec"].get("period")
         if isinstance(windows, StreamBlocks):
-            real, persistence, predicted = stream_forecast(net, windows)
+            real, persistence, predicted, seasonal = stream_forecast(net, windows, period)
         else:
             batch = int(section(params, self.name, "evaluate").get("batch_size", 500))
             if net.cfg.multi_step:
@@ -135,8 +137,12 @@ class GeneratedSeries(Dataset):
                 return horizons.score(net, windows, batch, period, list(windows.starts), f"{self.name} {split}")
             predicted = predict(net, windows, batch)
             real, persistence = windows.targets().numpy(), windows.last_inputs().numpy()
+            seasonal = horizons.seasonal_naive(windows, period)[:, 0] if period else None
         table = {"window": np.arange(len(real)), "real": real, "persistence": persistence, "predicted": predicted}
-        return Scored(forecast_report(real, predicted, persistence), table, self.plot_roles)
+        # the carried state reads the whole past, but the windowed form's overlap is the least dependence
+        metrics = forecast_report(real, predicted, persistence, None if seasonal is None else
+                                  {"seasonal_naive": seasonal}, dependence=overlap_lags(splits.info["window"]))
+        return Scored(metrics, table, self.plot_roles)
 
 
 
@@ -152,9 +158,18 @@ def stateful_splits(series: np.ndarray, spec: dict) -> tuple[StreamBlocks, Strea
 
 
 @torch.no_grad()
-def stream_forecast(net, stream: StreamBlocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Real values, persistence and one-step predictions at the scored steps of a one-stream split."""
+def stream_forecast(net, stream: StreamBlocks, period: int | None = None):
+    """Real values, persistence, one-step predictions and (with a period) the seasonal-naive forecast
+    at the scored steps of a one-stream split; x[i] is series[i] and y[i] is series[i + 1]."""
     net.eval()
     x, y, w = (p[0] for p in stream.parts)
     keep = w > 0
-    return y[keep, 0].numpy(), x[keep, 0].numpy(), net(x[None], many_to_many=True)[0, keep, 0].numpy()
+    seasonal = None
+    if period:
+        rows = np.nonzero(keep.numpy())[0] + 1 - period  # series[t - period] for each target series[t]
+        if rows.min() < 0:
+            raise InvalidParameter(f"the seasonal-naive baseline needs {period} values before the first "
+                                   f"forecast; the series starts too late for that.")
+        seasonal = x[rows, 0].numpy()
+    return (y[keep, 0].numpy(), x[keep, 0].numpy(), net(x[None], many_to_many=True)[0, keep, 0].numpy(),
+            seasonal)

@@ -9,7 +9,10 @@ from pathlib import Path
 import models
 from flows import datasets, figures, gradients, gradtrace, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
+from flows.lineage import data_hash
 from flows.params import load_params
+from flows.rescoring import rescorer
+from flows.results import verdicts
 from flows.scoring import table_csv
 from flows.stagecli import stage_main
 
@@ -18,7 +21,8 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     plugin, params = datasets.get(dataset), load_params(root)
     folder = paths.model_dir(root, dataset, cell)
     net = plugin.load_network(folder)
-    splits = plugin.task_splits(plugin.load(root), getattr(net, "cfg", None))
+    data = plugin.load(root)
+    splits = plugin.task_splits(data, getattr(net, "cfg", None))
     run = read_json(folder / "run.json")
     scored = {split: plugin.score(root, params, net, splits, split)
               for split in ("val", "test") if getattr(splits, split) is not None}
@@ -27,6 +31,7 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     metrics = {"cell": cell, "headline": {"metric": head.metric, "baseline": head.baseline, "split": shown},
                **{split: s.metrics for split, s in scored.items()},
                "train_seconds": run["train_seconds"], "epochs": run["epochs"]}
+    metrics["verdict"] = verdicts(metrics)
     table_file = paths.predictions_file(root, dataset, cell)
     weights = [folder / "model.pt", folder / "config.json", *(folder / n for n in plugin.model_files(splits))]
     probe = gradients.gradient_config(params, dataset)
@@ -47,7 +52,8 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
             root, dataset, run["run_id"], metrics, files, net, plugin.input_example(splits),
             code_dir=Path(models.__file__).parent, weights=weights,
             selection=(f"val_{head.metric}", metrics["val"][head.metric]), curves=curves,
-            horizon=splits.info.get("horizon"))
+            horizon=splits.info.get("horizon"), data=data_hash(root, dataset),
+            rescore=rescorer(root, params, plugin, data, head.metric))
         metrics.update(registered_model=registry["registered_model"], model_version=int(registry["version"]),
                        became_champion=registry["champion_moved"])
         out.write_json(paths.metrics_file(root, dataset, cell), metrics)

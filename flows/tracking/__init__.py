@@ -1,14 +1,8 @@
 """The only package that imports mlflow: the store and its one experiment (store), run lifecycle (runs),
-evaluation and the model registry with its champion alias (registry)."""
+evaluation and the model registry (registry) with its champion alias, elected on one data version (election)."""
 from flows.env import redact
-from flows.tracking.registry import (
-    best_version,
-    champion_version,
-    champion_weights,
-    elect_champion,
-    evaluation_metrics,
-    finish_evaluation,
-)
+from flows.tracking.election import best_version, champion_version, elect_champion, score_on, score_tag
+from flows.tracking.registry import champion_weights, evaluation_metrics, finish_evaluation
 from flows.tracking.runs import (
     DataInput,
     TrainingRun,
@@ -45,5 +39,5 @@ __all__ = ["CHAMPION", "EXPERIMENT", "OWNER", "PARENT_RUN_ID", "PHASE", "RESUMES
            "attach_training_run", "best_version", "champion_version", "champion_weights", "check_reachable", "client",
            "close_ghosts", "elect_champion", "evaluation_metrics", "experiment_id_of", "finish_evaluation",
            "finish_pipeline_run", "flat_metrics", "git_sha", "is_rank_zero", "log_backtest", "log_curves",
-           "log_scorecard", "redact", "registered_name", "run_lineage", "run_link", "source_tags",
-           "start_pipeline_run", "start_training_run", "tracking_uri"]
+           "log_scorecard", "redact", "registered_name", "run_lineage", "run_link", "score_on", "score_tag",
+           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri"]

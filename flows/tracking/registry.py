@@ -9,11 +9,10 @@ from pathlib import Path
 import mlflow
 import torch
 from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.tracking import MlflowClient
 
 from flows.env import redact
+from flows.tracking.election import DATA_TAG, Rescore, champion_version, elect_champion
 from flows.tracking.store import (
     CHAMPION,
     PIP_REQUIREMENTS,
@@ -49,21 +48,28 @@ def evaluation_metrics(metrics: dict, step: int) -> list[Metric]:
 def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, artifacts: list[Path],
                       net, input_example, code_dir: Path, weights: list[Path] = (),
                       selection: tuple[str, float] = ("val_rmse", math.inf),
-                      curves: dict[str, list[tuple[int, float]]] | None = None, horizon: int | None = None) -> dict:
+                      curves: dict[str, list[tuple[int, float]]] | None = None, horizon: int | None = None,
+                      data: str | None = None, rescore: Rescore | None = None) -> dict:
     """Log evaluation results and the model, register it with its validation score, then elect the
-    champion over all registered versions (elect_champion): it moves only to a better version.
+    champion over all registered versions (elect_champion): it moves only to a version better on the
+    same data.
 
     `selection` is (tag, validation score; lower is better): the champion is chosen on validation
     data, never on a test split. `weights` (state_dict, config, data transform) go under
     artifacts/weights/: our own loaders read those with torch.load(weights_only=True) rather than
     unpickling the MLflow model. The run keeps the end time its training gave it. `curves` are
     per-step metric histories (e.g. ||dL/dh_t|| over t). `horizon`: a multi-step forecaster's H; it is
-    registered and elected among the forecasters of that horizon (registered_name).
+    registered and elected among the forecasters of that horizon (registered_name). `data`: the hash of
+    the data the validation score was computed on (default: the run's, what it trained on); the
+    election compares only scores on it, re-scoring an incumbent validated elsewhere with `rescore`
+    (flows/tracking/election.py).
     """
     mlc = client(root)
     run = mlc.get_run(run_id)
     trained_at = run.info.end_time
     mlc.log_batch(run_id, metrics=evaluation_metrics(metrics, int(metrics.get("epochs", 0))))
+    for split, words in (metrics.get("verdict") or {}).items():  # what the summary says, in the runs table
+        mlc.set_tag(run_id, f"verdict/{split}", words)
     log_curves(mlc, run_id, curves or {})
     for path in artifacts:
         mlc.log_artifact(run_id, str(path))
@@ -82,47 +88,17 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     link = run_link(root, run_id, run.info.experiment_id)
     version_tags = {tag: repr(score), "cell": metrics.get("cell", ""), "dataset": dataset,
                     "horizon": str(horizon or 1),
-                    "dvc_data_md5": run.data.tags.get("dvc_data_md5", ""), "run_link": link,
+                    DATA_TAG: data or run.data.tags.get(DATA_TAG, ""), "run_link": link,
                     **{m.key.replace("/", "_"): repr(m.value) for m in evaluation_metrics(metrics, 0)}}
     for key, value in version_tags.items():
         mlc.set_model_version_tag(name, version, key, value)
     mlc.update_model_version(name, version, description=(
-        f"{dataset}/{metrics.get('cell', '')}: {tag} {score:.4g}; data {version_tags['dvc_data_md5']}; "
+        f"{dataset}/{metrics.get('cell', '')}: {tag} {score:.4g}; data {version_tags[DATA_TAG]}; "
         f"run {link}"))
-    champion = elect_champion(mlc, name, tag)
+    champion = elect_champion(mlc, name, tag, version_tags[DATA_TAG], rescore)
     mlc.set_terminated(run_id, "FINISHED", end_time=trained_at)
     return {"registered_model": name, "version": version, "champion_moved": champion == version,
             "champion_version": champion}
-
-
-def best_version(mlc: MlflowClient, name: str, tag: str) -> str | None:
-    """The version with the lowest `tag` score over ALL versions of `name`; a tie goes to the older
-    version. Versions without the tag (still being registered) are not candidates yet."""
-    scored, token = [], None
-    while True:
-        page = mlc.search_model_versions(f"name='{name}'", page_token=token)
-        for v in page:
-            score = float(v.tags.get(tag, "nan"))
-            if not math.isnan(score):
-                scored.append((score, int(v.version)))
-        token = page.token
-        if not token:
-            break
-    return str(min(scored)[1]) if scored else None
-
-
-def elect_champion(mlc: MlflowClient, name: str, tag: str) -> str | None:
-    """Point `champion` at the best version over all versions, then read back until the alias and the
-    best agree. Runs on several machines may interleave (a slow run's alias write landing after a
-    better run's): whichever writes last re-reads after its write and corrects it, so whatever the
-    interleaving, once every run has returned the alias names the best version. Idempotent."""
-    for _ in range(20):  # converges in one or two rounds; the bound only guards a pathological server
-        best = best_version(mlc, name, tag)
-        current = champion_version(mlc, name)
-        if best is None or (current is not None and str(current.version) == best):
-            return best
-        mlc.set_registered_model_alias(name, CHAMPION, best)
-    return best
 
 
 def champion_weights(root: Path, dataset: str, into: Path) -> dict:
@@ -136,10 +112,3 @@ def champion_weights(root: Path, dataset: str, into: Path) -> dict:
     folder = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="weights", dst_path=str(into))
     return {"dir": Path(folder), "model": f"models:/{name}@{CHAMPION}", "version": str(version.version),
             "cell": version.tags.get("cell", "")}
-
-
-def champion_version(mlc: MlflowClient, name: str):
-    try:
-        return mlc.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None

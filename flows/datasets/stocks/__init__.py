@@ -16,7 +16,7 @@ import pandas as pd
 
 from flows import horizons, paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, ExtraStage, Scored, Splits, check_finite
+from flows.datasets.base import Dataset, ExtraStage, Scored, Splits, Unscorable, check_finite
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
@@ -193,6 +193,23 @@ class StockPrices(Dataset):
         spec = splits.info["spec"]
         return {"transform.json": {key: spec[key] for key in ("transform", "window", "column", "ticker")}
                 | {"last_seen": spec["dates"][-1]}}
+
+    def splits_for_saved(self, splits, folder):
+        """The current prices through the saved model's own fitted transform, as its forecasts read them:
+        a level model trained on other years has another MinMax range than today's windows."""
+        splits = super().splits_for_saved(splits, folder)
+        saved, spec = read_json(Path(folder) / "transform.json"), splits.info["spec"]
+        for key in ("ticker", "column"):
+            if saved[key] != spec[key]:
+                raise Unscorable(f"it was trained on the {key} {saved[key]}, the data is {spec[key]}")
+        if saved["transform"]["target"] != spec["transform"]["target"]:
+            raise Unscorable(f"it forecasts the {saved['transform']['target']} target, the data is windowed for "
+                             f"{spec['transform']['target']}")
+        if saved["transform"] == spec["transform"]:
+            return splits
+        series = PriceTransform(**saved["transform"]).to_series(np.asarray(spec["prices"]))
+        train, val, test = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val", "test"))
+        return Splits(train, val, test, {**splits.info, "spec": {**spec, "transform": saved["transform"]}})
 
     def score(self, root, params, net, splits, split):
         windows = getattr(splits, split)

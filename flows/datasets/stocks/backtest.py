@@ -28,7 +28,8 @@ from models.price_windows import PriceTransform
 from models.runtime import flush_denormals
 from models.windows import WindowDataset
 
-FOLD_METRICS = ("rmse", "persistence_rmse", "drift_rmse", "mape", "directional_accuracy", "skill", "dm_pvalue")
+FOLD_METRICS = ("rmse", "persistence_rmse", "drift_rmse", "mape", "directional_accuracy", "persistence_skill",
+                "skill", "strongest_baseline", "dm_pvalue")
 
 
 def fold_bounds(first_row: int, end_row: int, folds: int, horizon: int) -> list[tuple[int, int]]:
@@ -78,7 +79,7 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
                "epochs": spec.optim.epochs, "mean_skill": float(np.mean([r["skill"] for r in results])),
                "mean_rmse": float(np.mean([r["rmse"] for r in results])),
                "mean_persistence_rmse": float(np.mean([r["persistence_rmse"] for r in results])),
-               "folds_beating_persistence": sum(r["skill"] > 0 for r in results), "per_fold": results}
+               "folds_beating_persistence": sum(r["persistence_skill"] > 0 for r in results), "per_fold": results}
     with staged_outputs(root) as out:
         out.write_json(paths.backtest_file(root, dataset, cell), summary)
         tracking.log_backtest(root, dataset, cell, summary)

@@ -11,6 +11,7 @@ from flows.datasets.stocks.prices import check_ticker, read_canonical
 from models.errors import InvalidParameter
 from models.metrics import forecast_report
 from models.price_windows import PriceTransform, window_starts
+from models.significance import overlap_lags
 
 
 def snapshot_path(root: Path, ticker: str, dataset: str = "stocks") -> Path:
@@ -77,7 +78,8 @@ def score_prices(spec: dict, predicted: np.ndarray, target_rows: np.ndarray) -> 
     real, previous = prices[rows], prices[rows - 1]
     forecast = transform.to_price(predicted, previous)
     drift = previous * np.exp(transform.drift)
-    metrics = forecast_report(real, forecast, previous, {"drift": drift}, prices=True)
+    metrics = forecast_report(real, forecast, previous, {"drift": drift}, prices=True,
+                              dependence=overlap_lags(spec["window"] + transform.offset))
     table = {"date": np.asarray(spec["dates"])[rows], "real": real, "persistence": previous, "drift": drift,
              "predicted": forecast}
     return metrics, table
