@@ -77,15 +77,19 @@ def exit_code(outcomes) -> int:
 
 def _stage(args) -> int:
     from flows import datasets
-    from flows.dvcgraph import GENERIC
+    from flows.stagegraph import GENERIC
 
     extras = {} if args.name in GENERIC else {e.name: e for e in datasets.get(args.dataset).extra_stages}
     if args.name not in GENERIC and args.name not in extras:
         raise RnnopsError(f"unknown stage {args.name!r}; choose one of {', '.join([*GENERIC, *extras])}.")
-    runner = importlib.import_module(GENERIC.get(args.name) or extras[args.name].module)
+    module = GENERIC.get(args.name) or extras[args.name].module
     function = {"windows": "make_windows"}.get(args.name, args.name)
     per_cell = args.name in ("train", "evaluate") or (args.name in extras and extras[args.name].per_cell)
-    return stage_main(getattr(runner, function), per_cell, [args.dataset] + ([args.cell] if args.cell else []))
+
+    def run(*call):  # the stage's module (Lightning, MLflow) loads only once its arguments and upstream check out
+        return getattr(importlib.import_module(module), function)(*call)
+
+    return stage_main(run, per_cell, [args.dataset] + ([args.cell] if args.cell else []), module=module)
 
 
 def _ui(args) -> int:

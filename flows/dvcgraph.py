@@ -1,11 +1,12 @@
 """Writes dvc.yaml from the dataset registry, so every stage lists exactly the code and params it uses.
 
-A stage's code deps are the repository files its command can import: the generic stage module (or a
-plug-in's extra stage) plus the dataset's plug-in, followed through every `import` statement in
-flows/ and models/ (module level and inside functions). Plug-ins are loaded by name from the
-registry, never imported by the generic code, so one dataset's stages never list another's files.
-Params deps are the keys each stage reads: `seed` and `<dataset>.train.<cell>` for training, the
-rest as the plug-in declares them. tests/test_dvc_deps.py runs every stage and checks both lists.
+The stages, their data and params keys come from flows/stagegraph.py (shared with the stages' own
+check that their upstream ran). A stage's code deps are the repository files its command can import:
+the generic stage module (or a plug-in's extra stage) plus the dataset's plug-in, followed through
+every `import` statement in flows/ and models/ (module level and inside functions). Plug-ins are
+loaded by name from the registry, never imported by the generic code, so one dataset's stages never
+list another's files. tests/test_dvc_deps.py runs every stage and checks that each file it imports
+or opens and each params key it reads is declared.
 """
 from __future__ import annotations
 
@@ -14,14 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from flows import datasets, dvcviews
+from flows import datasets, dvcviews, stagegraph
 from flows.atomic import write_text
-from flows.params import cells_of, planned_datasets
-from flows.paths import stage_name
+from flows.params import planned_datasets
+from flows.stagegraph import GENERIC  # noqa: F401 (the stage kinds, also named here)
 
-GENERIC = {kind: f"flows.stages.{kind}" for kind in ("ingest", "windows", "train", "evaluate", "report")}
 PACKAGES = ("flows", "models")
-TEMPLATES = "flows/templates"  # the report's Jinja2 templates: read, not imported
 HEADER = ("# Written by `rnnops dvc-yaml` (and by `rnnops run`, `make repro`) from flows/datasets and params.yaml:\n"
           "# edit those, not this file. Each stage lists exactly the code files and params keys it reads.\n")
 
@@ -87,49 +86,13 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
     root = Path(root)
     graph, parsed = {}, {}
     for dataset in planned_datasets(params):
-        plugin, module = datasets.get(dataset), datasets.REGISTRY[dataset]
-        cells = cells_of(params, dataset)
-
-        def code(entry: str) -> list[str]:
-            return code_deps(root, [entry, module], parsed)  # noqa: B023 (used inside this iteration only)
-
-        raw, windows = f"data/raw/{dataset}", f"data/windows/{dataset}"
-        stages = {stage_name("ingest", dataset): _stage(
-            f"python -m {GENERIC['ingest']} {dataset}", plugin.source_files(params) + code(GENERIC["ingest"]),
-            plugin.stage_params("ingest"), outs=[{raw: {"persist": True}}],  # a failed fetch keeps the last snapshot
-            always_changed=plugin.always_changed("ingest"))}
-        stages[stage_name("windows", dataset)] = _stage(
-            f"python -m {GENERIC['windows']} {dataset}", [raw] + code(GENERIC["windows"]),
-            plugin.stage_params("windows"), outs=[windows])
-        for cell in cells:
-            model = f"data/models/{dataset}/{cell}"
-            stages[stage_name("train", dataset, cell)] = _stage(
-                f"python -m {GENERIC['train']} {dataset} {cell}", [windows] + code(GENERIC["train"]),
-                ["seed", f"{dataset}.train.{cell}"] + plugin.stage_params("train"), outs=[model])
-            stages[stage_name("evaluate", dataset, cell)] = _stage(
-                f"python -m {GENERIC['evaluate']} {dataset} {cell}", [model, windows] + code(GENERIC["evaluate"]),
-                plugin.stage_params("evaluate"),
-                metrics=[{f"metrics/{dataset}/{cell}.json": {"cache": False}}],
-                outs=[{f"plots/{dataset}/{cell}.csv": {"cache": False}}, {f"plots/{dataset}/{cell}": {"cache": False}}])
-        report_reads = [f"metrics/{dataset}", f"plots/{dataset}", f"data/models/{dataset}"]
-        for extra in plugin.extra_stages:
-            for cell in cells if extra.per_cell else [None]:
-                fill = {"dataset": dataset, "cell": cell}
-                stages[stage_name(extra.name, dataset, cell)] = _stage(
-                    " ".join(["python -m", extra.module, dataset] + ([cell] if cell else [])),
-                    [d.format(**fill) for d in extra.deps] + code(extra.module),
-                    [p.format(**fill) for p in extra.params],
-                    metrics=[{extra.metrics.format(**fill): {"cache": False}}],
-                    outs=[{o.format(**fill): {"cache": False, "persist": True}} for o in extra.outs])
-                folder = str(Path(extra.metrics.format(**fill)).parent)
-                if not any(folder == r or folder.startswith(r + "/") for r in report_reads):
-                    report_reads.append(folder)
-        stages[stage_name("report", dataset)] = _stage(
-            f"python -m {GENERIC['report']} {dataset}", report_reads + code(GENERIC["report"]) + [TEMPLATES],
-            [f"{dataset}.cells" if "cells" in params.get(dataset, {}) else "cells"]
-            + [f"{dataset}.train.{cell}" for cell in cells],  # lineage: what a cell changed from the seed
-            outs=[{f"reports/{dataset}": {"cache": False}}])
-        graph[dataset] = stages
+        plugin_module = datasets.REGISTRY[dataset]
+        graph[dataset] = {name: _stage(
+            " ".join(["python -m", s.module, *s.args]),
+            [*s.deps, *code_deps(root, [s.module, plugin_module], parsed), *s.reads], list(s.params),
+            metrics=[{path: options} for path, options in s.metrics],
+            outs=[{path: options} if options else path for path, options in s.outs], always_changed=s.always_changed)
+            for name, s in stagegraph.stages(params, dataset).items()}
     return graph
 
 

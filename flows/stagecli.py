@@ -13,6 +13,7 @@ from typing import Callable
 
 from flows.env import apply_defaults, redact
 from flows.params import check_cell, check_dataset
+from flows.stagegraph import check_upstream
 from models.errors import RnnopsError, SourceUnavailable
 
 SKIPPED_EXIT = 3
@@ -31,8 +32,17 @@ def report_error(exc: RnnopsError) -> int:
     return 2
 
 
-def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | None = None) -> int:
-    """Parse `<dataset> [<cell>]`, check both, call run(root, dataset[, cell]); one-line errors."""
+def stage_module(run: Callable[..., object]) -> str:
+    """The module a stage function belongs to, also when it runs as `python -m` (then named __main__)."""
+    module = getattr(run, "__module__", "")
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name if module == "__main__" and spec is not None else module
+
+
+def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | None = None,
+               module: str | None = None) -> int:
+    """Parse `<dataset> [<cell>]`, check both and that the upstream stages' outputs are there, call
+    run(root, dataset[, cell]); one-line errors. `module`: the stage's, where `run` only imports it."""
     apply_defaults()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -40,6 +50,7 @@ def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | N
             raise RnnopsError(f"usage: <dataset>{' <cell>' if needs_cell else ''}; got {' '.join(args) or 'nothing'}.")
         dataset = check_dataset(args[0])
         extra = [check_cell(args[1])] if needs_cell else []
+        check_upstream(Path("."), module or stage_module(run), dataset, *extra)
         run(Path("."), dataset, *extra)
         return 0
     except RnnopsError as exc:

@@ -1,5 +1,5 @@
-"""dvc.yaml is exact: each stage declares every repository file it imports and every params key it reads,
-and an edit to one dataset's plug-in changes that dataset's stages only."""
+"""dvc.yaml is exact: each stage declares every repository file it imports or opens and every params key it
+reads, and an edit to one dataset's plug-in changes that dataset's stages only."""
 import json
 import os
 from pathlib import Path
@@ -26,14 +26,32 @@ def recorded_stages(project: Path, record_dir: Path) -> dict[str, dict]:
     return found
 
 
+def _under(file: str, paths) -> bool:
+    return any(file == d or file.startswith(d.rstrip("/") + "/") for d in paths)
+
+
+def _outs(stage: dict) -> list[str]:
+    return [next(iter(o)) if isinstance(o, dict) else o for kind in ("outs", "metrics") for o in stage.get(kind, [])]
+
+
+# report-<dataset> also rewrites reports/index.html, the site's front page, from every dataset's summary that
+# is there; that page is no stage's output, and declaring the other reports would make them a cycle.
+SITE_INDEX_READS = ("reports/",)
+
+
 def undeclared(project: Path, records: dict[str, dict]) -> list[str]:
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     problems = []
     for name, record in records.items():
         deps, params = stages[name]["deps"], stages[name].get("params", [])
         for file in record["files"]:
-            if not any(file == d or file.startswith(d.rstrip("/") + "/") for d in deps):
+            if not _under(file, deps):
                 problems.append(f"{name} imports {file} but does not list it in deps")
+        for file in record["opened"]:
+            site_index = name.startswith("report-") and file.startswith(SITE_INDEX_READS) and file.endswith(
+                "/summary.json")
+            if not (_under(file, deps) or _under(file, _outs(stages[name])) or site_index):
+                problems.append(f"{name} opens {file} but does not list it in deps")
         for key in record["reads"]:
             if not any(key == p or key.startswith(p + ".") for p in params):
                 problems.append(f"{name} reads params key {key} but does not list it")
@@ -68,6 +86,8 @@ def test_every_stage_declares_what_it_imports_and_reads_and_a_text_edit_touches_
     # The check has teeth: each stage reads its own section, imports models/, and cosine never sees text code
     assert any(r.startswith("text.windows") for r in records["windows-text"]["reads"])
     assert "models/regression.py" in records["train-cosine-lstm"]["files"]
+    assert "data/sources/tiny.txt" in records["ingest-text"]["opened"]  # the corpus, and the report's templates
+    assert "flows/templates/dataset.html.j2" in records["report-text"]["opened"]
     assert not any("datasets/text" in f for name, r in records.items() if "cosine" in name for f in r["files"])
 
     assert dvc(project, "status").stdout.strip() == "Data and pipelines are up to date."

@@ -124,6 +124,8 @@ def test_the_train_stage_refuses_an_impossible_batch_split_in_one_line(tmp_path,
     params = tiny_params()
     params["cosine"]["train"]["lstm"].update(devices=3, accelerator="cpu")
     write_params(tmp_path, params)
+    for upstream in ("data/raw/cosine", "data/windows/cosine"):  # there, so the stage gets as far as its params
+        (tmp_path / upstream).mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     assert stage_main(train, True, ["cosine", "lstm"]) == 2
     err = capsys.readouterr().err.strip()
