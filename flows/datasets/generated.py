@@ -60,7 +60,8 @@ class GeneratedSeries(Dataset):
     dataclass with `points` and `series()`, optionally `period()` (samples per cycle)."""
 
     tasks, heads = TASKS, HEADS
-    columns = (("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"))
+    columns = (("persistence_rmse", "persistence RMSE"), ("seasonal_naive_rmse", "seasonal-naive RMSE"),
+               ("coverage95", "95% interval coverage (nominal 0.95)"))
 
     plot_roles = {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence"], "ylabel": "value"}
 

@@ -103,7 +103,9 @@ def window_config(params: dict, dataset: str = "stocks") -> WindowConfig:
 
 
 class StockPrices(Dataset):
-    columns = (("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"),
+    # "tomorrow = today" stays on screen beside the verdict's strongest baseline (often drift)
+    columns = (("persistence_rmse", "persistence RMSE"), ("persistence_skill", "skill vs persistence"),
+               ("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"),
                ("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"))
     extra_stages = (ExtraStage(
         name="backtest", module="flows.datasets.stocks.backtest",
