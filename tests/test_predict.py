@@ -137,5 +137,5 @@ def test_a_model_up_to_a_year_older_than_the_snapshot_is_served(tmp_path, age_da
     zigzag = 2.0 * np.exp(0.01 * (np.arange(301) % 2))
     frame = toy_frame(zigzag[:260], zigzag[260:])
     last_seen = str((frame.index[-1] - pd.Timedelta(days=age_days)).date())
-    served_or_refused(tmp_path, frame, "log_return", age_days <= 365, f"last saw data from {last_seen}, {age_days} days",
-                      last_seen=last_seen)
+    refusal = f"last saw data from {last_seen}, {age_days} days"
+    served_or_refused(tmp_path, frame, "log_return", age_days <= 365, refusal, last_seen=last_seen)

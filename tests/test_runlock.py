@@ -1,6 +1,9 @@
 """One pipeline run per repository: a second run waits visibly, or fails in one sentence with --no-wait."""
+import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -91,10 +94,6 @@ def flow_run_logs(flow_run_id: str) -> list[str]:
 def test_a_scheduled_run_started_during_an_interactive_one_waits_and_their_stages_never_overlap(
         project, mlflow_uri, prefect_harness):
     """The CLI takes the lock itself; a deployment or worker calls the flow, whose own lock is all it has."""
-    import os
-    import threading
-    import time
-
     from mlflow.tracking import MlflowClient
     from prefect.settings import PREFECT_API_URL
 
@@ -129,7 +128,8 @@ def test_a_scheduled_run_started_during_an_interactive_one_waits_and_their_stage
     first, second = spans[theirs[0]], spans[ours]
     overlap = [(a, b) for a in first for b in second if a[0] < b[1] and b[0] < a[1]]  # stage pairs at once
     assert overlap == [], (overlap, said[-3000:])
-    assert len(first) == len(second) == 5 and max(a[1] for a in first) <= min(b[0] for b in second), (spans, said[-3000:])
+    assert len(first) == len(second) == 5, (spans, said[-3000:])  # every stage of both runs ran
+    assert max(a[1] for a in first) <= min(b[0] for b in second)  # and the scheduled one came second
     assert interactive.returncode == 0 and scheduled.is_completed(), said[-3000:]
     assert any(line.startswith("waiting: another rnnops run holds this repository") for line in flow_run_logs(ours))
 
