@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,6 +47,19 @@ def prepare(root: Path, cell_params: dict) -> None:
 def history(root: Path) -> list[dict]:
     with open(root / "data/models/cosine/lstm/history.csv") as fh:
         return list(csv.DictReader(fh))
+
+
+EPOCH_LINE = re.compile(r"^cosine/lstm: epoch (\d+)/\d+ trained", re.MULTILINE)
+
+
+def trained(output: str) -> list[int]:
+    """The epochs a training process really trained, from the line it prints as each one ends."""
+    return [int(n) for n in EPOCH_LINE.findall(output)]
+
+
+def logged_steps(client: MlflowClient, run_id: str) -> list[int]:
+    """Every train/loss entry's step, repeats kept: an epoch trained twice with other values shows twice."""
+    return sorted(m.step for m in client.get_metric_history(run_id, "train/loss"))
 
 
 def weights(root: Path) -> dict:
@@ -95,7 +109,7 @@ def wait_for_epoch(root: Path, proc, epoch: int, timeout: float = 120) -> int:
 def test_a_training_killed_mid_epoch_resumes_into_the_same_run_with_the_same_weights(project, mlflow_uri):
     # dropout draws from the RNG every step: the restored generators are part of what is checked
     prepare(project, {"epochs": 6, "batch_size": 20, "num_layers": 2, "dropout": 0.2, "hidden_size": 24})
-    stage(project, "flows.stages.train", "cosine", "lstm")
+    assert trained(stage(project, "flows.stages.train", "cosine", "lstm").stdout) == [1, 2, 3, 4, 5, 6]
     straight, straight_history = weights(project), history(project)
     assert not checkpoints.folder(project, "cosine", "lstm").exists()  # removed once finished (keep_checkpoint off)
 
@@ -105,13 +119,17 @@ def test_a_training_killed_mid_epoch_resumes_into_the_same_run_with_the_same_wei
     time.sleep(0.05)  # into the next epoch's batches
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    before = trained(proc.stdout.read())
     state = json.loads((checkpoints.folder(project, "cosine", "lstm") / checkpoints.SIDECAR).read_text())
     assert 2 <= state["epoch"] < 6 and not (project / "data/models/cosine/lstm/model.pt").exists()
+    # the kill may land after an epoch's line and before its checkpoint: that epoch is trained again
+    assert before == list(range(1, len(before) + 1)) and len(before) - state["epoch"] in (0, 1), (before, state)
     client = MlflowClient(mlflow_uri)
     assert client.get_run(state["run_id"]).info.status == "RUNNING"  # a ghost until someone resumes it
 
     done = stage(project, "flows.stages.train", "cosine", "lstm")
     assert f"resuming after epoch {state['epoch']} into MLflow run {state['run_id']}" in done.stdout
+    assert trained(done.stdout) == list(range(state["epoch"] + 1, 7)), done.stdout  # not one epoch again
     summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
     assert summary["run_id"] == state["run_id"] and summary["resumed_after_epoch"] == state["epoch"]
     resumed = weights(project)
@@ -121,8 +139,7 @@ def test_a_training_killed_mid_epoch_resumes_into_the_same_run_with_the_same_wei
     run = client.get_run(state["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["rnnops.phase"] == "trained"  # closed by its training
     assert run.data.tags["rnnops.resumes"] == "1" and "failure" not in run.data.tags
-    steps = sorted({m.step for m in client.get_metric_history(state["run_id"], "train/loss")})
-    assert steps == [1, 2, 3, 4, 5, 6], (reached, steps)
+    assert logged_steps(client, state["run_id"]) == [1, 2, 3, 4, 5, 6], reached  # each epoch once
 
 
 def processes_in(root: Path) -> list[str]:
@@ -153,7 +170,9 @@ def test_killing_a_two_process_training_leaves_no_rank_and_it_resumes_bit_for_bi
     sidecar = checkpoints.folder(project, "cosine", "lstm") / checkpoints.SIDECAR
     assert sidecar.exists() and not (project / "data/models/cosine/lstm/model.pt").exists()
     state = json.loads(sidecar.read_text())
-    stage(project, "flows.stages.train", "cosine", "lstm")
+    done = stage(project, "flows.stages.train", "cosine", "lstm")
+    assert trained(done.stdout) == list(range(state["epoch"] + 1, 6)), done.stdout  # rank 0's lines
+    assert logged_steps(MlflowClient(mlflow_uri), state["run_id"]) == [1, 2, 3, 4, 5]
     summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
     got = (summary["run_id"], summary["resumed_after_epoch"], summary["processes"])
     assert got == (state["run_id"], state["epoch"], 2)

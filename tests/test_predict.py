@@ -88,3 +88,54 @@ def test_the_canonical_snapshot_round_trips_every_price_exactly(tmp_path, price)
     back = read_canonical(tmp_path / "s.csv")
     assert back["Open"].tolist() == frame["Open"].tolist()  # exact, not approximately
     assert back["Volume"].tolist() == frame["Volume"].tolist()
+
+
+# Both sides of every refusal margin: just inside is served without a warning, just outside is refused
+# in one sentence. A margin moved either way (0.25 -> 30 or 0.2, 8 -> 80 or 7, 365 -> 400) fails a case.
+EDGE = 0.01
+
+
+def toy_frame(train_prices: np.ndarray, later_prices: np.ndarray) -> pd.DataFrame:
+    dates = pd.bdate_range("2016-01-04", periods=len(train_prices) + len(later_prices))
+    assert dates[len(train_prices) - 1] <= pd.Timestamp("2016-12-31") < dates[len(train_prices)]
+    return pd.DataFrame({"Open": np.concatenate([train_prices, later_prices])},
+                        index=pd.DatetimeIndex(dates, name="Date"))
+
+
+def served_or_refused(tmp_path, frame, target, served: bool, refusal: str, last_seen: str | None = None):
+    snapshot(tmp_path, frame)
+    folder = model_folder(tmp_path, frame, target, last_seen=last_seen or str(frame.index[-1].date()))
+    if served:
+        result = forecast_next(tmp_path, "TOY", folder)
+        assert result["warnings"] == [] and np.isfinite(result["forecast"])
+        return
+    with pytest.raises(InvalidParameter, match=refusal) as err:
+        forecast_next(tmp_path, "TOY", folder)
+    assert "--force" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("scaled", [1.25 - EDGE, 1.25 + EDGE, -0.25 + EDGE, -0.25 - EDGE])
+def test_a_level_model_serves_up_to_a_quarter_of_its_training_range_beyond_it(tmp_path, scaled):
+    train = np.linspace(2.0, 3.0, 260)  # the training range: 2..3, so a scaled level is price - 2
+    frame = toy_frame(train, np.concatenate([np.full(40, 2.5), np.full(WINDOW, 2.0 + scaled)]))
+    served_or_refused(tmp_path, frame, "level", -0.25 < scaled < 1.25, "MinMax level model cannot extrapolate")
+
+
+@pytest.mark.parametrize("sigmas", [8 - EDGE * 10, 8 + EDGE * 10, -8 + EDGE * 10, -8 - EDGE * 10])
+def test_a_log_return_model_serves_returns_up_to_8_sigma(tmp_path, sigmas):
+    zigzag = 2.0 * np.exp(0.01 * (np.arange(301) % 2))  # training returns +-1%: mean ~0, std ~1%
+    train, later = zigzag[:260], zigzag[260:]
+    fitted = PriceTransform.fit(train, "log_return")
+    jump = later[-1] * np.exp(fitted.shift + sigmas * fitted.scale)  # the last day's return is `sigmas` std away
+    frame = toy_frame(train, np.append(later, jump))
+    assert abs(fitted.to_series(frame["Open"].to_numpy()[-2:])[0] - sigmas) < 1e-4
+    served_or_refused(tmp_path, frame, "log_return", abs(sigmas) < 8, "training standard deviations from the mean")
+
+
+@pytest.mark.parametrize("age_days", [365, 366])
+def test_a_model_up_to_a_year_older_than_the_snapshot_is_served(tmp_path, age_days):
+    zigzag = 2.0 * np.exp(0.01 * (np.arange(301) % 2))
+    frame = toy_frame(zigzag[:260], zigzag[260:])
+    last_seen = str((frame.index[-1] - pd.Timedelta(days=age_days)).date())
+    refusal = f"last saw data from {last_seen}, {age_days} days"
+    served_or_refused(tmp_path, frame, "log_return", age_days <= 365, refusal, last_seen=last_seen)

@@ -70,6 +70,17 @@ def open_run(root: Path, dataset: str, cell: str, spec, splits, resume: checkpoi
     return run, dataclasses.replace(resume, ckpt=None)
 
 
+def epoch_sink(run, label: str, epochs: int, say: bool):
+    """Each epoch to MLflow and, with the progress bar off (logs, CI), one line per epoch this process
+    trained itself: after a resume the lines start at the checkpoint's next epoch."""
+    def sink(epoch: int, metrics: dict[str, float]) -> None:
+        if say:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            print(f"{label}: epoch {epoch}/{epochs} trained ({shown})", flush=True)
+        run.log_epoch(epoch, metrics)
+    return sink
+
+
 def launch_ranks(root: Path, dataset: str, cell: str, where: launch.Layout, run) -> dict:
     """Start `where.devices` ranks of this stage under torchrun and wait for them."""
     with tempfile.TemporaryDirectory(prefix="rnnops-ranks-") as tmp, run.failing_on_error():
@@ -100,11 +111,12 @@ def train(root: Path, dataset: str, cell: str) -> dict:
     if launch.launched():
         launch.die_with_parent()
         torch.set_num_threads(launch.threads_per_rank(launch.ranks_per_node()))
-    history = History(sink=run.log_epoch)
+    bar = os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0"
+    history = History(sink=epoch_sink(run, f"{dataset}/{cell}", spec.optim.epochs, say=not bar))
     started = time.perf_counter()
     with run.failing_on_error(), run.system_metrics():
         module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val, [history],
-                              progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "1") != "0", ckpt_path=resume.ckpt,
+                              progress_bar=bar, ckpt_path=resume.ckpt,
                               last_callbacks=[checkpoints.EpochCheckpoint(resume, run.run_id)])
     seconds = time.perf_counter() - started
     if trainer.is_global_zero:
