@@ -28,13 +28,8 @@ CHAMPION = "champion"
 # One experiment for every dataset: the pipeline's parent run holds all its trainings as children, and
 # one chart compares cells, datasets and pipeline runs (registered models stay one per dataset).
 EXPERIMENT = "rnnops"
-# MLflow 3 opens an experiment on its GenAI overview unless this tag says it trains models.
+# The experiment's kind for MLflow 3 (the UI's view is another matter: VIEW).
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
-# ... but MLflow 3.17's UI ignores that tag for the view it opens: a switch kept in the browser
-# (localStorage mlflow.workflowType, default genai) shows traces and token usage instead of our runs.
-# Every address we print or store carries this query, which overrides the switch (ui_page).
-VIEW = "workflowType=machine_learning"
-LOCAL_UI = "http://127.0.0.1:5000"  # `rnnops ui`'s default address
 PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
 OWNER = "rnnops.owner"  # pid@host of the training process (the launcher's, under torchrun)
 RESUMES = "rnnops.resumes"  # how many times a killed training was resumed into this run
@@ -104,6 +99,13 @@ def experiment_id_of(mlc: MlflowClient, root: Path) -> str:
         return mlc.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
     except MlflowException:  # created meanwhile by another process
         return mlc.get_experiment_by_name(name).experiment_id
+
+
+# MLflow 3.17's UI ignores KIND_TAG for the view it opens: a switch kept in the browser (localStorage
+# mlflow.workflowType, default genai) shows traces and token usage instead of our runs. Every address we
+# print or store carries this query, which overrides the switch (ui_page).
+VIEW = "workflowType=machine_learning"
+LOCAL_UI = "http://127.0.0.1:5000"  # `rnnops ui`'s default address
 
 
 def ui_base(uri: str, local: str = LOCAL_UI) -> str:
