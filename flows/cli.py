@@ -57,8 +57,22 @@ def _run(args) -> int:
                 print(f"{o.dataset}: {o.status.upper()} at {o.reason} (metrics from earlier runs are not shown)")
         done = [root / "reports" / o.dataset / "index.html" for o in outcomes if o.status == "ok"]
         print(f"\nreports: {', '.join(str(p) for p in done if p.exists()) or 'none'}")
-    print(f"MLflow: `make ui`; pipeline took {time.perf_counter() - started:.0f} s")
+        for line in mlflow_lines(root, names, cells):
+            print(line)
+    print(f"pipeline took {time.perf_counter() - started:.0f} s")
     return exit_code(outcomes)
+
+
+def mlflow_lines(root: Path, names: list[str], cells: dict[str, list[str]]) -> list[str]:
+    """Where to look in MLflow: the runs table and each evaluated dataset's registered models."""
+    from flows.results import collect
+    from flows.tracking import experiment_link, model_link, tracking_uri
+
+    local = "" if tracking_uri(root).startswith(("http://", "https://")) else " (serve it with `make ui`)"
+    models = sorted({m["registered_model"] for d in names for m in collect(root, d, cells[d]).values()
+                     if m.get("registered_model")})
+    return [f"MLflow runs: {experiment_link(root)}{local}",
+            *([f"MLflow models: {', '.join(model_link(root, name) for name in models)}"] if models else [])]
 
 
 def stability_lines(params: dict, names: list[str]) -> list[str]:
@@ -93,15 +107,20 @@ def _stage(args) -> int:
 
 
 def _ui(args) -> int:
-    from flows.tracking import redact, tracking_uri
+    from flows.tracking import experiment_link, tracking_uri
+    from models.errors import InvalidParameter
 
+    if args.workers < 1:
+        raise InvalidParameter(f"--workers must be at least 1, got {args.workers}.")
     uri = tracking_uri(Path("."))
     if uri.startswith(("http://", "https://")):  # a team's server has its own UI; never put the URI on a command line
-        print(f"MLflow UI: {redact(uri)} (the server in MLFLOW_TRACKING_URI)")
+        print(f"MLflow UI: {experiment_link(Path('.'))} (the server in MLFLOW_TRACKING_URI)")
         return 0
     cmd = [sys.executable, "-m", "mlflow", "ui", "--host", args.host, "--port", str(args.port),
-           "--backend-store-uri", uri]
-    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)")
+           "--workers", str(args.workers), "--backend-store-uri", uri]
+    # flushed: the address must show before the server's own output, also through a pipe (make ui | tee)
+    print(f"MLflow UI: {experiment_link(Path('.'), f'http://{args.host}:{args.port}')} (Ctrl-C stops it)",
+          flush=True)
     return subprocess.call(cmd)
 
 
@@ -197,6 +216,8 @@ def parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="MLflow UI over this repository's runs")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--workers", type=int, default=1,
+                    help="server processes (default 1: one person's UI over a SQLite file; MLflow's 4 each import it)")
     sub.add_parser("summary", help="print the last metrics as a table")
     metrics = sub.add_parser("metrics", help="`dvc metrics show` with significant digits (DVC's rounds 1e-6 to 0.0)")
     metrics.add_argument("targets", nargs="*", help="metrics files or folders (default: all of dvc.yaml's)")

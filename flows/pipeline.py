@@ -127,6 +127,7 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
         names = datasets or params["datasets"]
         check_selected(params, names)
         parent = tracking.start_pipeline_run(base, names, params["cells"], str(flow_run.id or ""), scheduled)
+        print(f"MLflow run of this pipeline: {tracking.run_link(base, parent)}")  # to watch it while it trains
         outcomes = []
         try:
             outcomes = run_datasets(base, names, force, (fetch_retries, retry_delay_s) if scheduled else None,

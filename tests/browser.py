@@ -79,6 +79,13 @@ def chromium() -> str:
 @contextmanager
 def browser(width: int = 1280, height: int = 900):
     """A headless Chromium; yields a function page -> findings (see the module docstring)."""
+    with chromium_page(width, height) as page:
+        yield page.inspect
+
+
+@contextmanager
+def chromium_page(width: int = 1280, height: int = 900):
+    """A headless Chromium with a fresh profile; yields its page (`_Page`: inspect a file, open an address)."""
     profile = Path(tempfile.mkdtemp(prefix="rnnops-chromium-"))
     proc = subprocess.Popen(
         [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -94,7 +101,7 @@ def browser(width: int = 1280, height: int = 900):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as answer:
             target = next(t for t in json.load(answer) if t["type"] == "page")
         with connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=30) as ws:
-            yield _Page(ws).inspect
+            yield _Page(ws)
     finally:
         proc.terminate()
         try:
@@ -134,6 +141,27 @@ class _Page:
         found = self.evaluate(CHECKER)
         found["missing"] = [href for href in found["links"] if not _local_ok(page, href)]
         return found
+
+    def open(self, url: str, ready: str, timeout_s: float = 90) -> dict:
+        """Open `url` as a person would (a new document with empty local storage, so that no earlier page's
+        choices carry over), wait up to timeout_s for the JavaScript condition `ready`, and return the
+        page's title, visible text, the links of its <nav> (a sidebar) and whether `ready` came true."""
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        self.call("Page.navigate", url="about:blank")
+        self.call("Storage.clearDataForOrigin", origin=origin, storageTypes="local_storage")
+        self.call("Page.navigate", url=url)
+        probe = (f"(() => {{ try {{ return location.origin === {json.dumps(origin)} && document.readyState === "
+                 f"'complete' && Boolean({ready}); }} catch (e) {{ return false; }} }})()")
+        deadline, met = time.monotonic() + timeout_s, False
+        while not met and time.monotonic() < deadline:
+            time.sleep(0.25)
+            try:
+                met = self.evaluate(probe) is True
+            except AssertionError:  # the document changed under the call (a redirect): ask again
+                continue
+        seen = self.evaluate("({title: document.title, text: document.body.innerText, "
+                             "nav: [...document.querySelectorAll('nav a[href]')].map(a => a.getAttribute('href'))})")
+        return {"ready": met, **seen}
 
 
 def _local_ok(page: Path, href: str) -> bool:

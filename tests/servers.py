@@ -64,11 +64,12 @@ def wait_until(healthy, timeout_s: float, what: str, proc: subprocess.Popen | No
 
 @contextmanager
 def process(name: str, argv: list[str], env: dict[str, str], healthy, timeout_s: float = 90,
-            stop_signal: int = signal.SIGTERM, cwd: str | None = None):
+            stop_signal: int = signal.SIGTERM, cwd: str | None = None, output: Path | None = None):
     """Start argv in its own process group, wait until healthy() is true, and on exit stop the whole
     group (children included), SIGKILL after 20 s. A process that dies or stays unhealthy fails
-    with the tail of its log."""
-    log = tempfile.NamedTemporaryFile(prefix=f"rnnops-{name}-", suffix=".log", delete=False)
+    with the tail of its log. `output`: where its stdout and stderr go (kept), instead of a temporary log."""
+    log = open(output, "wb") if output else tempfile.NamedTemporaryFile(prefix=f"rnnops-{name}-", suffix=".log",
+                                                                        delete=False)
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         STARTUP[name] = wait_until(healthy, timeout_s, name, proc, Path(log.name))
@@ -76,7 +77,8 @@ def process(name: str, argv: list[str], env: dict[str, str], healthy, timeout_s:
     finally:
         _stop(proc, stop_signal)
         log.close()
-        os.unlink(log.name)
+        if not output:
+            os.unlink(log.name)
 
 
 def _stop(proc: subprocess.Popen, sig: int) -> None:

@@ -2,6 +2,7 @@
 from this test, runs through `rnnops run` end to end."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -71,3 +72,8 @@ def test_a_fourth_dataset_is_one_module_one_params_section_one_registry_line(pro
     assert (project / "reports/noisy_sine/index.html").exists()
     words = json.loads((project / "metrics/noisy_sine/gru.json").read_text())["verdict"]["val"]
     assert "noisy_sine" in done.stdout and words in done.stdout  # the summary says what evaluate concluded
+    # the terminal's MLflow addresses, each in the model-training view (tests/test_ui_links.py opens such links)
+    ui, view = re.escape("http://127.0.0.1:5000/#/"), re.escape("?workflowType=machine_learning")
+    assert re.search(rf"MLflow run of this pipeline: {ui}experiments/\d+/runs/\w+{view}\n", done.stdout + done.stderr)
+    assert re.search(rf"MLflow runs: {ui}experiments/\d+{view} ", done.stdout), done.stdout[-1500:]
+    assert re.search(rf"MLflow models: {ui}models/rnnops-noisy_sine{view}\n", done.stdout), done.stdout[-1500:]

@@ -84,7 +84,8 @@ def test_the_report_site_in_chromium(site):
     # lineage: the run's commit, data hash, what differs from the seed and its MLflow link
     cosine = (site / "reports/cosine/index.html").read_text()
     run_id = read_json(paths.model_dir(site, "cosine", CELL) / "run.json")["run_id"]
-    assert re.search(rf'href="http://127\.0\.0\.1:5000/#/experiments/\d+/runs/{run_id}"', cosine)
+    assert re.search(rf'href="http://127\.0\.0\.1:5000/#/experiments/\d+/runs/{run_id}\?workflowType=machine_learning"',
+                     cosine)
     assert git(site, "rev-parse", "HEAD").strip() in cosine
     assert lineage.data_hash(site, "cosine").split()[0] in cosine
     assert "<code>hidden_size</code>: 16 <span class=\"muted\">(seed: 200)</span>" in cosine

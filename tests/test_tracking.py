@@ -86,7 +86,9 @@ def test_a_training_run_carries_what_the_ui_shows(tmp_path, mlflow_uri):
 
     model = client.get_model_version("rnnops-cosine", version)
     assert model.tags["dvc_data_md5"] == "abc123" and model.tags["skill_test"] == "0.25"
-    assert model.tags["run_link"].endswith(f"/runs/{run.run_id}") and run.run_id in model.description
+    link = tracking.run_link(tmp_path, run.run_id)  # in the model-training view (tests/test_ui_links.py opens it)
+    assert model.tags["run_link"] == link and link.endswith(f"/runs/{run.run_id}?workflowType=machine_learning")
+    assert f"run {link}" in model.description
     top = client.get_run(parent)
     assert top.info.status == "FINISHED" and top.data.tags["outcome.cosine"] == "ok"
     assert top.data.tags["kind"] == "pipeline" and "mlflow.parentRunId" not in top.data.tags

@@ -25,10 +25,12 @@ from flows.tracking.store import (
     check_reachable,
     client,
     experiment_id_of,
+    experiment_link,
     flat_metrics,
     git_sha,
     is_rank_zero,
     log_curves,
+    model_link,
     registered_name,
     run_lineage,
     run_link,
@@ -40,4 +42,5 @@ __all__ = ["CHAMPION", "EXPERIMENT", "OWNER", "PARENT_RUN_ID", "PHASE", "RESUMES
            "close_ghosts", "elect_champion", "evaluation_metrics", "experiment_id_of", "finish_evaluation",
            "finish_pipeline_run", "flat_metrics", "git_sha", "is_rank_zero", "log_backtest", "log_curves",
            "log_scorecard", "redact", "registered_name", "run_lineage", "run_link", "score_on", "score_tag",
-           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri"]
+           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri",
+           "experiment_link", "model_link"]  # the UI's addresses, in its model-training view

@@ -28,7 +28,7 @@ CHAMPION = "champion"
 # One experiment for every dataset: the pipeline's parent run holds all its trainings as children, and
 # one chart compares cells, datasets and pipeline runs (registered models stay one per dataset).
 EXPERIMENT = "rnnops"
-# MLflow 3 opens an experiment on its GenAI overview unless this tag says it trains models.
+# The experiment's kind for MLflow 3 (the UI's view is another matter: VIEW).
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
 OWNER = "rnnops.owner"  # pid@host of the training process (the launcher's, under torchrun)
@@ -101,17 +101,59 @@ def experiment_id_of(mlc: MlflowClient, root: Path) -> str:
         return mlc.get_experiment_by_name(name).experiment_id
 
 
-def ui_base(uri: str) -> str:
+# MLflow 3.17's UI ignores KIND_TAG for the view it opens: a switch kept in the browser (localStorage
+# mlflow.workflowType, default genai) shows traces and token usage instead of our runs. Every address we
+# print or store carries this query, which overrides the switch (ui_page).
+VIEW = "workflowType=machine_learning"
+LOCAL_UI = "http://127.0.0.1:5000"  # `rnnops ui`'s default address
+
+
+def ui_base(uri: str, local: str = LOCAL_UI) -> str:
     """Where a person opens the tracking UI: the server's own address without any user:password, or
-    `make ui`'s loopback address for a local store."""
+    `local` (`make ui`'s loopback address) for a local store."""
     if not uri.startswith(("http://", "https://")):
-        return "http://127.0.0.1:5000"
+        return local
     parts = urllib.parse.urlsplit(uri)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
 
 
-def run_link(root: Path, run_id: str, experiment_id: str) -> str:
-    return f"{ui_base(tracking_uri(root))}/#/experiments/{experiment_id}/runs/{run_id}"
+def ui_page(base: str, route: str) -> str:
+    """The address of a page of the UI at `base`, opening in the model-training view. The UI routes in
+    the URL's fragment (#/experiments/1/runs/<id>) and reads the view from the fragment's own query:
+    a query before the '#' is ignored."""
+    return f"{base}/#/{route}?{VIEW}"
+
+
+def run_link(root: Path, run_id: str, experiment_id: str | None = None) -> str:
+    """A run's page; without `experiment_id`, the store is asked for it."""
+    experiment_id = experiment_id or client(root).get_run(run_id).info.experiment_id
+    return ui_page(ui_base(tracking_uri(root)), f"experiments/{experiment_id}/runs/{run_id}")
+
+
+def model_link(root: Path, name: str, version: str | None = None) -> str:
+    """A registered model's page, or one version's."""
+    route = f"models/{urllib.parse.quote(name, safe='')}" + (f"/versions/{version}" if version else "")
+    return ui_page(ui_base(tracking_uri(root)), route)
+
+
+def experiment_link(root: Path, base: str | None = None) -> str:
+    """Our experiment's runs table, read-only: the experiments list where the store has no experiment
+    yet or does not answer (its links lose the view: MLflow's own, not ours to fix)."""
+    base = base or ui_base(tracking_uri(root))
+    found = _experiment_id(root)
+    return ui_page(base, f"experiments/{found}" if found else "experiments")
+
+
+def _experiment_id(root: Path) -> str | None:
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None  # looking would create an empty store
+    try:
+        check_reachable(root)
+        found = MlflowClient(uri).get_experiment_by_name(EXPERIMENT)
+    except (RnnopsError, MlflowException):
+        return None
+    return found.experiment_id if found is not None else None
 
 
 def run_lineage(root: Path, run_id: str) -> dict | None:
