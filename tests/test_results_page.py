@@ -26,6 +26,7 @@ NOT_RESULTS = {
         "105 190 1280 0.000123456789"),
     "the aim the text figures are judged against": "1.40",
     "years of the papers cited": "2005",
+    "versions of the tools we run on": "3.17",
     "the test suite's size, kept by hand (not a result of the models)": "298",
 }
 
