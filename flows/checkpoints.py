@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
 
-from flows.atomic import read_json, write_json
+from flows.atomic import full_disk_named, read_json, write_json
 
 CKPT, SIDECAR = "last.ckpt", "resume.json"
 
@@ -91,6 +92,19 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class LocalCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint straight to its path and syncs it. Lightning's own writes it to a temp file
+    in the system's temp dir first (a small tmpfs on many machines) and moves it; here a full disk is
+    the ENOSPC of this file. EpochCheckpoint renames it into place, which keeps it atomic."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            torch.save(checkpoint, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 class EpochCheckpoint(pl.Callback):
     """Saves the whole training state at the end of every epoch: weights, optimiser, loops, the other
     callbacks' state (History, KeepBest, EarlyStopping) and the RNGs, which Lightning leaves out.
@@ -117,10 +131,13 @@ class EpochCheckpoint(pl.Callback):
         epoch = trainer.current_epoch + 1
         target = self.resume.folder / CKPT
         tmp = target.with_name(f".{CKPT}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
+        try:
+            with full_disk_named(target):
+                trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes, synced
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a partial checkpoint must not hold the space a re-run needs
+            raise
         if trainer.is_global_zero:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
             os.replace(tmp, target)
             write_json(self.resume.folder / SIDECAR,
                        {"key": self.resume.key, "run_id": self.run_id, "epoch": epoch, "finished": False})

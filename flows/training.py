@@ -10,6 +10,7 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from flows.checkpoints import LocalCheckpointIO
 from flows.launch import Layout, launched, layout, rank_and_world
 from models.errors import RnnopsError
 
@@ -142,6 +143,7 @@ def build_trainer(spec, where: Layout, callbacks, progress_bar: bool = True) -> 
         num_sanity_val_steps=0,
         enable_progress_bar=progress_bar,
         callbacks=callbacks,
+        plugins=[LocalCheckpointIO()],
     )
 
 

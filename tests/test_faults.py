@@ -1,0 +1,86 @@
+"""Faults in real stage processes: a full disk, a SIGKILLed pipeline, a restarted MLflow server, a killed rank."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from flows import checkpoints
+from tests.conftest import REPO, tiny_params, write_params
+
+pytestmark = pytest.mark.slow
+DISKFULL = REPO / "tests" / "diskfull"  # its sitecustomize answers the named files' writes with ENOSPC
+
+
+def stage(root: Path, name: str, *args: str, full: tuple[str, ...] = (), after: int = 0, timeout: float = 600):
+    env = dict(os.environ, RNNOPS_PROGRESS_BAR="0")
+    if full:
+        env.update(PYTHONPATH=os.pathsep.join([str(DISKFULL), env.get("PYTHONPATH", "")]),
+                   RNNOPS_FULL_DISK=os.pathsep.join(full), RNNOPS_FULL_DISK_AFTER=str(after))
+    return subprocess.run([sys.executable, "-m", f"flows.stages.{name}", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def one_sentence(done: subprocess.CompletedProcess, writing: str) -> None:
+    """Exit 2, no traceback, and one error line (MLflow's own notices may come before it)."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("rnnops: error:")]
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout[-2000:] + done.stderr[-3000:]
+    assert errors == [f"rnnops: error: the disk is full while writing {writing}; free space and re-run "
+                      f"(what was there before is unchanged)."], done.stderr[-3000:]
+
+
+def files(root: Path, *folders: str) -> dict[str, bytes]:
+    """Every file under the folders, hidden ones (staging leftovers) included."""
+    return {str(p.relative_to(root)): p.read_bytes() for f in folders for p in sorted((root / f).rglob("*"))
+            if p.is_file()}
+
+
+def test_a_full_disk_fails_in_one_sentence_and_keeps_the_previous_outputs(project, mlflow_uri):
+    params = tiny_params()
+    params["cosine"]["train"]["lstm"]["epochs"] = 4
+    write_params(project, params)
+    for name, *args in (("ingest", "cosine"), ("windows", "cosine"), ("train", "cosine", "lstm"),
+                        ("evaluate", "cosine", "lstm")):
+        ok(stage(project, name, *args))
+    outputs = ("data/raw/cosine", "data/models/cosine", "metrics/cosine", "plots/cosine")
+    before = files(project, *outputs)
+
+    # the snapshot: its first file cannot be written
+    one_sentence(stage(project, "ingest", "cosine", full=("*/data/raw/cosine/*",)), "data/raw/cosine/series.npy")
+    # evaluate's staged outputs: the metrics file is the last one written, after the tables and figures
+    one_sentence(stage(project, "evaluate", "cosine", "lstm", full=("*/metrics/cosine/*",)),
+                 "metrics/cosine/lstm.json")
+    assert files(project, *outputs) == before
+
+    # the epoch checkpoint: epochs 1 and 2 are written, epoch 3's hits the full disk
+    ckpt = checkpoints.folder(project, "cosine", "lstm")
+    one_sentence(stage(project, "train", "cosine", "lstm", full=(f"{ckpt}/.last.ckpt.tmp",), after=2),
+                 ".dvc/tmp/checkpoints/cosine/lstm/last.ckpt")
+    state = json.loads((ckpt / checkpoints.SIDECAR).read_text())
+    assert state["epoch"] == 2 and sorted(p.name for p in ckpt.iterdir()) == [checkpoints.CKPT, checkpoints.SIDECAR]
+    client = MlflowClient(mlflow_uri)
+    assert client.get_run(state["run_id"]).info.status == "FAILED"
+    # the model folder: the training resumes after epoch 2, then cannot write its weights
+    done = stage(project, "train", "cosine", "lstm", full=("*/data/models/cosine/.lstm.*/model.pt",))
+    assert f"resuming after epoch 2 into MLflow run {state['run_id']}" in done.stdout
+    one_sentence(done, "data/models/cosine/lstm")
+    assert files(project, *outputs) == before
+    assert client.get_run(state["run_id"]).info.status == "FAILED"  # no model folder: not a finished training
+
+    # space freed: the re-run resumes from the last checkpoint (all 4 epochs) and writes the folder
+    ok(stage(project, "train", "cosine", "lstm"))
+    summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
+    assert (summary["run_id"], summary["resumed_after_epoch"]) == (state["run_id"], 4)
+    run = client.get_run(state["run_id"])
+    assert run.info.status == "FINISHED" and "failure" not in run.data.tags
+    assert sorted(m.step for m in client.get_metric_history(state["run_id"], "train/loss")) == [1, 2, 3, 4]
