@@ -84,3 +84,70 @@ def test_a_full_disk_fails_in_one_sentence_and_keeps_the_previous_outputs(projec
     run = client.get_run(state["run_id"])
     assert run.info.status == "FINISHED" and "failure" not in run.data.tags
     assert sorted(m.step for m in client.get_metric_history(state["run_id"], "train/loss")) == [1, 2, 3, 4]
+
+
+def rnnops_run(root: Path, **popen) -> subprocess.Popen:
+    env = dict(os.environ, RNNOPS_PROGRESS_BAR="0")
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", "run"], cwd=root, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def wait_for_checkpoint(root: Path, proc: subprocess.Popen, cell: str, timeout: float = 300) -> dict:
+    """The first epoch checkpoint of `cell` (the sidecar names the MLflow run); fails when proc ends first."""
+    sidecar = checkpoints.folder(root, "cosine", cell) / checkpoints.SIDECAR
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        try:
+            state = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("epoch", 0) >= 1:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint of {cell} within {timeout} s")
+
+
+def gone(pgid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def one_cell(root: Path, epochs: int) -> None:
+    params = tiny_params()
+    params["cells"] = ["lstm"]
+    params["cosine"]["train"]["lstm"]["epochs"] = epochs
+    write_params(root, params)
+
+
+def test_a_sigkilled_pipeline_run_is_closed_as_killed_by_the_next_run(project, mlflow_uri):
+    one_cell(project, 40)
+    proc = rnnops_run(project, start_new_session=True)
+    try:
+        state = wait_for_checkpoint(project, proc, "lstm")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole run: CLI, Prefect's server, dvc, the stage
+        proc.communicate(timeout=60)
+    assert gone(proc.pid)
+    client = MlflowClient(mlflow_uri)
+    experiment = client.get_experiment_by_name("rnnops").experiment_id
+    (killed,) = client.search_runs([experiment], "tags.kind = 'pipeline'")
+    assert killed.info.status == "RUNNING"  # nobody closed it: a ghost until the next run
+
+    rerun = rnnops_run(project)
+    out, _ = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, out[-3000:]
+    old = client.get_run(killed.info.run_id)
+    assert old.info.status == "KILLED" and old.info.end_time is not None
+    assert f"pid {proc.pid} on" in old.data.tags["failure"]
+    (new,) = [r for r in client.search_runs([experiment], "tags.kind = 'pipeline'") if r.info.run_id != old.info.run_id]
+    assert new.info.status == "FINISHED" and new.data.tags["outcome.cosine"] == "ok"
+    assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
+    summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
+    assert summary["run_id"] == state["run_id"] and summary["resumed_after_epoch"] >= 1  # resumed, not restarted
