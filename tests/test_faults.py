@@ -2,18 +2,22 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows import checkpoints
+from flows import checkpoints, servers, tracking
+from flows.runlock import run_lock
+from flows.tracking.store import OWNER, REPOSITORY
 from tests.conftest import REPO, tiny_params, write_params
+from tests.servers import free_port, http_ok, process, server_env
 
-pytestmark = pytest.mark.slow
 DISKFULL = REPO / "tests" / "diskfull"  # its sitecustomize answers the named files' writes with ENOSPC
 
 
@@ -45,6 +49,7 @@ def files(root: Path, *folders: str) -> dict[str, bytes]:
             if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_in_one_sentence_and_keeps_the_previous_outputs(project, mlflow_uri):
     params = tiny_params()
     params["cosine"]["train"]["lstm"]["epochs"] = 4
@@ -126,6 +131,7 @@ def one_cell(root: Path, epochs: int) -> None:
     write_params(root, params)
 
 
+@pytest.mark.slow
 def test_a_sigkilled_pipeline_run_is_closed_as_killed_by_the_next_run(project, mlflow_uri):
     one_cell(project, 40)
     proc = rnnops_run(project, start_new_session=True)
@@ -151,3 +157,115 @@ def test_a_sigkilled_pipeline_run_is_closed_as_killed_by_the_next_run(project, m
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
     summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
     assert summary["run_id"] == state["run_id"] and summary["resumed_after_epoch"] >= 1  # resumed, not restarted
+
+
+def test_only_the_pipeline_runs_whose_process_is_gone_are_closed(tmp_path, mlflow_uri):
+    here, other = tmp_path / "here", tmp_path / "other"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid, live_pid, host = int(dead.stdout), os.getppid(), socket.gethostname()
+    client = MlflowClient(mlflow_uri)
+    experiment = tracking.experiment_id_of(client, here)
+    owners = {"dead here": (dead_pid, host, here), "pid reused here": (live_pid, host, here),
+              "dead elsewhere": (dead_pid, host, other), "alive elsewhere": (live_pid, host, other),
+              "another host": (dead_pid, "another-host", here)}
+    made = {what: client.create_run(experiment, tags={"kind": "pipeline", OWNER: f"{pid}@{on}",
+                                                      REPOSITORY: str(repo.resolve())}).info.run_id
+            for what, (pid, on, repo) in owners.items()}
+    with run_lock(here):  # no other pipeline run of `here` can be alive: its RUNNING parents are dead
+        mine = tracking.start_pipeline_run(here, ["cosine"], ["gru"], None, scheduled=False)
+    status = {what: client.get_run(run_id).info.status for what, run_id in made.items()}
+    assert status == {"dead here": "KILLED", "pid reused here": "KILLED", "dead elsewhere": "KILLED",
+                      "alive elsewhere": "RUNNING", "another host": "RUNNING"}
+    assert client.get_run(mine).info.status == "RUNNING"
+
+
+@contextmanager
+def sqlite_mlflow(port: int, root: Path):
+    """`mlflow server` on a SQLite store and a local artifact folder; the same port after a restart."""
+    argv = servers.mlflow_server("127.0.0.1", port, (root / "artifacts").as_uri(), servers.allowed_hosts("mlflow"))
+    env = server_env(**servers.mlflow_server_env(f"sqlite:///{root / 'server.db'}"))
+    env.pop("MLFLOW_TRACKING_URI", None)
+    url = f"http://127.0.0.1:{port}"
+    with process("mlflow", argv, env, lambda: http_ok(url + "/health"), timeout_s=180):
+        yield url
+
+
+@pytest.mark.slow
+def test_a_pipeline_run_survives_an_mlflow_server_restart_and_leaves_no_running_ghost(project, tmp_path, monkeypatch):
+    one_cell(project, 30)
+    port = free_port()
+    with sqlite_mlflow(port, tmp_path) as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        proc = rnnops_run(project)
+        try:
+            wait_for_checkpoint(project, proc, "lstm")
+        except BaseException:
+            proc.kill()
+            raise
+    try:  # the server is down while the training logs its next epochs
+        with sqlite_mlflow(port, tmp_path):
+            out, _ = proc.communicate(timeout=900)
+            if proc.returncode:  # then in one sentence, and a re-run completes
+                failed = [line for line in out.splitlines() if line.startswith("cosine: FAILED at ")]
+                assert proc.returncode == 1 and len(failed) == 1, out[-3000:]
+            rerun = rnnops_run(project)
+            again, _ = rerun.communicate(timeout=900)
+            assert rerun.returncode == 0, again[-3000:]
+            client = MlflowClient(url)
+            experiment = client.get_experiment_by_name("rnnops").experiment_id
+            assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
+            assert len(client.search_runs([experiment], "tags.kind = 'pipeline'")) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    print(f"first run: exit {proc.returncode}")
+
+
+def rank_pids(root: Path) -> dict[int, int]:
+    """rank -> pid of the training ranks working in root (torchrun sets RANK in each rank's environment)."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") != str(root):
+                continue
+            environ = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+        except OSError:
+            continue
+        if "RANK" in environ and "flows.stages.train" in Path(f"/proc/{pid}/cmdline").read_text():
+            found[int(environ["RANK"])] = int(pid)
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_rank_stops_the_other_within_a_minute_and_the_rerun_resumes(project, mlflow_uri):
+    params = tiny_params()
+    params["cosine"]["train"]["lstm"].update(epochs=8, hidden_size=24, accelerator="cpu", devices=2)
+    write_params(project, params)
+    for name in ("ingest", "windows"):
+        ok(stage(project, name, "cosine"))
+    env = dict(os.environ, RNNOPS_PROGRESS_BAR="0")
+    proc = subprocess.Popen([sys.executable, "-m", "flows.stages.train", "cosine", "lstm"], cwd=project, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        state = wait_for_checkpoint(project, proc, "lstm")
+        ranks = rank_pids(project)
+        assert sorted(ranks) == [0, 1], ranks
+        os.kill(ranks[1], signal.SIGKILL)
+        killed = time.monotonic()
+        out, err = proc.communicate(timeout=60)  # rank 0 must not wait for its peer for ever
+        print(f"the stage ended {time.monotonic() - killed:.1f} s after rank 1 was killed")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert gone(proc.pid, timeout=10) and rank_pids(project) == {}
+    errors = [line for line in err.splitlines() if line.startswith("rnnops: error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "re-run to resume" in errors[0], err[-3000:]
+    client = MlflowClient(mlflow_uri)
+    assert client.get_run(state["run_id"]).info.status == "FAILED"
+
+    ok(stage(project, "train", "cosine", "lstm"))
+    summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
+    assert summary["run_id"] == state["run_id"] and summary["resumed_after_epoch"] >= 1  # not a restart
+    assert summary["processes"] == 2 and client.get_run(state["run_id"]).info.status == "FINISHED"
+    steps = sorted({m.step for m in client.get_metric_history(state["run_id"], "train/loss")})
+    assert steps == list(range(1, 9))
