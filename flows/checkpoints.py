@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from lightning_fabric.plugins import TorchCheckpointIO
 
 from flows.atomic import full_disk_named, read_json, write_json
 
@@ -90,19 +89,6 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class LocalCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint straight to its path and syncs it. Lightning's own writes it to a temp file
-    in the system's temp dir first (a small tmpfs on many machines) and moves it; here a full disk is
-    the ENOSPC of this file. EpochCheckpoint renames it into place, which keeps it atomic."""
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            torch.save(checkpoint, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 class EpochCheckpoint(pl.Callback):
