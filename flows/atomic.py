@@ -1,6 +1,7 @@
 """Write-then-rename, so that a failure never leaves a half-written or clobbered result."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -10,6 +11,46 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from models.errors import DiskFull
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(exc: BaseException) -> OSError | None:
+    """The ENOSPC/EDQUOT behind `exc`, if any (libraries re-raise it as their own error, chained)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno in FULL:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def shown(path: Path | str) -> str:
+    """A path as the user knows it: relative to the working directory (the repository) when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@contextmanager
+def full_disk_named(what) -> Iterator[None]:
+    """A full disk inside the block becomes one sentence naming what was being written (`what`: a path,
+    or a function giving it): the OS error itself names no file when it strikes in write() or close()."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except Exception as exc:
+        if disk_full(exc) is None:
+            raise
+        name = what() if callable(what) else what
+        raise DiskFull(f"the disk is full while writing {shown(name)}; free space and re-run "
+                       f"(what was there before is unchanged).") from None
 
 
 def _umask() -> int:
@@ -33,7 +74,8 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp_path = Path(tmp)
     _public(tmp_path, 0o666)
     try:
-        yield tmp_path
+        with full_disk_named(target):
+            yield tmp_path
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -90,6 +132,10 @@ class Staged:
             np.save(fh, array)
         return staged
 
+    def writing(self) -> Path:
+        """The output being written now: the last one handed out."""
+        return self._files[-1][1] if self._files else self.base
+
     def commit(self) -> None:
         for staged, target in self._files:
             os.replace(staged, target)
@@ -104,7 +150,8 @@ class Staged:
 def staged_outputs(base: Path | str = ".") -> Iterator[Staged]:
     out = Staged(base)
     try:
-        yield out
+        with full_disk_named(out.writing):
+            yield out
         out.commit()
     finally:
         out.discard()
@@ -119,11 +166,17 @@ def atomic_dir(target: Path | str) -> Iterator[Path]:
     _public(tmp, 0o777)
     old = target.parent / f".{target.name}.old"
     try:
-        yield tmp
+        with full_disk_named(target):
+            yield tmp
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():
             os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # e.g. no room for the directory entry: the old folder goes back
+            if old.exists():
+                os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

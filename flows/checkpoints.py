@@ -22,7 +22,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from flows.atomic import read_json, write_json
+from flows.atomic import full_disk_named, read_json, write_json
 
 CKPT, SIDECAR = "last.ckpt", "resume.json"
 
@@ -117,10 +117,13 @@ class EpochCheckpoint(pl.Callback):
         epoch = trainer.current_epoch + 1
         target = self.resume.folder / CKPT
         tmp = target.with_name(f".{CKPT}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes
+        try:
+            with full_disk_named(target):
+                trainer.save_checkpoint(tmp, weights_only=False)  # every rank calls it; rank 0 writes, synced
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a partial checkpoint must not hold the space a re-run needs
+            raise
         if trainer.is_global_zero:
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
             os.replace(tmp, target)
             write_json(self.resume.folder / SIDECAR,
                        {"key": self.resume.key, "run_id": self.run_id, "epoch": epoch, "finished": False})

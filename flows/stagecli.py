@@ -14,7 +14,7 @@ from typing import Callable
 from flows.env import apply_defaults, redact
 from flows.params import check_cell, check_dataset
 from flows.stagegraph import check_upstream
-from models.errors import RnnopsError, SourceUnavailable
+from models.errors import DiskFull, RnnopsError, SourceUnavailable
 
 SKIPPED_EXIT = 3
 ERROR_FILE = "RNNOPS_ERROR_FILE"  # set by a launcher: its ranks' first sentence, so it can say it in one line
@@ -55,7 +55,12 @@ def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | N
         return 0
     except RnnopsError as exc:
         return report_error(exc)
-    except Exception:
+    except Exception as exc:
+        from flows.atomic import disk_full, shown  # numpy: only once something failed
+
+        if (full := disk_full(exc)) is not None:  # outside our staged writes (a library's own files)
+            what = shown(full.filename) if full.filename else "this stage's outputs"
+            return report_error(DiskFull(f"the disk is full while writing {what}; free space and re-run."))
         # Python's own traceback, but a tool's message may carry the tracking URI with its password
         # (MLflow: "API request to http://user:password@host/... failed")
         print(redact(traceback.format_exc()), file=sys.stderr, end="")

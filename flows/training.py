@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
@@ -126,6 +129,19 @@ def stream_loaders(train_set, val_set, rank: int, world: int):
     return serve(train_set), serve(val_set)
 
 
+class LocalCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint straight to its path and syncs it. Lightning's own writes it to a temp file
+    in the system's temp dir first (a small tmpfs on many machines) and moves it; here a full disk is
+    the ENOSPC of this file. EpochCheckpoint renames it into place, which keeps it atomic."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            torch.save(checkpoint, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 def build_trainer(spec, where: Layout, callbacks, progress_bar: bool = True) -> pl.Trainer:
     quiet_lightning()
     return pl.Trainer(
@@ -142,6 +158,7 @@ def build_trainer(spec, where: Layout, callbacks, progress_bar: bool = True) -> 
         num_sanity_val_steps=0,
         enable_progress_bar=progress_bar,
         callbacks=callbacks,
+        plugins=[LocalCheckpointIO()],
     )
 
 

@@ -15,3 +15,7 @@ class TrainingDiverged(RnnopsError, RuntimeError):
 
 class SourceUnavailable(RnnopsError):
     """A remote source could not be reached; the interactive run skips that dataset, a schedule fails."""
+
+
+class DiskFull(RnnopsError):
+    """A write hit ENOSPC/EDQUOT; the write was staged, so what was there before is still there."""

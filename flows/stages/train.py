@@ -121,7 +121,6 @@ def train(root: Path, dataset: str, cell: str) -> dict:
     seconds = time.perf_counter() - started
     if trainer.is_global_zero:
         run.log_curves(grad_curves(module.grad_trace))
-    run.trained()
     if not trainer.is_global_zero:
         return {}
     kept = next((c.epoch for c in trainer.callbacks if isinstance(c, KeepBest)), None)
@@ -129,14 +128,17 @@ def train(root: Path, dataset: str, cell: str) -> dict:
                "processes": where.world, **({"kept_epoch": kept} if kept else {}),
                **({"resumed_after_epoch": resume.epoch} if resume.ckpt else {})}
     extras = dict(spec.extras)
-    with atomic_dir(paths.model_dir(root, dataset, cell)) as out:  # the folder appears whole or not at all
-        torch.save(module.net.state_dict(), out / "model.pt")
+    # the folder appears whole or not at all; a failure to write it (a full disk) fails the run too
+    with run.failing_on_error(), atomic_dir(paths.model_dir(root, dataset, cell)) as out:
+        with open(out / "model.pt", "wb") as fh:  # via Python: a full disk is ENOSPC, not "unexpected pos"
+            torch.save(module.net.state_dict(), fh)
         documents = {"config.json": {"net": dataclasses.asdict(spec.net), "window": splits.info["window"], **extras},
                      "run.json": summary, **plugin.model_files(splits)}
         for name, data in documents.items():
             (out / name).write_text(dumps(data), encoding="utf-8")
         (out / "history.csv").write_text(history.to_csv(), encoding="utf-8")
         (out / GRAD_TRACE).write_text(grad_trace_csv(module.grad_trace), encoding="utf-8")
+    run.trained()
     checkpoints.finish(resume, spec.keep_checkpoint)
     return summary
 

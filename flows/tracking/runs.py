@@ -23,6 +23,7 @@ from flows.tracking.store import (
     OWNER,
     PARENT_RUN_ID,
     PHASE,
+    REPOSITORY,
     RESUMES,
     client,
     experiment_id_of,
@@ -204,6 +205,31 @@ def close_ghosts(mlc: MlflowClient, experiment_id: str) -> list[str]:
     return closed
 
 
+def close_dead_pipelines(mlc: MlflowClient, experiment_id: str, root: Path) -> list[str]:
+    """Mark KILLED the pipeline runs left RUNNING by a `rnnops run` that died (kill -9, a reboot).
+
+    Called under the repository's run lock (flows.runlock), so no other pipeline run of this repository
+    is alive: one of its RUNNING parents is dead whatever its pid names now (pids are reused, e.g. in a
+    restarted container). Another repository's on this host is dead when its pid is; a run of another
+    host, or one without an owner (made before the tag existed), is left as it is."""
+    closed = []
+    here, mine = socket.gethostname(), str(Path(root).resolve())
+    found = mlc.search_runs([experiment_id], "attributes.status = 'RUNNING' and tags.kind = 'pipeline'",
+                            max_results=1000)
+    for run in found:
+        tags = run.data.tags
+        pid, _, host = tags.get(OWNER, "").partition("@")
+        if host != here or not pid.isdigit() or int(pid) == os.getpid():  # ours: another thread's, alive
+            continue
+        if tags.get(REPOSITORY) != mine and _alive(int(pid)):
+            continue
+        mlc.set_tag(run.info.run_id, "failure", f"its pipeline process (pid {pid} on {host}) ended without "
+                                                f"closing the run (killed?); marked by a later pipeline run")
+        mlc.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
 def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | None:
     """A run of its own (tag kind=backtest), so the UI can compare backtests across configurations;
     a child of the pipeline run like the trainings."""
@@ -227,13 +253,18 @@ def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | No
 def start_pipeline_run(root: Path, datasets: list[str], cells: list[str], flow_run_id: str | None,
                        scheduled: bool) -> str:
     """The parent run of one `rnnops run` (or scheduled flow run): its trainings and backtests are
-    its children, so the UI groups one pipeline run's runs under one row."""
+    its children, so the UI groups one pipeline run's runs under one row. The runs a killed pipeline
+    left RUNNING (its parent, its trainings) are closed as KILLED first. Call it under the run lock."""
     mlc = client(root)
+    experiment = experiment_id_of(mlc, root)
+    close_dead_pipelines(mlc, experiment, root)
+    close_ghosts(mlc, experiment)  # also the trainings of a killed run that this run will not train again
     how = "scheduled Prefect flow run" if scheduled else "rnnops run"
     tags = {"kind": "pipeline", "prefect_flow_run_id": flow_run_id or "none",
+            OWNER: f"{os.getpid()}@{socket.gethostname()}", REPOSITORY: str(Path(root).resolve()),
             **source_tags(root, "flows/pipeline.py", f"{how}: {', '.join(datasets)} x {', '.join(cells)}", None)}
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
-    run = mlc.create_run(experiment_id_of(mlc, root), run_name=f"{how} {stamp}", tags=tags)
+    run = mlc.create_run(experiment, run_name=f"{how} {stamp}", tags=tags)
     mlc.log_batch(run.info.run_id, params=[Param("datasets", ",".join(datasets)), Param("cells", ",".join(cells)),
                                            Param("scheduled", str(scheduled))])
     return run.info.run_id

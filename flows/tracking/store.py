@@ -31,7 +31,8 @@ EXPERIMENT = "rnnops"
 # The experiment's kind for MLflow 3 (the UI's view is another matter: VIEW).
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 PHASE = "rnnops.phase"  # training -> trained (waiting for evaluate); evaluate closes the run
-OWNER = "rnnops.owner"  # pid@host of the training process (the launcher's, under torchrun)
+OWNER = "rnnops.owner"  # pid@host of the training (the launcher's, under torchrun) or pipeline process
+REPOSITORY = "rnnops.repository"  # the absolute path of the repository a pipeline run ran in (with OWNER's host)
 RESUMES = "rnnops.resumes"  # how many times a killed training was resumed into this run
 PARENT_RUN_ID = "RNNOPS_PARENT_RUN_ID"  # the pipeline run's id, handed to the stage processes
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy"]  # given explicitly: guessing them costs 10+ s per model
