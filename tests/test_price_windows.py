@@ -48,4 +48,6 @@ def test_a_perfect_model_scores_zero_error_on_the_price_scale(target):
     assert metrics["directional_accuracy"] == 1.0
     np.testing.assert_allclose(table["real"], PRICES[DATES >= "2017-01-01"])
     np.testing.assert_allclose(table["persistence"], PRICES[np.flatnonzero(DATES >= "2017-01-01") - 1])
-    assert metrics["skill"] == pytest.approx(1.0, abs=1e-4) and metrics["dm_pvalue"] < 0.01
+    assert metrics["skill"] == pytest.approx(1.0, abs=1e-4)
+    # even a perfect forecast earns no significance from one month of 15-day windows: too few stretches
+    assert metrics["dm_pvalue"] is None and metrics["dm_stretches"] < 8
