@@ -180,16 +180,16 @@ def open_sweep(root: Path, params: dict, cfg: SweepConfig, worker: int = 0, url:
 
 def claim(sweep: Sweep):
     """A trial to run, None to wait (others hold the last places), or False: the study has its trials."""
-    with claim_lock(sweep.storage, sweep.study.study_name):
+    with claim_lock(sweep.storage, sweep.study.study_name), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         fail_stale_trials(sweep.study)
         counts = tally(sweep.study.get_trials(deepcopy=False))
         if counts["finished"] >= sweep.cfg.trials:
             return False
         if counts["finished"] + counts["running"] >= sweep.cfg.trials:
             return None
-        with warnings.catch_warnings():  # heartbeats outside optimize(): ours (heartbeat below)
-            warnings.simplefilter("ignore", UserWarning)
-            trial = sweep.study.ask()
+        warnings.simplefilter("ignore", UserWarning)  # heartbeats outside optimize(): ours (heartbeat below)
+        trial = sweep.study.ask()
         sweep.storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("worker", f"{os.getpid()}@{socket.gethostname()}")
         return trial
@@ -249,7 +249,7 @@ def work(root: Path, params: dict, cfg: SweepConfig, worker: int | None = None, 
         if trial is False:
             break
         if trial is None:  # the last places are running elsewhere: wait until they finish or go stale
-            time.sleep(wait_s or cfg.heartbeat_s)
+            time.sleep(wait_s or min(cfg.heartbeat_s, 2))
             continue
         with heartbeat(sweep.storage, trial._trial_id, cfg.heartbeat_s):
             run_trial(sweep, trial)

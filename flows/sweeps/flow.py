@@ -4,6 +4,7 @@ any machine with a checkout: it pulls the data from the DVC remote and joins the
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,14 @@ def gpu_count() -> int:
     return torch.cuda.device_count()
 
 
+def worker_threads(workers: int) -> int:
+    """cores / workers; a user's OMP_NUM_THREADS caps it (one thread per trial makes a CPU score bit for bit
+    what `dvc repro` of the applied cell gets with one thread)."""
+    own = os.environ.get("OMP_NUM_THREADS", "")
+    return min(launch.threads_per_rank(workers), int(own)) if own.isdigit() and int(own) > 0 else \
+        launch.threads_per_rank(workers)
+
+
 @task(name="sweep-worker-process", task_run_name="{name}-worker-{index}")
 def worker_process(root: str, name: str, index: int, threads: int, gpu: int | None = None):
     """`python -m flows.sweeps.worker <name>` with its share of the cores (and one GPU); its output is logged.
@@ -61,8 +70,9 @@ def worker_process(root: str, name: str, index: int, threads: int, gpu: int | No
 
 @flow(name="sweep", log_prints=True)
 def sweep(root: str, name: str, workers: int) -> list[str]:
-    """K workers side by side, each with cores / K threads and, where there are GPUs, one GPU."""
-    threads, gpus = launch.threads_per_rank(workers), gpu_count()
+    """K workers side by side, each with cores / K threads (fewer when the user's OMP_NUM_THREADS says so)
+    and, where there are GPUs, one GPU."""
+    threads, gpus = worker_threads(workers), gpu_count()
     futures = [worker_process.submit(root, name, i, threads, i % gpus if gpus else None) for i in range(workers)]
     states = [f.wait() or f.state for f in futures]
     return [s.message for s in states if s.is_failed()]
@@ -74,7 +84,7 @@ def sweep_worker(root: str, name: str, pull: bool = True) -> list[str]:
     base = Path(root).resolve()
     cfg = sweep_config(load_params(base), name)
     prepare_data(base, cfg.dataset, pull=pull)
-    state = worker_process(str(base), name, 0, launch.cores(), 0 if gpu_count() else None, return_state=True)
+    state = worker_process(str(base), name, 0, worker_threads(1), 0 if gpu_count() else None, return_state=True)
     if state.is_failed():
         raise RnnopsError(state.message)
     return []
