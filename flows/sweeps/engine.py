@@ -27,7 +27,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
-from flows import tracking
+from flows.tracking import sweeps as tracking
 from flows.env import redact
 from flows.sweeps.config import SweepConfig, start_values
 from models.errors import RnnopsError

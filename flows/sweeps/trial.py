@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from optuna.trial import TrialState
 
 from flows import datasets, launch, paths, tracking
+from flows.tracking import sweeps as sweep_runs
 from flows.atomic import staged_outputs
 from flows.lineage import data_hash, data_source
 from flows.params import train_spec
@@ -95,7 +96,7 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
             sizes = {k: len(getattr(splits, k)) for k in ("train", "val", "test") if getattr(splits, k) is not None}
             logged = {**run_params(cfg.dataset, spec, splits, stability_note(spec.net, spec.optim)),
                       **{k: v for k, v in values.items() if k.startswith(WINDOWS)}}
-            run = tracking.start_trial_run(
+            run = sweep_runs.start_trial_run(
                 root, sweep.parent_run_id, cfg.name, cfg.dataset, cfg.cell, trial.number, logged,
                 tracking.DataInput(f"{cfg.dataset}-windows", digest, kind, source, sizes),
                 describe(cfg.dataset, cfg.cell, spec, source))
@@ -112,24 +113,24 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
     except RnnopsError as exc:  # diverged, a combination the params refuse: a result of the search
         said = " ".join(str(exc).split())
         if run is not None:
-            tracking.finish_trial_run(run, "FAIL", reason=said)
+            sweep_runs.finish_trial_run(run, "FAIL", reason=said)
         trial.set_user_attr("failure", said[:500])
         sweep.study.tell(trial, state=TrialState.FAIL)
         print(f"{cfg.name}: trial {trial.number} FAIL ({said}) {values}")
         return
     except BaseException as exc:  # a bug or Ctrl-C: not the trial's result; its place goes to a retry
         if run is not None:
-            tracking.finish_trial_run(run, "FAIL", reason=f"{type(exc).__name__}: {exc}")
+            sweep_runs.finish_trial_run(run, "FAIL", reason=f"{type(exc).__name__}: {exc}")
         frozen = sweep.study.tell(trial, state=TrialState.FAIL)
         sweep.storage.heartbeat_stale_trial_callback(sweep.study, frozen)
         raise
     seconds = round(time.perf_counter() - started, 2)
     if reporter.pruned_at is not None:
-        tracking.finish_trial_run(run, "PRUNED")
+        sweep_runs.finish_trial_run(run, "PRUNED")
         sweep.study.tell(trial, state=TrialState.PRUNED)
         print(f"{cfg.name}: trial {trial.number} PRUNED after epoch {reporter.pruned_at} ({seconds} s) {values}")
         return
-    tracking.finish_trial_run(run, "COMPLETE", {"val": scored.metrics, "train_seconds": seconds,
+    sweep_runs.finish_trial_run(run, "COMPLETE", {"val": scored.metrics, "train_seconds": seconds,
                                                 "epochs": trainer.current_epoch})
     sweep.study.tell(trial, value)
     print(f"{cfg.name}: trial {trial.number} COMPLETE val {metric} {value:.6g} ({seconds} s) {values}")

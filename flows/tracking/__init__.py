@@ -1,6 +1,6 @@
 """The only package that imports mlflow: the store and its one experiment (store), run lifecycle (runs),
-evaluation and the model registry (registry) with its champion alias, elected on one data version (election),
-sweeps' parent and trial runs (sweeps)."""
+evaluation and the model registry (registry) with its champion alias, elected on one data version (election);
+a sweep's parent and trial runs (sweeps: imported by flows.sweeps only, so no stage depends on it)."""
 from flows.env import redact
 from flows.tracking.election import best_version, champion_version, elect_champion, score_on, score_tag
 from flows.tracking.registry import champion_weights, evaluation_metrics, finish_evaluation
@@ -35,21 +35,10 @@ from flows.tracking.store import (
     run_link,
     tracking_uri,
 )
-from flows.tracking.sweeps import STATE as TRIAL_STATE
-from flows.tracking.sweeps import (
-    close_lost_trial_run,
-    finish_trial_run,
-    reopen_sweep_run,
-    start_sweep_run,
-    start_trial_run,
-    update_sweep_run,
-)
 
 __all__ = ["CHAMPION", "EXPERIMENT", "OWNER", "PARENT_RUN_ID", "PHASE", "RESUMES", "DataInput", "TrainingRun",
            "attach_training_run", "best_version", "champion_version", "champion_weights", "check_reachable", "client",
            "close_ghosts", "elect_champion", "evaluation_metrics", "experiment_id_of", "finish_evaluation",
            "finish_pipeline_run", "flat_metrics", "git_sha", "is_rank_zero", "log_backtest", "log_curves",
            "log_scorecard", "redact", "registered_name", "run_lineage", "run_link", "score_on", "score_tag",
-           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri",
-           "TRIAL_STATE", "close_lost_trial_run", "finish_trial_run", "reopen_sweep_run", "start_sweep_run",
-           "start_trial_run", "update_sweep_run"]
+           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri"]
