@@ -138,6 +138,10 @@ def _sweep(args) -> int:
               + (f" (starting cell {cfg.cell}: {start:.6g})" if start is not None else "") + "; "
               + ", ".join(f"{k}={v!r}" for k, v in top["params"].items()))
     print(f"MLflow parent run: {link}")
+    if not args.workers and not result["done"]:
+        print(f"study ready; start workers with `rnnops sweep {cfg.name} --workers K` here or, on each machine of "
+              f"the work pool, `prefect deployment run sweep-worker/sweep-worker --param name={cfg.name}`")
+        return 0
     if not result["done"]:
         print(f"the study is not complete: run `rnnops sweep {cfg.name}` again to continue it")
         return 1

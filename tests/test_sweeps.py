@@ -88,14 +88,17 @@ def test_an_unreachable_storage_is_one_sentence_before_anything_trains(project):
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_with_a_parent_run_and_a_child_per_trial(project):
-    declare(project, trials=4)
+    declare(project, trials=4, space={"hidden_size": {"type": "int", "low": 8, "high": 24},
+                                      "lr": {"type": "log_float", "low": 1.0e-3, "high": 3.0e-2},
+                                      "windows.window": {"type": "categorical", "choices": [20, 24]}})
     done = rnnops(project, "sweep", "tiny", "--workers", "2")
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "sweep tiny: 4 of 4 trials finished (4 complete" in done.stdout
 
     trials = study(project).get_trials()
     assert sorted(t.number for t in trials) == [0, 1, 2, 3] and all(t.state == TrialState.COMPLETE for t in trials)
-    assert trials[0].user_attrs["start"] and trials[0].params == {"hidden_size": 16, "lr": 0.01}  # the cell itself
+    assert trials[0].user_attrs["start"] and trials[0].params == {"hidden_size": 16, "lr": 0.01,
+                                                                  "windows.window": 20}  # the cell itself
     assert len({t.user_attrs["worker"] for t in trials}) <= 2
 
     mlc, (parent,) = runs("sweep")
@@ -112,6 +115,7 @@ def test_two_workers_share_one_study_with_a_parent_run_and_a_child_per_trial(pro
         assert run.data.tags["trial_state"] == "COMPLETE" and TRAINING_METRICS <= set(run.data.metrics)
         assert run.data.metrics["val/rmse"] == trial.value  # the objective is evaluate's validation figure
         assert run.data.params["net.hidden_size"] == str(trial.params["hidden_size"])
+        assert run.data.params["window"] == str(trial.params["windows.window"])  # windows made for the trial
         assert len(mlc.get_metric_history(run.info.run_id, "train/loss")) == 3
     assert git(project, "status", "--porcelain", "dvc.yaml", "params.yaml") == ""  # trials are no DVC stages
 

@@ -126,7 +126,8 @@ def test_a_two_worker_sweep_shares_a_postgres_study_and_logs_to_the_team_server(
     done = rnnops(project, "sweep", "team", "--workers", "2", tracking_uri=url)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
-    assert pg.password not in output and not (project / "optuna.db").exists()  # the study is in PostgreSQL
+    assert pg.password not in output
+    assert not (project / "optuna.db").exists()  # the study is in PostgreSQL
     trials = optuna.load_study(study_name="rnnops-team", storage=storage).get_trials()
     assert sorted(t.number for t in trials) == [0, 1, 2]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)

@@ -33,14 +33,18 @@ class ReportEpochs(pl.Callback):
     after this epoch, and the curve logged so far stays in the trial's MLflow run."""
 
     def __init__(self, trial: optuna.Trial, key: str):
-        self.trial, self.key, self.pruned_at = trial, key, None
+        self.trial, self.key, self.pruned_at, self.lost = trial, key, None, False
 
     def on_train_epoch_end(self, trainer, module):  # validation has run by now
         value = trainer.callback_metrics.get(self.key)
         if value is None:
             return
         epoch = trainer.current_epoch + 1
-        self.trial.report(float(value), epoch)
+        try:
+            self.trial.report(float(value), epoch)
+        except optuna.exceptions.UpdateFinishedTrialError:  # failed as stale meanwhile: its retry goes on
+            self.lost, trainer.should_stop = True, True
+            return
         if self.trial.should_prune():
             self.pruned_at = epoch
             trainer.should_stop = True
@@ -75,6 +79,16 @@ def trial_data(root: Path, params: dict, dataset: str, searched_windows: bool):
         yield plugin.load(shadow), f"{data_hash(shadow, dataset).split()[0]} (windows of this trial)"
 
 
+def tell(sweep, trial: optuna.Trial, *args, **kwargs):
+    """study.tell, unless another worker took this trial's worker for dead meanwhile (a stall longer than
+    the grace period): then its retry holds the place, and this result is left out rather than counted twice."""
+    try:
+        return sweep.study.tell(trial, *args, **kwargs)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        print(f"{sweep.cfg.name}: trial {trial.number} was failed as stale meanwhile; its retry counts instead")
+        return None
+
+
 def run_trial(sweep, trial: optuna.Trial) -> None:
     """Train, score and tell one trial: COMPLETE with the validation headline, PRUNED, or FAIL."""
     cfg, root = sweep.cfg, sweep.root
@@ -105,6 +119,9 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
             module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val,
                                   [History(sink=run.log_epoch), reporter],
                                   progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "0") != "0")
+            if reporter.lost:
+                raise RnnopsError("another worker took this one for dead (no heartbeat within the grace period); "
+                                  "the trial's retry counts instead")
             if reporter.pruned_at is None:
                 scored = plugin.score(root, params, module.net, splits, "val")
                 value = float(scored.metrics[metric])
@@ -115,22 +132,23 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
         if run is not None:
             sweep_runs.finish_trial_run(run, "FAIL", reason=said)
         trial.set_user_attr("failure", said[:500])
-        sweep.study.tell(trial, state=TrialState.FAIL)
+        tell(sweep, trial, state=TrialState.FAIL)
         print(f"{cfg.name}: trial {trial.number} FAIL ({said}) {values}")
         return
     except BaseException as exc:  # a bug or Ctrl-C: not the trial's result; its place goes to a retry
         if run is not None:
             sweep_runs.finish_trial_run(run, "FAIL", reason=f"{type(exc).__name__}: {exc}")
-        frozen = sweep.study.tell(trial, state=TrialState.FAIL)
-        sweep.storage.heartbeat_stale_trial_callback(sweep.study, frozen)
+        frozen = tell(sweep, trial, state=TrialState.FAIL)
+        if frozen is not None:
+            sweep.storage.heartbeat_stale_trial_callback(sweep.study, frozen)
         raise
     seconds = round(time.perf_counter() - started, 2)
     if reporter.pruned_at is not None:
         sweep_runs.finish_trial_run(run, "PRUNED")
-        sweep.study.tell(trial, state=TrialState.PRUNED)
+        tell(sweep, trial, state=TrialState.PRUNED)
         print(f"{cfg.name}: trial {trial.number} PRUNED after epoch {reporter.pruned_at} ({seconds} s) {values}")
         return
     sweep_runs.finish_trial_run(run, "COMPLETE", {"val": scored.metrics, "train_seconds": seconds,
                                                 "epochs": trainer.current_epoch})
-    sweep.study.tell(trial, value)
+    tell(sweep, trial, value)
     print(f"{cfg.name}: trial {trial.number} COMPLETE val {metric} {value:.6g} ({seconds} s) {values}")
