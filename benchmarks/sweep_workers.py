@@ -1,8 +1,9 @@
 """The same sweep (8 trials by default) run by `rnnops sweep` with 1 worker and with 2 workers on this
-machine, in one invocation. The space (lr, clip) leaves every trial the same cost. Prints JSON: each run's wall time (the whole command: Prefect's temporary
-server, worker start-up, trials, the parent run's summary) and its trial phase (first trial's start to
-the last one's end, from Optuna's own timestamps), the ratios 2 workers / 1 worker, and per run the best
-validation score found against the starting cell's (trial 0 trains the cell as params.yaml has it).
+machine, in one invocation; the space (lr, clip) leaves every trial the same cost. Prints JSON: each run's
+wall time (the whole command: Prefect's temporary server, worker start-up, trials, the parent run's
+summary) and its trial phase (first trial's start to the last one's end, from Optuna's own timestamps),
+the ratios 2 workers / 1 worker, and per run the best validation score found against the starting
+cell's (trial 0 trains the cell as params.yaml has it).
 
 A temporary copy of the project (git + DVC, MLflow and the Optuna study in SQLite there), the cosine
 task shrunk by the options; the data is made once, before anything is timed. Each worker gets

@@ -2,8 +2,8 @@
 real Optuna SQLite storage, MLflow parent and child runs, pruning, a SIGKILLed worker, and --apply then
 `dvc repro` reproducing the best trial's score."""
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys

@@ -100,6 +100,6 @@ def apply_best(root: Path, params: dict, cfg: SweepConfig, as_cell: str | None =
         lines.append(f"{cfg.dataset}.windows changed too: every {cfg.dataset} cell retrains on the new windows")
     if counts["finished"] < cfg.trials:
         lines.append(f"the study has {counts['finished']} of its {cfg.trials} trials; this is the best so far")
-    lines.append(("dvc.yaml rewritten; " if rewritten else "") + f"`dvc repro` trains and evaluates it "
-                 f"(the trial's score bit for bit on CPU with the trial's thread count)")
+    lines.append(("dvc.yaml rewritten; " if rewritten else "") + "`dvc repro` trains and evaluates it "
+                 "(the trial's score bit for bit on CPU with the trial's thread count)")
     return "\n".join(lines)

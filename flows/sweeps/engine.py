@@ -27,9 +27,9 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
-from flows.tracking import sweeps as tracking
 from flows.env import redact
 from flows.sweeps.config import SweepConfig, start_values
+from flows.tracking import sweeps as tracking
 from models.errors import RnnopsError
 
 STORAGE_ENV = "RNNOPS_OPTUNA_STORAGE"

@@ -16,12 +16,12 @@ import pytorch_lightning as pl
 from optuna.trial import TrialState
 
 from flows import datasets, launch, paths, tracking
-from flows.tracking import sweeps as sweep_runs
 from flows.atomic import staged_outputs
 from flows.lineage import data_hash, data_source
 from flows.params import train_spec
 from flows.stages.train import describe, run_params
 from flows.sweeps.config import WINDOWS, with_values
+from flows.tracking import sweeps as sweep_runs
 from flows.training import History, fit
 from models.config import stability_note
 from models.errors import RnnopsError
