@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import yaml
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 
 from flows import datasets, dvcgraph
 from flows.atomic import write_text
@@ -48,16 +49,18 @@ def best_trial(root: Path, cfg: SweepConfig) -> tuple[dict, dict]:
     return top, engine.tally(trials)
 
 
-def edited(text: str, params: dict, cfg: SweepConfig, values: dict, cell: str) -> str:
+def edited(text: str, params: dict, cfg: SweepConfig, values: dict, cell: str, note: str = "") -> str:
     y = _yaml()
     doc = y.load(text)
     section = doc[cfg.dataset]
     train = section["train"]
-    if cell != cfg.cell:
-        copied = copy.deepcopy(train[cfg.cell])
+    if cell != cfg.cell:  # the starting cell's values, without its comments (they describe that cell)
+        copied = CommentedMap(copy.deepcopy(params[cfg.dataset]["train"][cfg.cell]))
         if cfg.cell in CELLS and "cell" not in copied:  # a cell not named rnn/lstm/gru names its kind
             copied.insert(0, "cell", cfg.cell)
         train[cell] = copied
+        if note:
+            train.yaml_add_eol_comment(note, cell)
         if cell not in cells_of(params, cfg.dataset):
             if "cells" in section:
                 section["cells"].append(cell)
@@ -81,7 +84,8 @@ def apply_best(root: Path, params: dict, cfg: SweepConfig, as_cell: str | None =
                                f"leave --as out to replace the starting cell {cfg.cell}.")
     top, counts = best_trial(root, cfg)
     path = Path(root) / PARAMS_FILE
-    text = edited(path.read_text(encoding="utf-8"), params, cfg, top["params"], cell)
+    text = edited(path.read_text(encoding="utf-8"), params, cfg, top["params"], cell,
+                  f"sweep {cfg.name}, trial {top['number']}")
     new = yaml.safe_load(text)
     train_spec(new, cfg.dataset, cell)  # what the train stage will read, checked before anything is written
     datasets.get(cfg.dataset).check(new)
