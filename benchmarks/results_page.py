@@ -211,6 +211,17 @@ def ddp(d: dict) -> str:
             f"{g(diff['val'], 2)} (val).\n")
 
 
+def sweep_workers(d: dict) -> str:
+    c, ratio = d["config"], d["ratio_2_over_1"]
+    rows = [[name, r["wall_seconds"], r["trial_phase_seconds"], g(r["start_cell_val_rmse"]), g(r["best_val_rmse"]),
+             r["best_vs_start"]] for name, r in d["runs"].items()]
+    return (f"One {c['trials']}-trial sweep (lr, clip) of a cosine LSTM({c['hidden']}), {c['windows']} windows of "
+            f"{c['window']}, {c['epochs']} epochs, run by `rnnops sweep` with 1 and with 2 workers.\n\n"
+            + table(["workers", "wall s", "trial phase s", "starting cell val RMSE", "best val RMSE", "best / start"],
+                    rows)
+            + f"\n2 workers / 1 worker: wall {ratio['wall']}, trial phase {ratio['trial_phase']} ({d['target']}).\n")
+
+
 def text_profile(d: dict) -> str:
     rows = [[cell, c["epochs"], g(c["train_stage_seconds"], 3), g(c["val_nats"]), g(c["unigram_nats"])]
             for cell, c in d["cells"].items()]
@@ -229,7 +240,8 @@ def significance_size(d: dict) -> str:
 
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
-          "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile}
+          "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
+          "sweep_workers": sweep_workers}
 
 
 def benchmarks(root: Path) -> str:

@@ -1,5 +1,6 @@
-"""`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), write dvc.yaml, open the MLflow UI,
-print the summary, forecast, generate, check the reference BPTT against autograd (gradcheck).
+"""`rnnops`: run the pipeline, run one stage (what dvc.yaml calls), run or apply a sweep, write dvc.yaml,
+open the MLflow UI, print the summary, forecast, generate, check the reference BPTT against autograd
+(gradcheck).
 
 Commands import what they need when they run: `rnnops stage train` pays for Lightning, the others do not.
 """
@@ -124,6 +125,53 @@ def _ui(args) -> int:
     return subprocess.call(cmd)
 
 
+def _sweep(args) -> int:
+    from flows.params import load_params
+    from flows.sweeps.config import sweep_config
+    from models.errors import InvalidParameter
+
+    root = Path(".").resolve()
+    params = load_params(root)
+    cfg = sweep_config(params, args.name)
+    if args.as_cell and not args.apply:
+        raise InvalidParameter("--as names the cell --apply writes; add --apply, or leave --as out.")
+    if args.workers < 0:
+        raise InvalidParameter(f"--workers must be 0 or more, got {args.workers}.")
+    from flows.sweeps import engine
+    from flows.tracking import check_reachable
+
+    engine.open_storage(root, cfg)  # an unreachable database is one sentence before anything trains
+    if args.apply:
+        from flows.sweeps.apply import apply_best
+
+        print(apply_best(root, params, cfg, args.as_cell))
+        return 0
+    check_reachable(root)
+    from flows.sweeps.flow import run_sweep
+
+    result, failures, link = run_sweep(root, params, cfg, args.workers)
+    for failure in failures:
+        print(f"rnnops: {failure}", file=sys.stderr)
+    c, top = result["counts"], result["best"]
+    print(f"sweep {cfg.name}: {c['finished']} of {cfg.trials} trials finished ({c['complete']} complete, "
+          f"{c['pruned']} pruned, {c['failed']} failed; {c['lost']} lost to a dead worker and retried)")
+    if top is not None:
+        start = result["start_value"]
+        print(f"best: trial {top['number']}, val {top['value']:.6g}"
+              + (f" (starting cell {cfg.cell}: {start:.6g})" if start is not None else "") + "; "
+              + ", ".join(f"{k}={v!r}" for k, v in top["params"].items()))
+    print(f"MLflow parent run: {link}")
+    if not args.workers and not result["done"]:
+        print(f"study ready; start workers with `rnnops sweep {cfg.name} --workers K` here or, on each machine of "
+              f"the work pool, `prefect deployment run sweep-worker/sweep-worker --param name={cfg.name}`")
+        return 0
+    if not result["done"]:
+        print(f"the study is not complete: run `rnnops sweep {cfg.name}` again to continue it")
+        return 1
+    print(f"apply it: rnnops sweep {cfg.name} --apply [--as CELL]")
+    return 0
+
+
 def _serve(args) -> int:
     from flows.params import load_params
     from flows.schedules import serve
@@ -223,6 +271,15 @@ def parser() -> argparse.ArgumentParser:
     metrics.add_argument("targets", nargs="*", help="metrics files or folders (default: all of dvc.yaml's)")
     metrics.add_argument("--digits", type=int, default=4, help="significant digits (default 4)")
     metrics.add_argument("--md", action="store_true", help="a Markdown table")
+    sweep = sub.add_parser("sweep", help="run a hyperparameter sweep declared in params.yaml (sweeps:), or apply "
+                                         "its best trial as a cell")
+    sweep.add_argument("name", help="a key of params.yaml's sweeps:")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="worker processes on this machine, cores / K threads each (0: only create the study "
+                            "and its MLflow run, for workers elsewhere)")
+    sweep.add_argument("--apply", action="store_true", help="write the best trial into params.yaml as a cell")
+    sweep.add_argument("--as", dest="as_cell", metavar="CELL",
+                       help="with --apply: a new cell of this name instead of replacing the starting cell")
     sub.add_parser("serve", help="serve params.yaml's schedules as Prefect deployments (needs PREFECT_API_URL)")
     gen = sub.add_parser("generate", help="generate text from the champion character model or a model folder")
     gen.add_argument("--seed-text", required=True)
@@ -246,8 +303,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"run": _run, "stage": _stage, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary, "serve": _serve,
-            "generate": _generate, "predict": _predict, "metrics": _metrics, "gradcheck": _gradcheck}
+COMMANDS = {"run": _run, "stage": _stage, "sweep": _sweep, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary,
+            "serve": _serve, "generate": _generate, "predict": _predict, "metrics": _metrics, "gradcheck": _gradcheck}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,14 @@ def test_services_wait_for_what_they_need():
     assert needs["worker"] == {"prefect": "service_healthy", "mlflow": "service_healthy"}
     assert needs["s3-init"] == {"s3": "service_healthy"}
     assert "CREATE DATABASE mlflow;" in (REPO / "infra/initdb/10-mlflow.sql").read_text()
+    assert "CREATE DATABASE optuna;" in (REPO / "infra/initdb/20-optuna.sql").read_text()
+
+
+def test_workers_share_the_sweeps_optuna_database():
+    from flows.sweeps.engine import STORAGE_ENV
+
+    storage = env("worker")[STORAGE_ENV]
+    assert storage.startswith("postgresql+psycopg2://rnnops:") and storage.endswith("@postgres:5432/optuna")
     assert env("postgres")["POSTGRES_USER"] == "rnnops" and env("postgres")["POSTGRES_DB"] == "prefect"
 
 

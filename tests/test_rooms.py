@@ -69,10 +69,12 @@ def test_stages_do_not_import_one_another():
 
 def test_each_outside_tool_has_one_door():
     tracking = {name for name in modules() if name == "flows.tracking" or name.startswith("flows.tracking.")}
+    sweeps = {"flows.sweeps.engine", "flows.sweeps.trial", "flows.sweeps.apply"}
     doors = {"mlflow": tracking, "yfinance": {"flows.datasets.stocks.yahoo"},
              # the text corpora's URL source, and tracking's health check of a remote MLflow server
              "urllib": {"flows.datasets.text.corpora", "flows.tracking.store"},
-             "prefect": {"flows.pipeline", "flows.schedules"}}  # the flow, and the deployments that serve it
+             "prefect": {"flows.pipeline", "flows.schedules", "flows.sweeps.flow"},  # the flows, their deployments
+             "optuna": sweeps}  # the sweep's config is checked without it, in a second
     for tool, allowed in doors.items():
         users = {name for name, path in modules().items() if tool in outside_imports(path)}
         assert users <= allowed, f"{tool} is imported by {sorted(users - allowed)}"

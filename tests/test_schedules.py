@@ -23,8 +23,9 @@ def test_infra_prefect_yaml_declares_exactly_the_schedules_of_params():
     specs = schedule_specs(yaml.safe_load((REPO / "params.yaml").read_text()))
     declared = yaml.safe_load((REPO / "infra/prefect.yaml").read_text())
     assert declared["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": ROOT_VAR}}]
-    assert {d["name"] for d in declared["deployments"]} == set(specs)
-    for d in declared["deployments"]:
+    scheduled = [d for d in declared["deployments"] if d["name"] != "sweep-worker"]
+    assert {d["name"] for d in scheduled} == set(specs)
+    for d in scheduled:
         spec = specs[d["name"]]
         assert d["entrypoint"] == "flows/pipeline.py:pipeline"  # a file path: the worker needs no package index
         assert d["schedules"] == [{"cron": spec["cron"], "timezone": spec["timezone"]}]
@@ -32,6 +33,16 @@ def test_infra_prefect_yaml_declares_exactly_the_schedules_of_params():
         assert d["concurrency_limit"] == 1
         assert d["work_pool"]["name"] == servers.WORK_POOL  # the pool compose's worker polls
         assert d["work_pool"]["job_variables"]["working_dir"] == ROOT_VAR  # absolute, set by the operator
+
+
+def test_the_sweep_worker_deployment_runs_one_worker_in_the_checkout():
+    from flows.sweeps.flow import sweep_worker
+
+    declared = yaml.safe_load((REPO / "infra/prefect.yaml").read_text())
+    (worker,) = [d for d in declared["deployments"] if d["name"] == "sweep-worker"]
+    assert worker["entrypoint"] == "flows/sweeps/flow.py:sweep_worker" and sweep_worker.name == "sweep-worker"
+    assert worker["parameters"] == {"root": ROOT_VAR, "pull": True} and "schedules" not in worker
+    assert worker["work_pool"] == {"name": servers.WORK_POOL, "job_variables": {"working_dir": ROOT_VAR}}
 
 
 def test_a_bad_schedule_is_one_sentence():

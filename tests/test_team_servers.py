@@ -108,3 +108,36 @@ def test_a_stage_that_loses_the_server_shows_no_password(project):
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" in output and "API request to http://***@127.0.0.1:" in output, output
     assert password not in output
+
+
+def test_a_two_worker_sweep_shares_a_postgres_study_and_logs_to_the_team_server(project, team_mlflow, monkeypatch):
+    import optuna
+
+    url, _, pg = team_mlflow
+    pg.create_database("optuna")
+    params = tiny_params()
+    params["cosine"]["train"]["lstm"]["epochs"] = 2
+    params["sweeps"] = {"team": {"dataset": "cosine", "cell": "lstm", "trials": 3, "pruner": "none",
+                                 "space": {"lr": {"type": "log_float", "low": 1.0e-3, "high": 3.0e-2}}}}
+    write_params(project, params)
+    git(project, "commit", "-qam", "a sweep")
+    storage = pg.url("optuna")
+    monkeypatch.setenv("RNNOPS_OPTUNA_STORAGE", storage)
+
+    done = rnnops(project, "sweep", "team", "--workers", "2", tracking_uri=url)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert pg.password not in output
+    assert not (project / "optuna.db").exists()  # the study is in PostgreSQL
+    trials = optuna.load_study(study_name="rnnops-team", storage=storage).get_trials()
+    assert sorted(t.number for t in trials) == [0, 1, 2]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("rnnops").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.kind = 'sweep' and tags.sweep = 'team'")
+    assert parent.info.status == "FINISHED" and parent.data.params["storage"].startswith("postgresql+psycopg2://***@")
+    children = client.search_runs([experiment], f"tags.kind = 'trial' and tags.mlflow.parentRunId = "
+                                                f"'{parent.info.run_id}'")
+    assert sorted(int(r.data.tags["trial"]) for r in children) == [0, 1, 2]
+    assert {r.data.metrics["val/rmse"] for r in children} == {t.value for t in trials}

@@ -42,22 +42,30 @@ def describe(dataset: str, cell: str, spec, source: str) -> str:
             f"lr {optim.lr}, clip {optim.clip}. Data: {source}.")
 
 
+def split_sizes(splits) -> dict[str, int]:
+    return {split: len(getattr(splits, split)) if getattr(splits, split) is not None else 0
+            for split in ("train", "val", "test")}
+
+
+def run_params(dataset: str, spec, splits, note: str | None = None) -> dict:
+    """A training's MLflow params (a sweep's trials log the same names, so the UI compares them)."""
+    return {"dataset": dataset, "seed": spec.seed, **{f"{k}_windows": v for k, v in split_sizes(splits).items()},
+            "window": splits.info["window"], **dict(spec.extras), **({"stability": note} if note else {}),
+            **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
+            **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
+
+
 def open_run(root: Path, dataset: str, cell: str, spec, splits, resume: checkpoints.Resume):
     """The training's one MLflow run: reopened when resuming, else new (and the checkpoint folder reset)."""
     note = stability_note(spec.net, spec.optim)
     if note:
         print(f"{dataset}/{cell}: {note}")
-    extras = dict(spec.extras)
-    sizes = {split: len(getattr(splits, split)) if getattr(splits, split) is not None else 0
-             for split in ("train", "val", "test")}
-    run_params = {"dataset": dataset, "seed": spec.seed, **{f"{k}_windows": v for k, v in sizes.items()},
-                  "window": splits.info["window"], **extras, **({"stability": note} if note else {}),
-                  **{f"net.{k}": v for k, v in dataclasses.asdict(spec.net).items()},
-                  **{f"optim.{k}": v for k, v in dataclasses.asdict(spec.optim).items()}}
+    sizes = split_sizes(splits)
     kind, source = data_source(root, dataset)
     data = tracking.DataInput(f"{dataset}-windows", data_hash(root, dataset), kind, source,
                               {k: v for k, v in sizes.items() if v})
-    run = tracking.start_training_run(root, dataset, cell, run_params, data, describe(dataset, cell, spec, source),
+    run = tracking.start_training_run(root, dataset, cell, run_params(dataset, spec, splits, note), data,
+                                     describe(dataset, cell, spec, source),
                                      flow_run_id=os.environ.get("RNNOPS_FLOW_RUN_ID") or None,
                                      parent_run_id=os.environ.get(tracking.PARENT_RUN_ID) or None,
                                      resume=(resume.run_id, resume.epoch) if resume.ckpt else None)

@@ -1,0 +1,1 @@
+CREATE DATABASE optuna;  -- sweeps' studies (RNNOPS_OPTUNA_STORAGE)
