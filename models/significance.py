@@ -10,8 +10,8 @@ import numpy as np
 from scipy import stats
 
 SIGNIFICANCE = 0.05  # a verdict against a baseline needs p below this
-# Fewer stretches than this, each as long as the losses' dependence, and the test does not hold its size: in
-# simulation (1000 cases each) 1 stretch gave 15-20% false verdicts at a 5% level, 3 up to 8.3%, 8 up to 6%.
+# Fewer stretches than this, each as long as the losses' dependence, and the test does not hold its size
+# (benchmarks/results/significance_size.json: at one stretch up to 1 false call in 7 at a 5% level).
 MIN_STRETCHES = 8
 REFERENCE_DRAWS = 4000  # Monte Carlo draws of the fixed-b null distribution: p-values to about +-0.007
 REFERENCE_LENGTH = 1000  # longer samples use the reference of this length (the fixed-b limit is reached)
