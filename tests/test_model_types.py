@@ -52,9 +52,11 @@ def test_every_model_type_runs_through_rnnops_run_with_comparable_per_horizon_me
         val = json.loads((project / f"metrics/cosine/{cell}.json").read_text())["val"]
         found[cell] = val
         assert all(k in val for k in steps) and val["horizon"] == H, cell
-        # a learning signal: below persistence (the last value repeated), significantly, over 50 steps
-        assert val["rmse"] < val["persistence_rmse"] and val["dm_pvalue"] < 0.01, (cell, val["rmse"])
+        # a learning signal: below persistence (the last value repeated) over 50 steps; the verdict is against
+        # the stronger seasonal-naive, and 120 windows overlapping by 79 lags are too few to test it
+        assert val["rmse"] < val["persistence_rmse"] and val["persistence_skill"] > 0, (cell, val["rmse"])
         assert val["seasonal_naive_rmse"] < val["persistence_rmse"]
+        assert val["strongest_baseline"] == "seasonal_naive" and val["dm_pvalue"] is None and val["dm_stretches"] < 8
         figures = project / "plots/cosine" / cell
         assert {"rmse_by_horizon.png", "forecasts.png", "predictions.png"} <= {p.name for p in figures.iterdir()}
     assert 0 < found["synced"]["coverage95"] <= 1 and found["synced"]["crps_h50"] > 0
