@@ -34,6 +34,7 @@ def summary_table(root: Path, names: list[str], cells: list[str] | dict[str, lis
 
 
 def _run(args) -> int:
+    from flows import stagedag
     from flows.checks import check_all
     from flows.params import cells_of, load_params
 
@@ -41,6 +42,7 @@ def _run(args) -> int:
     params = load_params(root)
     names = args.datasets or params["datasets"]
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
+    stagedag.runtime(params, stagedag.parse_jobs(args.jobs))
     from flows.tracking import check_reachable
 
     check_reachable(root)
@@ -48,7 +50,7 @@ def _run(args) -> int:
         from flows.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
 
         started = time.perf_counter()
-        outcomes = pipeline(root=str(root), datasets=names, force=args.force)
+        outcomes = pipeline(root=str(root), datasets=names, force=args.force, jobs=stagedag.parse_jobs(args.jobs))
         cells = {d: cells_of(params, d) for d in names}
         print("\n" + summary_table(root, names, cells, outcomes))  # still ours: no other run started
         for line in stability_lines(params, names):
@@ -56,6 +58,10 @@ def _run(args) -> int:
         for o in outcomes:
             if o.status != "ok":
                 print(f"{o.dataset}: {o.status.upper()} at {o.reason} (metrics from earlier runs are not shown)")
+            if o.not_run:
+                print(f"{o.dataset}: not run: {', '.join(o.not_run)}")
+        if outcomes:
+            print(f"stage logs: {outcomes[0].logs}/<stage>.log")
         done = [root / "reports" / o.dataset / "index.html" for o in outcomes if o.status == "ok"]
         print(f"\nreports: {', '.join(str(p) for p in done if p.exists()) or 'none'}")
         for line in mlflow_lines(root, names, cells):
@@ -253,6 +259,8 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole pipeline through Prefect + DVC")
     run.add_argument("--datasets", nargs="+", help="subset of params.yaml's datasets")
     run.add_argument("--force", action="store_true", help="re-run stages even if DVC has them cached")
+    run.add_argument("--jobs", metavar="N", help="stages at a time (default: params' runtime.jobs, else auto: one "
+                                                "per core, each with cores / N threads)")
     run.add_argument("--no-wait", action="store_true",
                      help="fail at once when another run holds this repository, instead of queueing behind it")
     stage = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")

@@ -96,8 +96,10 @@ def cores() -> int:
 
 
 def threads_per_rank(ranks: int) -> int:
-    """Two busy ranks with torch's default thread count each collapse on a small machine (ENVIRONMENT.md)."""
-    return max(1, cores() // max(1, ranks))
+    """Two busy ranks with torch's default thread count each collapse on a small machine (ENVIRONMENT.md).
+    The stage's own share (RNNOPS_THREADS, when the pipeline runs stages side by side) is split, not the machine."""
+    share = os.environ.get("RNNOPS_THREADS", "")
+    return max(1, (int(share) if share.isdigit() and int(share) > 0 else cores()) // max(1, ranks))
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -1,97 +1,33 @@
 """The Prefect `pipeline` flow: one task per DVC stage, so DVC keeps caching/versioning and Prefect
-adds the UI, logs, retries and schedules. One temporary Prefect server per process, not per stage."""
+adds the UI, logs, retries and schedules. One temporary Prefect server per process, not per stage.
+
+The stages run as a graph: a stage starts as soon as the stages it reads from have finished, up to
+`jobs` at a time, datasets side by side; a failed stage stops only what depends on it.
+"""
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
+import datetime as dt
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import as_completed
+from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.runtime import flow_run
-from prefect.states import Failed
 
-from flows import dvcgraph, paths, tracking
+from flows import dvcgraph, paths, stagedag, tracking
 from flows.checks import check_selected
-from flows.env import child_env
 from flows.params import cells_of, load_params
 from flows.paths import stage_name
+from flows.progress import Board, BoardStream
 from flows.results import collect, summary_markdown
 from flows.runlock import run_lock
+from flows.stagerun import StageFailed, StageSkipped, dvc, failure_reason, run_stage, stage_env  # noqa: F401
 
-ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
-DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
-EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*$")  # a traceback's last line
-
-
-def failure_reason(output: str, returncode: int) -> str:
-    """The real reason of a stage that did not end with our own one-line error: the exception the
-    stage process died of, then DVC's own ERROR line, else the last thing the process printed."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    raised = [line for line in lines if EXCEPTION_LINE.match(line)]
-    dvc_said = DVC_ERROR.findall(output)
-    parts = [raised[-1] if raised else "", dvc_said[-1].strip() if dvc_said else ""]
-    reason = "; ".join(part for part in parts if part)
-    return reason or (f"dvc exited with {returncode} after: {lines[-1]}" if lines else
-                      f"dvc exited with {returncode} and printed nothing")
-
-
-class StageFailed(RuntimeError):
-    skipped = False
-
-
-class StageSkipped(StageFailed):
-    """The stage's remote source is unreachable; the run goes on without this dataset."""
-
-    skipped = True
-
-
-def dvc(root: Path, *args: str, stream: bool = False, extra_env: dict | None = None) -> str:
-    """Run the DVC CLI of our interpreter; stream=True passes the output (progress bars) through live."""
-    cmd = [sys.executable, "-m", "dvc", *args]
-    env = child_env(**(extra_env or {}))
-    if not stream:
-        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
-        if done.returncode:
-            raise StageFailed(f"`dvc {' '.join(args)}` failed: {done.stderr.strip() or done.stdout.strip()}")
-        return done.stdout
-    tail = b""
-    with subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        while chunk := os.read(proc.stdout.fileno(), 65536):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-            tail = (tail + chunk)[-16384:]
-    if proc.returncode:
-        text = tail.decode("utf-8", "replace")
-        found = ERROR_LINE.findall(text)
-        if not found:
-            raise StageFailed(failure_reason(text, proc.returncode))
-        kind, reason = found[-1]
-        raise (StageSkipped if kind == "skipped" else StageFailed)(reason.strip())
-    return tail.decode("utf-8", "replace")
-
-
-@task(name="dvc-stage", task_run_name="{stage}")
-def run_stage(root: Path, stage: str, force: bool = False, raise_failure: bool = False,
-              parent_run_id: str | None = None):
-    """The stage's name, or a Failed state (named Skipped for an unreachable source) carrying the
-    stage's one-sentence reason: returned rather than raised, so Prefect logs no traceback.
-    raise_failure=True raises instead, so that Prefect's task retries apply (a scheduled fetch)."""
-    # -q drops DVC's per-stage git hints; the stage's own output (progress bar, errors) still streams.
-    # --single-item: the flow runs the stages in order, so upstream is current; without it every
-    # stage would re-run an always-changed fetch upstream of it (a rolling profile's ingest).
-    args = ["repro", "-q", "--single-item", stage] + (["--force"] if force else [])
-    try:
-        env = {"RNNOPS_FLOW_RUN_ID": str(flow_run.id or ""), tracking.PARENT_RUN_ID: parent_run_id or ""}
-        dvc(root, *args, stream=True, extra_env=env)
-    except StageFailed as exc:
-        if raise_failure:
-            raise
-        return Failed(message=str(exc), name="Skipped" if exc.skipped else "Failed")
-    return stage
+LOGS = "logs"  # <repo>/logs/<run>/<stage>.log (git-ignored)
 
 
 class PipelineFailed(RuntimeError):
@@ -104,6 +40,8 @@ class DatasetOutcome:
     status: str = "ok"  # ok | skipped (source unreachable, nothing else wrong) | failed
     reason: str = ""
     stages: list[str] = field(default_factory=list)  # the stages this run completed
+    not_run: list[str] = field(default_factory=list)  # "<stage> (<why>)" for each stage a failure held back
+    logs: str = ""  # the folder of this run's stage logs
 
     def evaluated(self) -> set[str]:
         """Cells whose evaluate stage completed in this run (older metrics files are not this run's)."""
@@ -114,24 +52,26 @@ class DatasetOutcome:
 @flow(name="pipeline", log_prints=True)
 def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = False,
              wait: bool = True, scheduled: bool = False, fetch_retries: int = 2,
-             retry_delay_s: float = 300.0) -> list[DatasetOutcome]:
-    """ingest -> windows -> train -> evaluate -> report for each dataset; a failed dataset stops only itself.
+             retry_delay_s: float = 300.0, jobs: int | str | None = None) -> list[DatasetOutcome]:
+    """ingest -> windows -> train -> evaluate -> report for each dataset, as a graph, `jobs` stages at a time.
 
     One run per repository at a time: a second one waits (or, wait=False, fails in one sentence).
     scheduled=True (what `rnnops serve` and infra/prefect.yaml pass): a fetch that fails is retried
     `fetch_retries` times, then an unreachable source fails the flow run instead of skipping quietly.
+    jobs: stages at a time (None: params' runtime.jobs, default auto: one per core).
     """
     base = Path(root).resolve()
     with run_lock(base, wait=wait):
         params = load_params(base)
         names = datasets or params["datasets"]
         check_selected(params, names)
+        rt = stagedag.runtime(params, jobs)
         parent = tracking.start_pipeline_run(base, names, params["cells"], str(flow_run.id or ""), scheduled)
         print(f"MLflow run of this pipeline: {tracking.run_link(base, parent)}")  # to watch it while it trains
         outcomes = []
         try:
-            outcomes = run_datasets(base, names, force, (fetch_retries, retry_delay_s) if scheduled else None,
-                                    parent)
+            outcomes = run_graph(base, names, force, rt, (fetch_retries, retry_delay_s) if scheduled else None,
+                                 parent)
         finally:  # an interrupted run's parent ends FAILED, not RUNNING forever
             statuses = {o.dataset: o.status for o in outcomes} or {name: "failed" for name in names}
             tracking.finish_pipeline_run(base, parent, statuses, [paths.report_dir(base, o.dataset)
@@ -142,35 +82,120 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
     return outcomes
 
 
-def run_datasets(base: Path, datasets: list[str], force: bool, fetch_retries: tuple[int, float] | None = None,
-                 parent_run_id: str | None = None) -> list[DatasetOutcome]:
+@contextmanager
+def board_owns_console(board: Board):
+    """While stages run, Prefect's own per-task console lines give way to the board's (they still reach the
+    Prefect UI); its warnings and errors print above the live lines instead of through them."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    saved = [(h, h.level, h.console.file) for h in handlers]
+    for handler in handlers:
+        handler.setLevel(logging.WARNING)
+        if board.live:
+            handler.console.file = BoardStream(board)
+    try:
+        yield
+    finally:
+        for handler, level, file in saved:
+            handler.setLevel(level)
+            handler.console.file = file
+
+
+def run_graph(base: Path, datasets: list[str], force: bool, rt: stagedag.Runtime,
+              fetch_retries: tuple[int, float] | None = None, parent_run_id: str | None = None
+              ) -> list[DatasetOutcome]:
     params = load_params(base)
-    graph, rewritten = dvcgraph.sync(base, params)
-    if rewritten:
-        print("dvc.yaml rewritten from the dataset registry and params.yaml")
-    outcomes = []
-    for dataset in datasets:
-        outcome = DatasetOutcome(dataset)
-        for stage in graph[dataset]:
-            runner, fetch = run_stage, fetch_retries is not None and stage == stage_name("ingest", dataset)
-            if fetch:
-                runner = run_stage.with_options(retries=fetch_retries[0], retry_delay_seconds=fetch_retries[1])
-            state = runner(base, stage, force, raise_failure=fetch, parent_run_id=parent_run_id, return_state=True)
-            if not state.is_failed():
-                outcome.stages.append(stage)
-                continue
-            skipped = state.name == "Skipped"
-            outcome.status = "skipped" if skipped else "failed"
-            outcome.reason = f"{stage}: {state.message}"
-            log = get_run_logger()
-            (log.warning if skipped else log.error)(f"{dataset} {outcome.status.upper()}: {outcome.reason}")
-            break
-        outcomes.append(outcome)
+    _, rewritten = dvcgraph.sync(base, params)
+    nodes = stagedag.graph(params, datasets)
+    logs = base / LOGS / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    outcomes = {d: DatasetOutcome(d, logs=str(logs.relative_to(base))) for d in datasets}
+    with Board() as board, board_owns_console(board):
+        if rewritten:
+            board.say("dvc.yaml rewritten from the dataset registry and params.yaml")
+        board.say(f"running {len(nodes)} stages, {rt.describe()}; each stage's output: {logs.relative_to(base)}/")
+        Scheduler(base, nodes, rt, board, logs, force, fetch_retries, parent_run_id).run(outcomes)
+    for outcome in outcomes.values():
         if outcome.status == "ok":
             create_markdown_artifact(
-                key=f"rnnops-{dataset.lower().replace('_', '-')}-summary",  # Prefect: lowercase, digits, dashes
-                markdown=f"# {dataset}\n\n" + summary_markdown(collect(base, dataset, cells_of(params, dataset),
-                                                                         outcome.evaluated())),
-                description=f"rnnops {dataset}: metrics per cell (each row names its split)",
-            )
-    return outcomes
+                key=f"rnnops-{outcome.dataset.lower().replace('_', '-')}-summary",  # lowercase, digits, dashes
+                markdown=f"# {outcome.dataset}\n\n" + summary_markdown(collect(
+                    base, outcome.dataset, cells_of(params, outcome.dataset), outcome.evaluated())),
+                description=f"rnnops {outcome.dataset}: metrics per cell (each row names its split)")
+    return list(outcomes.values())
+
+
+class Scheduler:
+    """Starts each stage whose upstream has finished while fewer than `jobs` run (a training that takes N
+    devices counts N) and a GPU is free for it; a failure holds back only the stages downstream of it."""
+
+    def __init__(self, base, nodes, rt, board, logs, force, fetch_retries, parent_run_id):
+        self.base, self.nodes, self.rt, self.board, self.logs = base, nodes, rt, board, logs
+        self.force, self.fetch_retries, self.parent = force, fetch_retries, parent_run_id
+        self.free = list(rt.gpus)
+        self.running: dict = {}  # future -> (stage, its weight, its GPUs)
+        self.ended: dict[str, str] = {}  # stage -> done | failed | skipped | held
+
+    def weight(self, node) -> int:
+        return min(max(1, node.devices), self.rt.jobs)
+
+    def ready(self) -> list[str]:
+        waiting = [n for n in self.nodes if n not in self.ended and n not in {s for s, _, _ in self.running.values()}]
+        # stages that unblock others (ingest, windows, evaluate, report) before trainings
+        return sorted((n for n in waiting if all(self.ended.get(u) == "done" for u in self.nodes[n].upstream)),
+                      key=lambda n: self.nodes[n].devices > 0)
+
+    def hold_back(self, outcomes: dict[str, DatasetOutcome]) -> None:
+        """Mark, transitively, every stage below a stage that did not finish."""
+        changed = True
+        while changed:
+            changed = False
+            for name, node in self.nodes.items():
+                bad = sorted(u for u in node.upstream if self.ended.get(u) in ("failed", "skipped", "held"))
+                if name in self.ended or not bad:
+                    continue
+                self.ended[name], changed = "held", True
+                outcomes[node.dataset].not_run.append(f"{name} ({bad[0]} did not finish)")
+
+    def start(self, name: str) -> bool:
+        node, used = self.nodes[name], sum(w for _, w, _ in self.running.values())
+        weight = self.weight(node)
+        gpus = min(node.devices, len(self.rt.gpus)) if self.rt.gpus else 0
+        if used + weight > self.rt.jobs or gpus > len(self.free):
+            return False
+        mine, self.free = self.free[:gpus], self.free[gpus:]
+        fetch = self.fetch_retries is not None and name == stage_name("ingest", node.dataset)
+        runner = run_stage.with_options(retries=self.fetch_retries[0], retry_delay_seconds=self.fetch_retries[1]) \
+            if fetch else run_stage
+        env = stage_env(self.rt.threads, mine if self.rt.gpus else None)
+        self.board.start(name)
+        future = runner.submit(self.base, name, self.force, raise_failure=fetch, parent_run_id=self.parent, env=env,
+                               log=self.logs / f"{name}.log", on_line=lambda line, n=name: self.board.feed(n, line))
+        self.running[future] = (name, weight, mine)
+        return True
+
+    def run(self, outcomes: dict[str, DatasetOutcome]) -> None:
+        while True:
+            self.hold_back(outcomes)
+            for name in self.ready():
+                if not self.start(name) and self.nodes[name].devices == 0:
+                    break  # no room even for a CPU stage: wait for one to end
+            if not self.running:
+                return
+            future = next(as_completed(list(self.running)))
+            name, _, mine = self.running.pop(future)
+            self.free += mine
+            self.settle(name, future.state, outcomes[self.nodes[name].dataset])
+
+    def settle(self, name: str, state, outcome: DatasetOutcome) -> None:
+        log = self.logs / f"{name}.log"
+        if not state.is_failed():
+            self.ended[name] = "done"
+            outcome.stages.append(name)
+            self.board.finish(name, "done")
+            return
+        skipped = state.name == "Skipped"
+        self.ended[name] = "skipped" if skipped else "failed"
+        if outcome.status != "failed":  # the first failure of a dataset is its reason
+            outcome.status, outcome.reason = ("skipped" if skipped else "failed"), f"{name}: {state.message}"
+        self.board.finish(name, "skipped" if skipped else "FAILED", f"{state.message} (log: {log.relative_to(self.base)})")
+        level = logging.WARNING if skipped else logging.ERROR
+        get_run_logger().log(level, f"{outcome.dataset} {'SKIPPED' if skipped else 'FAILED'}: {name}: {state.message}")

@@ -92,7 +92,7 @@ def stages(params: dict | None, dataset: str, cells: list[str] | None = None) ->
     return {stage.name: stage for stage in found}
 
 
-def _covers(a: str, b: str) -> bool:
+def covers(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
@@ -104,7 +104,7 @@ def check_upstream(root: Path, module: str, dataset: str, cell: str | None = Non
     if me is None:  # not a stage of this dataset: the stage's own argument checks say what is wrong
         return
     for dep in me.deps:
-        makers = [s for s in graph.values() if s is not me and any(_covers(dep, out) for out in s.writes())]
+        makers = [s for s in graph.values() if s is not me and any(covers(dep, out) for out in s.writes())]
         if makers and not (Path(root) / dep).exists():
             first = makers[0]
             each = " for each cell" if first.cell == ANY_CELL else ""

@@ -105,6 +105,7 @@ class ExtraStage:
     label: str
     per_cell: bool = True  # False: one stage for the dataset, `python -m <module> <dataset>`
     outs: tuple[str, ...] = ()  # files it keeps and extends from run to run (persisted, in git, not DVC's cache)
+    trains: bool = False  # it fits models: the scheduler gives it a device, as it does a train stage
 
 
 class Dataset:

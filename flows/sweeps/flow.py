@@ -16,7 +16,7 @@ from flows import datasets, launch, tracking
 from flows.env import child_env
 from flows.params import load_params
 from flows.paths import stage_name
-from flows.pipeline import StageFailed, dvc
+from flows.stagerun import StageFailed, dvc
 from flows.runlock import run_lock
 from flows.sweeps import engine
 from flows.sweeps.config import SweepConfig, sweep_config

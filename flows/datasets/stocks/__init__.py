@@ -111,7 +111,7 @@ class StockPrices(Dataset):
         name="backtest", module="flows.datasets.stocks.backtest",
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
-        summary_key="mean_skill", label="backtest skill"),)
+        summary_key="mean_skill", label="backtest skill", trains=True),)
     plot_roles = {"x": "date", "x_dates": True, "real": "real", "model": "predicted",
                   "baselines": ["persistence", "drift"], "ylabel": "price"}
     # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
