@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 
 from flows import dvcgraph, paths, stagedag, tracking
 from flows.checks import check_selected
+from flows.atomic import read_json
 from flows.params import cells_of, load_params
 from flows.paths import stage_name
 from flows.progress import Board, BoardStream
@@ -133,15 +134,26 @@ class Scheduler:
         self.free = list(rt.gpus)
         self.running: dict = {}  # future -> (stage, its weight, its GPUs)
         self.ended: dict[str, str] = {}  # stage -> done | failed | skipped | held
+        self.cause: dict[str, str] = {}  # held stage -> the failed or skipped stage that held it back
 
     def weight(self, node) -> int:
         return min(max(1, node.devices), self.rt.jobs)
 
     def ready(self) -> list[str]:
         waiting = [n for n in self.nodes if n not in self.ended and n not in {s for s, _, _ in self.running.values()}]
-        # stages that unblock others (ingest, windows, evaluate, report) before trainings
+        # stages that unblock others (ingest, windows, evaluate, report) first, then the trainings, the one
+        # that took longest last time first: the run ends sooner than with a long one started last
         return sorted((n for n in waiting if all(self.ended.get(u) == "done" for u in self.nodes[n].upstream)),
-                      key=lambda n: self.nodes[n].devices > 0)
+                      key=lambda n: (self.nodes[n].devices > 0, -self.last_seconds(n)))
+
+    def last_seconds(self, name: str) -> float:
+        node = self.nodes[name]
+        if node.cell is None or node.devices == 0:
+            return 0.0
+        try:
+            return float(read_json(paths.model_dir(self.base, node.dataset, node.cell) / "run.json")["train_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0
 
     def hold_back(self, outcomes: dict[str, DatasetOutcome]) -> None:
         """Mark, transitively, every stage below a stage that did not finish."""
@@ -153,7 +165,8 @@ class Scheduler:
                 if name in self.ended or not bad:
                     continue
                 self.ended[name], changed = "held", True
-                outcomes[node.dataset].not_run.append(f"{name} ({bad[0]} did not finish)")
+                self.cause[name] = self.cause.get(bad[0], bad[0])  # the stage that failed, not the one between
+                outcomes[node.dataset].not_run.append(f"{name} ({self.cause[name]} {self.ended[self.cause[name]]})")
 
     def start(self, name: str) -> bool:
         node, used = self.nodes[name], sum(w for _, w, _ in self.running.values())

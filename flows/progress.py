@@ -47,7 +47,7 @@ class Board:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        if self._ticker:
+        if self._ticker and self._ticker.is_alive():
             self._ticker.join(timeout=5)
         with self.lock:
             self._erase()

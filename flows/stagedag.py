@@ -19,6 +19,7 @@ MAX_AUTO_JOBS = 16  # small recurrent nets gain little from a 2nd thread; past t
 class Node:
     name: str
     dataset: str
+    cell: str | None
     upstream: frozenset[str]
     devices: int  # GPUs it holds while it runs (on a machine with GPUs); 0 for a CPU-only stage
 
@@ -35,7 +36,7 @@ def graph(params: dict, names: list[str]) -> dict[str, Node]:
             ups = frozenset(other.name for other in stages.values() if other is not stage and any(
                 stagegraph.covers(dep, out) for dep in stage.deps for out in other.writes()))
             holds = stage.kind == "train" or stage.kind in trains
-            found[name] = Node(name, dataset, ups, _devices(params, dataset, stage.cell) if holds else 0)
+            found[name] = Node(name, dataset, stage.cell, ups, _devices(params, dataset, stage.cell) if holds else 0)
     return found
 
 

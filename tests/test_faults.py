@@ -91,9 +91,9 @@ def test_a_full_disk_fails_in_one_sentence_and_keeps_the_previous_outputs(projec
     assert sorted(m.step for m in client.get_metric_history(state["run_id"], "train/loss")) == [1, 2, 3, 4]
 
 
-def rnnops_run(root: Path, **popen) -> subprocess.Popen:
+def rnnops_run(root: Path, *args: str, **popen) -> subprocess.Popen:
     env = dict(os.environ, RNNOPS_PROGRESS_BAR="0")
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", "run"], cwd=root, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", "run", *args], cwd=root, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
 
@@ -132,13 +132,18 @@ def one_cell(root: Path, epochs: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_sigkilled_pipeline_run_is_closed_as_killed_by_the_next_run(project, mlflow_uri):
-    one_cell(project, 40)
+def test_a_sigkilled_run_of_two_trainings_at_once_resumes_each_and_ends_as_an_uninterrupted_run(project, mlflow_uri):
+    params = tiny_params()
+    params["cells"] = ["lstm", "gru"]
+    params["runtime"] = {"jobs": 2, "threads": 1}  # the two trainings side by side, one thread each
+    for cell in params["cells"]:
+        params["cosine"]["train"][cell]["epochs"] = EPOCHS
+    write_params(project, params)
     proc = rnnops_run(project, start_new_session=True)
     try:
-        state = wait_for_checkpoint(project, proc, "lstm")
+        states = {cell: wait_for_checkpoint(project, proc, cell) for cell in params["cells"]}
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole run: CLI, Prefect's server, dvc, the stage
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole run: CLI, Prefect's server, dvc, both stages
         proc.communicate(timeout=60)
     assert gone(proc.pid)
     client = MlflowClient(mlflow_uri)
@@ -146,17 +151,45 @@ def test_a_sigkilled_pipeline_run_is_closed_as_killed_by_the_next_run(project, m
     (killed,) = client.search_runs([experiment], "tags.kind = 'pipeline'")
     assert killed.info.status == "RUNNING"  # nobody closed it: a ghost until the next run
 
-    rerun = rnnops_run(project)
-    out, _ = rerun.communicate(timeout=900)
-    assert rerun.returncode == 0, out[-3000:]
+    out = finished(rnnops_run(project))
     old = client.get_run(killed.info.run_id)
     assert old.info.status == "KILLED" and old.info.end_time is not None
     assert f"pid {proc.pid} on" in old.data.tags["failure"]
     (new,) = [r for r in client.search_runs([experiment], "tags.kind = 'pipeline'") if r.info.run_id != old.info.run_id]
     assert new.info.status == "FINISHED" and new.data.tags["outcome.cosine"] == "ok"
     assert client.search_runs([experiment], "attributes.status = 'RUNNING'") == []
-    summary = json.loads((project / "data/models/cosine/lstm/run.json").read_text())
-    assert summary["run_id"] == state["run_id"] and summary["resumed_after_epoch"] >= 1  # resumed, not restarted
+    logs = project / out.split("stage logs: ")[1].split("<stage>")[0]
+    resumed = {}
+    for cell, state in states.items():
+        summary = json.loads((project / f"data/models/cosine/{cell}/run.json").read_text())
+        assert summary["run_id"] == state["run_id"] and summary["resumed_after_epoch"] >= 1  # resumed, not restarted
+        trained = (logs / f"train-cosine-{cell}.log").read_text().count(f"cosine/{cell}: epoch ")
+        assert trained == EPOCHS - summary["resumed_after_epoch"], cell  # this process trained only the rest
+        steps = {m.step for m in client.get_metric_history(state["run_id"], "train/loss")}
+        assert sorted(steps) == list(range(1, EPOCHS + 1)), cell  # one run per cell holds every epoch
+        resumed[cell] = outcome(project, cell)
+    assert len(client.search_runs([experiment], "tags.kind = 'training'")) == 2
+
+    finished(rnnops_run(project, "--force"))  # the same two trainings, uninterrupted, from scratch
+    assert {cell: outcome(project, cell) for cell in states} == resumed
+
+
+EPOCHS = 60  # both trainings must still be running when the second one's first checkpoint lands
+
+
+def finished(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def outcome(root: Path, cell: str) -> tuple:
+    """What a training computed: its weights and its validation figures (not its run id or seconds)."""
+    import torch
+
+    weights = torch.load(root / f"data/models/cosine/{cell}/model.pt", weights_only=True)
+    tensors = sorted((k, v.numpy().tobytes()) for k, v in weights.items() if torch.is_tensor(v))
+    return tensors, json.loads((root / f"metrics/cosine/{cell}.json").read_text())["val"]
 
 
 def test_only_the_pipeline_runs_whose_process_is_gone_are_closed(tmp_path, mlflow_uri):

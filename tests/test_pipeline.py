@@ -105,16 +105,19 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     assert changed.returncode == 0, changed.stderr
     assert ran_stages(changed.stdout) == {"train-cosine-lstm", "evaluate-cosine-lstm", "report-cosine"}
 
-    # A run that fails at train-cosine-lstm does not show the earlier lstm (or gru) metrics as its own
+    # A run that fails at train-cosine-lstm stops only what depends on it: the other cells finish, the
+    # summary names what was not run and why, and never shows the earlier lstm metrics as this run's
     old_lstm = json.loads((project / "metrics/cosine/lstm.json").read_text())["val"]["rmse"]
     params["cosine"]["train"]["lstm"]["hiden_size"] = 3
     write_params(project, params)
     failed = pipeline(root=str(project))
     assert failed[0].status == "failed" and "train-cosine-lstm" in failed[0].reason
     assert "unknown key(s) hiden_size" in failed[0].reason
+    assert failed[0].not_run == ["evaluate-cosine-lstm (train-cosine-lstm failed)",
+                                 "report-cosine (train-cosine-lstm failed)"]
     table = summary_table(project, ["cosine"], CELLS, failed)
     rows = [line.split()[1] for line in table.splitlines()[1:]]
-    assert rows == ["rnn"] and f"{old_lstm:.4g}" not in table
+    assert rows == ["rnn", "gru"] and f"{old_lstm:.4g}" not in table
 
     # A stage that fails mid-way through dvc repro (its MLflow run is not in the store it is pointed
     # at, after its table and plot are written) leaves none of its outputs, never half of them
