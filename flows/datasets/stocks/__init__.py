@@ -231,7 +231,7 @@ class StockPrices(Dataset):
 
         first_days = np.asarray(spec["dates"])[np.asarray(windows.starts) + windows.window]
         return horizons.score(net, windows, batch, WEEK, first_days, f"{self.name} {split}", to_prices,
-                              prices=True, ylabel="price")
+                              prices=True, ylabel=self.plot_roles["ylabel"], dates=True)
 
 
 def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.DataFrame, dict]:
