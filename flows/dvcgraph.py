@@ -17,7 +17,7 @@ import yaml
 
 from flows import datasets, dvcviews, stagegraph
 from flows.atomic import write_text
-from flows.params import planned_datasets
+from flows.params import cells_of, planned_datasets, train_spec
 from flows.stagegraph import GENERIC  # noqa: F401 (the stage kinds, also named here)
 
 PACKAGES = ("flows", "models")
@@ -97,15 +97,17 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
 
 
 def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
-    """`dvc plots show`'s charts, one per evaluated cell, with the axes the plug-in's plot roles name.
+    """`dvc plots show`'s charts, one per evaluated cell (each dataset's own cells), with the axes of that
+    cell's table: the plug-in's plot roles, or a multi-step cell's (Dataset.cell_plot_roles).
     Top-level definitions (not per-output props) because a chart draws several columns of one file."""
     charts = []
     for dataset in graph:
-        roles = datasets.get(dataset).plot_roles
-        if not roles:
-            continue
-        columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
-        for cell in params["cells"]:
+        plugin = datasets.get(dataset)
+        for cell in cells_of(params, dataset):
+            roles = plugin.cell_plot_roles(train_spec(params, dataset, cell).net)
+            if not roles:
+                continue
+            columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
             charts.append({f"{dataset}-{cell}": {
                 "template": dvcviews.DATES if roles.get("x_dates") else "linear", "x": roles["x"],
                 "y": {f"plots/{dataset}/{cell}.csv": list(columns)},

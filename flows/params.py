@@ -48,6 +48,15 @@ def section(params: dict, *keys: str) -> Any:
     return node
 
 
+def config_of(cls, params: dict, dataset: str, part: str):
+    """<dataset>.<part> as the config dataclass cls, then its `check(where)`: one class can serve several
+    datasets (stocks and stocks_daily), so its errors name the section the values came from."""
+    where = f"{dataset}.{part}"
+    cfg = from_mapping(cls, section(params, dataset, part), where)
+    cfg.check(where)
+    return cfg
+
+
 def check_dataset(name: str) -> str:
     if name not in datasets.names():
         raise InvalidParameter(f"unknown dataset {name!r}; choose one of {', '.join(datasets.names())}.")

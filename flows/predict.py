@@ -28,14 +28,15 @@ RETURN_LIMIT = 8.0  # a standardised daily return beyond 8 sigma is not what the
 MAX_AGE_DAYS = 365  # a model that last saw data a year before the snapshot ends is stale
 
 
-def trust_problems(transform: PriceTransform, series: np.ndarray, last_seen: str, last_date, ticker: str) -> list[str]:
+def trust_problems(transform: PriceTransform, series: np.ndarray, last_seen: str, last_date, ticker: str,
+                   dataset: str = "stocks") -> list[str]:
     problems = []
     low, high = float(series.min()), float(series.max())
     if transform.target == "level" and (low < -LEVEL_MARGIN or high > 1 + LEVEL_MARGIN):
         lo_price, hi_price = transform.shift, transform.shift + transform.scale
         problems.append(f"the last prices of {ticker} scale to {low:.2f}..{high:.2f}, outside the 0..1 of the "
                         f"training prices {lo_price:.4g}..{hi_price:.4g}; a MinMax level model cannot extrapolate, "
-                        f"so retrain on recent data or use stocks.windows.target: log_return")
+                        f"so retrain on recent data or use {dataset}.windows.target: log_return")
     if transform.target == "log_return" and max(abs(low), abs(high)) > RETURN_LIMIT:
         problems.append(f"a recent daily return of {ticker} is {max(abs(low), abs(high)):.1f} training standard "
                         f"deviations from the mean, far outside what the model saw; retrain on recent data")
@@ -67,7 +68,7 @@ def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None 
     if len(prices) < need:
         raise InvalidParameter(f"the {ticker} snapshot has {len(prices)} rows; the model needs the last {need}.")
     series = transform.to_series(prices[-need:])  # (window,)
-    problems = trust_problems(transform, series, fitted["last_seen"], frame.index[-1], ticker)
+    problems = trust_problems(transform, series, fitted["last_seen"], frame.index[-1], ticker, dataset)
     if problems and not force:
         raise InvalidParameter(f"refusing to forecast: {problems[0]}; pass --force to forecast anyway.")
     with torch.no_grad():

@@ -136,3 +136,62 @@ def test_a_stage_that_dies_of_an_exception_reports_it_not_see_above():
     assert failure_reason("ERROR: Unable to acquire lock: the repository is locked\n", 255) == \
         "Unable to acquire lock: the repository is locked"
     assert "see above" not in failure_reason("some progress\n", 1)
+
+
+@pytest.mark.parametrize("dataset, edit, key", [
+    ("stocks_daily", lambda s: s["ingest"].update(source="bloomberg"), "stocks_daily.ingest.source"),
+    ("stocks_daily", lambda s: s["ingest"].update(history_days=0), "stocks_daily.ingest.history_days"),
+    ("stocks_daily", lambda s: s["windows"].update(target="price"), "stocks_daily.windows.target"),
+    ("stocks_daily", lambda s: s["windows"].update(val_sessions=0), "stocks_daily.windows.val_sessions"),
+    ("cosine", lambda s: s["windows"].update(formulation="streamed"), "cosine.windows.formulation"),
+    ("cosine", lambda s: s["windows"].update(val_windows=0), "cosine.windows.val_windows"),
+])
+def test_a_params_error_names_the_section_it_is_about(dataset, edit, key):
+    """stocks_daily shares the stocks plug-in's classes, cosine the generated series': their errors must name
+    the dataset's own section."""
+    from flows import datasets
+
+    params = tiny_params((dataset,))
+    edit(params[dataset])
+    with pytest.raises(InvalidParameter) as err:
+        datasets.get(dataset).check(params)
+    message = str(err.value)
+    assert message.startswith(key) and "stocks." not in message, message
+
+
+def test_stocks_daily_ingest_and_windows_errors_name_its_snapshot_and_section(tmp_path, monkeypatch):
+    import pandas as pd
+    import yfinance
+
+    from flows.datasets.stocks.prices import PriceDataError
+    from models.errors import SourceUnavailable
+    from tests.test_yahoo import FakeYahoo
+
+    params = tiny_params(("stocks_daily",))
+    daily = params["stocks_daily"]
+    seen = []
+
+    def fails(error, stage=ingest):
+        write_params(tmp_path, params)
+        with pytest.raises(error) as err:
+            stage(tmp_path, "stocks_daily")
+        seen.append(str(err.value))
+        return seen[-1]
+
+    monkeypatch.setattr(yfinance, "download", FakeYahoo("offline"))
+    offline = fails(SourceUnavailable)
+    assert "data/raw/stocks_daily/GOOG.csv" in offline and "set stocks_daily.ingest.source: csv" in offline
+    daily["ingest"].update(source="csv", paths=[])
+    assert "stocks_daily.ingest.paths is empty" in fails(InvalidParameter)
+    daily["ingest"]["paths"] = ["data/sources/daily.csv"]
+    assert "check stocks_daily.ingest.paths" in fails(PriceDataError)
+    (tmp_path / "data/sources").mkdir(parents=True)
+    days = pd.bdate_range("2016-01-04", periods=40)
+    rows = [f"{d.date()},{100 + i}" for i, d in enumerate(days[:20].append(days[30:] + pd.Timedelta(days=20)))]
+    (tmp_path / "data/sources/daily.csv").write_text("Date,Open\n" + "\n".join(rows) + "\n")
+    assert "raise stocks_daily.ingest.max_gap_days" in fails(PriceDataError)
+    (tmp_path / "data/sources/daily.csv").write_text("Date,Open\n" + "\n".join(rows[:20]) + "\n")
+    write_params(tmp_path, params)
+    ingest(tmp_path, "stocks_daily")  # 20 days: a snapshot, too short for the window and both splits
+    assert "raise stocks_daily.ingest.history_days" in fails(InvalidParameter, make_windows)
+    assert not [message for message in seen if "stocks." in message], seen

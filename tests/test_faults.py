@@ -205,7 +205,7 @@ def test_only_the_pipeline_runs_whose_process_is_gone_are_closed(tmp_path, mlflo
                                                       REPOSITORY: str(repo.resolve())}).info.run_id
             for what, (pid, on, repo) in owners.items()}
     with run_lock(here):  # no other pipeline run of `here` can be alive: its RUNNING parents are dead
-        mine = tracking.start_pipeline_run(here, ["cosine"], ["gru"], None, scheduled=False)
+        mine = tracking.start_pipeline_run(here, {"cosine": ["gru"]}, None, scheduled=False)
     status = {what: client.get_run(run_id).info.status for what, run_id in made.items()}
     assert status == {"dead here": "KILLED", "pid reused here": "KILLED", "dead elsewhere": "KILLED",
                       "alive elsewhere": "RUNNING", "another host": "RUNNING"}

@@ -53,7 +53,9 @@ def test_a_training_run_carries_what_the_ui_shows(tmp_path, mlflow_uri):
     """Dataset column (digest = DVC hash, source, split sizes), Source/Version/description, parent, Duration
     ending with the training, shared metric names, and a registered version that links back."""
     client = MlflowClient(mlflow_uri)
-    parent = tracking.start_pipeline_run(tmp_path, ["cosine"], ["gru"], "flow-1", scheduled=False)
+    # each dataset with its own cells (cosine's model types are not stocks' cells)
+    parent = tracking.start_pipeline_run(tmp_path, {"cosine": ["gru", "s2s"], "stocks": ["lstm"]}, "flow-1",
+                                         scheduled=False)
     run = tracking.start_training_run(tmp_path, "cosine", "gru", {"optim.lr": 0.1}, DATA, "cosine / gru: a test",
                                       parent_run_id=parent)
     time.sleep(0.05)
@@ -92,6 +94,9 @@ def test_a_training_run_carries_what_the_ui_shows(tmp_path, mlflow_uri):
     top = client.get_run(parent)
     assert top.info.status == "FINISHED" and top.data.tags["outcome.cosine"] == "ok"
     assert top.data.tags["kind"] == "pipeline" and "mlflow.parentRunId" not in top.data.tags
+    assert top.data.params == {"datasets": "cosine,stocks", "cells.cosine": "gru,s2s", "cells.stocks": "lstm",
+                               "scheduled": "False"}
+    assert top.data.tags["mlflow.note.content"] == "rnnops run: cosine x gru, s2s; stocks x lstm"
 
 
 def test_default_store_is_sqlite_in_the_repository(tmp_path, monkeypatch):

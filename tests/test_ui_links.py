@@ -24,7 +24,7 @@ REGISTRY = "#/models"  # the sidebar's Model registry: in the model-training vie
 
 
 def test_the_addresses_we_print_open_mlflow_on_our_runs(tmp_path, mlflow_uri):
-    parent = tracking.start_pipeline_run(tmp_path, ["cosine"], ["gru"], None, scheduled=False)
+    parent = tracking.start_pipeline_run(tmp_path, {"cosine": ["gru"]}, None, scheduled=False)
     run = tracking.start_training_run(tmp_path, "cosine", "gru", {"optim.lr": 0.1}, DATA, parent_run_id=parent)
     run.trained()
     net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()

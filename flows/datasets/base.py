@@ -108,6 +108,14 @@ class ExtraStage:
     trains: bool = False  # it fits models: the scheduler gives it a device, as it does a train stage
 
 
+def horizon_plot_roles(ylabel: str = "value", dates: bool = False) -> dict:
+    """The roles of a multi-step cell's table (flows.horizons.score's): its h=1 forecasts beside both
+    baselines, x the window's label (`dates`: the first forecast day, an ISO date). Here, not in horizons,
+    so that dvc.yaml's charts are known without making every stage depend on the multi-step code."""
+    return {"x": "window", **({"x_dates": True} if dates else {}), "real": "real", "model": "predicted",
+            "baselines": ["persistence", "seasonal_naive"], "ylabel": f"{ylabel} (h=1)"}
+
+
 class Dataset:
     """Defaults cover the common case; a plug-in overrides what differs."""
 
@@ -193,6 +201,13 @@ class Dataset:
         return splits
 
     # evaluation ----------------------------------------------------------------------------------
+    def cell_plot_roles(self, net_cfg) -> dict:
+        """The roles of one cell's Scored.plot (dvc.yaml's chart of that cell names them): a multi-step
+        cell's table is flows.horizons', whose baselines are persistence and seasonal-naive."""
+        if not self.plot_roles or not getattr(net_cfg, "multi_step", False):
+            return self.plot_roles
+        return horizon_plot_roles(self.plot_roles.get("ylabel", "value"), self.plot_roles.get("x_dates", False))
+
     def score(self, root: Path, params: dict, net, splits: Splits, split: str) -> Scored:
         raise NotImplementedError
 

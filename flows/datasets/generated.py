@@ -16,7 +16,7 @@ import torch
 from flows import horizons, paths
 from flows.atomic import read_json
 from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_matches
-from flows.params import section
+from flows.params import config_of, section
 from flows.scoring import predict
 from models.config import HEADS, TASKS, from_mapping
 from models.errors import InvalidParameter
@@ -36,18 +36,18 @@ class WindowConfig:
     formulation: str = "windowed"  # stateful: the series as long streams, truncated BPTT (train.<cell>.tbptt)
     streams: int = 1  # stateful: parallel stretches the training part is cut into (the batch)
 
-    def __post_init__(self):
+    def check(self, where: str) -> None:
         if self.formulation not in FORMULATIONS:
-            raise InvalidParameter(f"windows.formulation must be windowed or stateful, got {self.formulation!r}.")
+            raise InvalidParameter(f"{where}.formulation must be windowed or stateful, got {self.formulation!r}.")
         if not isinstance(self.streams, int) or self.streams <= 0:
-            raise InvalidParameter(f"windows.streams must be a positive integer, got {self.streams!r}.")
+            raise InvalidParameter(f"{where}.streams must be a positive integer, got {self.streams!r}.")
 
-    def ranges(self, length: int) -> tuple[range, range]:
+    def ranges(self, length: int, where: str) -> tuple[range, range]:
         total = window_count(length, self.window)
         for name in ("train_windows", "val_windows"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise InvalidParameter(f"windows.{name} must be a positive integer, got {value!r}.")
+                raise InvalidParameter(f"{where}.{name} must be a positive integer, got {value!r}.")
         if self.train_windows + self.val_windows > total:
             raise InvalidParameter(
                 f"train_windows + val_windows = {self.train_windows + self.val_windows} but a series of "
@@ -73,11 +73,11 @@ class GeneratedSeries(Dataset):
         return from_mapping(self.Ingest, section(params, self.name, "ingest"), f"{self.name}.ingest")
 
     def window_config(self, params: dict) -> WindowConfig:
-        return from_mapping(WindowConfig, section(params, self.name, "windows"), f"{self.name}.windows")
+        return config_of(WindowConfig, params, self.name, "windows")
 
     def check(self, params):
         cfg = self.window_config(params)
-        cfg.ranges(self.ingest_config(params).points)
+        cfg.ranges(self.ingest_config(params).points, f"{self.name}.windows")
         check_tbptt_matches(params, self.name, "formulation", cfg.formulation == "stateful", "{k1: 50, k2: 50}")
 
     def ingest(self, root, params, out):
@@ -92,7 +92,7 @@ class GeneratedSeries(Dataset):
         cfg = self.window_config(params)
         series = np.load(paths.raw_dir(root, self.name) / "series.npy", allow_pickle=False)
         check_finite(series, self.name)
-        train, val = cfg.ranges(len(series))
+        train, val = cfg.ranges(len(series), f"{self.name}.windows")
         period = read_json(paths.raw_dir(root, self.name) / "meta.json").get("period")
         out.save_npy("series.npy", series.astype(np.float32))
         out.write_json("spec.json", {"window": cfg.window, "train": [train.start, train.stop],

@@ -250,22 +250,27 @@ def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | No
     return run.info.run_id
 
 
-def start_pipeline_run(root: Path, datasets: list[str], cells: list[str], flow_run_id: str | None,
-                       scheduled: bool) -> str:
+def start_pipeline_run(root: Path, cells: dict[str, list[str]], flow_run_id: str | None, scheduled: bool) -> str:
     """The parent run of one `rnnops run` (or scheduled flow run): its trainings and backtests are
     its children, so the UI groups one pipeline run's runs under one row. The runs a killed pipeline
-    left RUNNING (its parent, its trainings) are closed as KILLED first. Call it under the run lock."""
+    left RUNNING (its parent, its trainings) are closed as KILLED first. Call it under the run lock.
+
+    `cells`: each dataset of the run, in order, with the cells it trains (flows.params.cells_of: a
+    dataset's own list, e.g. cosine's model types, or params' `cells`); logged as params `datasets` and
+    `cells.<dataset>`."""
     mlc = client(root)
     experiment = experiment_id_of(mlc, root)
     close_dead_pipelines(mlc, experiment, root)
     close_ghosts(mlc, experiment)  # also the trainings of a killed run that this run will not train again
     how = "scheduled Prefect flow run" if scheduled else "rnnops run"
+    what = "; ".join(f"{dataset} x {', '.join(names)}" for dataset, names in cells.items())
     tags = {"kind": "pipeline", "prefect_flow_run_id": flow_run_id or "none",
             OWNER: f"{os.getpid()}@{socket.gethostname()}", REPOSITORY: str(Path(root).resolve()),
-            **source_tags(root, "flows/pipeline.py", f"{how}: {', '.join(datasets)} x {', '.join(cells)}", None)}
+            **source_tags(root, "flows/pipeline.py", f"{how}: {what}", None)}
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     run = mlc.create_run(experiment, run_name=f"{how} {stamp}", tags=tags)
-    mlc.log_batch(run.info.run_id, params=[Param("datasets", ",".join(datasets)), Param("cells", ",".join(cells)),
+    per_dataset = [Param(f"cells.{dataset}", ",".join(names)) for dataset, names in cells.items()]
+    mlc.log_batch(run.info.run_id, params=[Param("datasets", ",".join(cells)), *per_dataset,
                                            Param("scheduled", str(scheduled))])
     return run.info.run_id
 

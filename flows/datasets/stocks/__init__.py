@@ -20,9 +20,9 @@ from flows.datasets.base import Dataset, ExtraStage, Scored, Splits, Unscorable,
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
-from flows.params import section
+from flows.params import config_of, section
 from flows.scoring import predict
-from models.config import HEADS, TASKS, from_mapping
+from models.config import HEADS, TASKS
 from models.errors import InvalidParameter
 from models.price_windows import TARGETS, PriceTransform
 from models.windows import WindowDataset
@@ -44,12 +44,13 @@ class IngestConfig:
     max_gap_days: int = 10
     retries: int = 3
 
-    def __post_init__(self):
+    def check(self, where: str) -> None:
+        """`where`: the section these values came from (stocks.ingest, stocks_daily.ingest), named in errors."""
         check_ticker(self.ticker)
         if self.source not in SOURCES:
-            raise InvalidParameter(f"stocks.ingest.source must be yfinance or csv, got {self.source!r}.")
+            raise InvalidParameter(f"{where}.source must be yfinance or csv, got {self.source!r}.")
         if self.history_days is not None and (not isinstance(self.history_days, int) or self.history_days <= 0):
-            raise InvalidParameter(f"stocks.ingest.history_days must be a positive integer, got {self.history_days!r}.")
+            raise InvalidParameter(f"{where}.history_days must be a positive integer, got {self.history_days!r}.")
 
     def dates(self, today: dt.date | None = None) -> tuple[str, str]:
         """[start, end) to fetch; a rolling profile's move with the calendar (UTC)."""
@@ -72,25 +73,26 @@ class WindowConfig:
     test_start: str = "2017-01-01"
     test_end: str = "2017-01-31"
 
-    def __post_init__(self):
+    def check(self, where: str) -> None:
         if self.target not in TARGETS:
-            raise InvalidParameter(f"stocks.windows.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
+            raise InvalidParameter(f"{where}.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
         if not isinstance(self.window, int) or self.window <= 0:
-            raise InvalidParameter(f"stocks.windows.window must be a positive integer, got {self.window!r}.")
+            raise InvalidParameter(f"{where}.window must be a positive integer, got {self.window!r}.")
         order = ("train_start", "val_start", "train_end", "test_start", "test_end")
         for first, last in zip(order, order[1:]):
             a, b = str(getattr(self, first)), str(getattr(self, last))
             if a >= b:
-                raise InvalidParameter(f"stocks.windows.{first} ({a}) must come before {last} ({b}).")
+                raise InvalidParameter(f"{where}.{first} ({a}) must come before {last} ({b}).")
 
-    def splits(self, dates: pd.DatetimeIndex | None = None) -> dict[str, tuple]:
+    def splits(self, dates: pd.DatetimeIndex | None = None, dataset: str | None = None) -> dict[str, tuple]:
+        """By the configured dates (`dates`, `dataset`: what the rolling config counts from and names)."""
         fit_end = (pd.Timestamp(str(self.val_start)) - pd.Timedelta(days=1)).date()
         return {"train": (self.train_start, fit_end), "val": (self.val_start, self.train_end),
                 "test": (self.test_start, self.test_end)}
 
 
 def ingest_config(params: dict, dataset: str = "stocks") -> IngestConfig:
-    return from_mapping(IngestConfig, section(params, dataset, "ingest"), f"{dataset}.ingest")
+    return config_of(IngestConfig, params, dataset, "ingest")
 
 
 def ticker_of(params: dict, dataset: str = "stocks") -> str:
@@ -99,7 +101,7 @@ def ticker_of(params: dict, dataset: str = "stocks") -> str:
 
 
 def window_config(params: dict, dataset: str = "stocks") -> WindowConfig:
-    return from_mapping(WindowConfig, section(params, dataset, "windows"), f"{dataset}.windows")
+    return config_of(WindowConfig, params, dataset, "windows")
 
 
 class StockPrices(Dataset):
@@ -139,10 +141,10 @@ class StockPrices(Dataset):
         target = snapshot_path(root, ticker, self.name)
         start, end = cfg.dates()
         if cfg.source == "csv":
-            frame, meta = read_csv_sources(root, cfg, ticker)
+            frame, meta = read_csv_sources(root, cfg, ticker, self.name)
         else:
             try:
-                frame = fetch_daily(ticker, start, end, cfg.interval, retries=int(cfg.retries))
+                frame = fetch_daily(ticker, start, end, cfg.interval, retries=int(cfg.retries), dataset=self.name)
             except SourceUnavailable as exc:
                 reuse = reusable_snapshot(target, start, end)
                 if reuse is None:
@@ -152,7 +154,7 @@ class StockPrices(Dataset):
                 return
             meta = {"source": "yfinance", "yfinance_version": library_version(), "interval": cfg.interval}
         column = cfg.column if cfg.column in frame.columns else frame.columns[0]
-        warnings = validate(frame, column, f"{ticker} ({meta['source']})", int(cfg.max_gap_days))
+        warnings = validate(frame, column, f"{ticker} ({meta['source']})", int(cfg.max_gap_days), self.name)
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
         out.write_text(target.name, to_canonical_csv(frame))
@@ -167,7 +169,7 @@ class StockPrices(Dataset):
         frame = load_snapshot(root, ticker, self.name)
         column = price_column(frame, cfg.column, ticker)
         series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target,
-                                     cfg.splits(frame.index))
+                                     cfg.splits(frame.index, self.name), dataset=self.name)
         check_finite(series, self.name)
         out.save_npy("series.npy", series.astype(np.float32))
         out.write_json("spec.json", {**spec, "ticker": ticker, "column": column})
@@ -231,14 +233,15 @@ class StockPrices(Dataset):
 
         first_days = np.asarray(spec["dates"])[np.asarray(windows.starts) + windows.window]
         return horizons.score(net, windows, batch, WEEK, first_days, f"{self.name} {split}", to_prices,
-                              prices=True, ylabel="price")
+                              prices=True, ylabel=self.plot_roles["ylabel"], dates=True)
 
 
-def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str) -> tuple[pd.DataFrame, dict]:
+def read_csv_sources(root: Path, cfg: IngestConfig, ticker: str, dataset: str = "stocks") -> tuple[pd.DataFrame, dict]:
     files = [cfg.paths] if isinstance(cfg.paths, str) else list(cfg.paths)
     if not files:
-        raise InvalidParameter("stocks.ingest.source is csv but stocks.ingest.paths is empty; list the CSV file(s).")
-    frames = [read_price_csv(Path(root) / f, ticker) for f in files]
+        raise InvalidParameter(f"{dataset}.ingest.source is csv but {dataset}.ingest.paths is empty; list the CSV "
+                               f"file(s).")
+    frames = [read_price_csv(Path(root) / f, ticker, dataset) for f in files]
     common = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
     return pd.concat([f[common] for f in frames]), {"source": "csv", "files": [str(f) for f in files]}
 

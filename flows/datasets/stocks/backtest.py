@@ -56,7 +56,8 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
     prices, dates = frame[price_column(frame, wcfg.column, ticker)].to_numpy(), frame.index
     fit_rows = np.flatnonzero((dates >= str(wcfg.train_start)) & (dates < str(wcfg.val_start)))
     if len(fit_rows) == 0:
-        raise InvalidParameter("no trading days between stocks.windows.train_start and val_start; check the dates.")
+        raise InvalidParameter(f"no trading days between {dataset}.windows.train_start and val_start; check the "
+                               f"dates.")
     bounds = fold_bounds(int(fit_rows[0]), int(fit_rows[-1]) + 1, cfg.get("folds", 4), cfg.get("horizon", 20))
     refit, plugin = bool(cfg.get("refit", False)), get(dataset)
     results, net, transform = [], None, None
@@ -64,7 +65,7 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
         first, until = str(dates[fit_rows[0]].date()), str(dates[lo - 1].date())
         fold = {"train": (first, until), "test": (str(dates[lo].date()), str(dates[hi - 1].date()))}
         series, fold_spec = build_windows(prices, dates, wcfg.window, wcfg.target, fold,
-                                          None if refit else transform)
+                                          None if refit else transform, dataset)
         train_set, test_set = (WindowDataset(series, fold_spec["window"], range(*fold_spec[s])) for s in fold)
         # A multi-step cell trains on H targets per window (none reaching the fold) and is scored at h = 1
         train_set = plugin.task_splits(Splits(train_set, None, test_set, {"spec": fold_spec}), spec.net).train

@@ -38,11 +38,11 @@ def check_ticker(ticker: str) -> str:
     return ticker.upper()
 
 
-def _decode(path: Path) -> str:
+def _decode(path: Path, dataset: str) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise PriceDataError(f"price file {path} does not exist; check stocks.ingest.paths.") from None
+        raise PriceDataError(f"price file {path} does not exist; check {dataset}.ingest.paths.") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -67,10 +67,11 @@ def _parse_dates(values: list[str], path: Path) -> pd.DatetimeIndex:
     raise PriceDataError(f"{path} has a date {bad!r} that is neither m/d/yyyy nor yyyy-mm-dd; fix the Date column.")
 
 
-def read_price_csv(path: Path | str, ticker: str | None = None) -> pd.DataFrame:
-    """A frame indexed by date with float columns among Open/High/Low/Close/Volume (or the one price column)."""
+def read_price_csv(path: Path | str, ticker: str | None = None, dataset: str = "stocks") -> pd.DataFrame:
+    """A frame indexed by date with float columns among Open/High/Low/Close/Volume (or the one price column).
+    `dataset`: whose params section its errors name."""
     path = Path(path)
-    rows = [r for r in csv.reader(io.StringIO(_decode(path))) if any(c.strip() for c in r)]
+    rows = [r for r in csv.reader(io.StringIO(_decode(path, dataset))) if any(c.strip() for c in r)]
     if len(rows) < 2:
         raise PriceDataError(f"{path} has no data rows; it needs a header and one row per day.")
     header = [c.strip() for c in rows[0]]
@@ -84,7 +85,7 @@ def read_price_csv(path: Path | str, ticker: str | None = None) -> pd.DataFrame:
         columns = [i for i, t in enumerate(tickers) if i > 0 and t.upper() == wanted]
         if not columns:
             raise PriceDataError(
-                f"{path} holds tickers {sorted(set(tickers[1:]))}, not {wanted}; set stocks.ingest.ticker.")
+                f"{path} holds tickers {sorted(set(tickers[1:]))}, not {wanted}; set {dataset}.ingest.ticker.")
         header = ["Date"] + [header[i] for i in columns]
         body = [[r[0]] + [r[i] if i < len(r) else "" for i in columns] for r in body]
     keep = [i for i, name in enumerate(header) if name]  # drops the seed's trailing empty column
@@ -104,13 +105,14 @@ def read_price_csv(path: Path | str, ticker: str | None = None) -> pd.DataFrame:
     raise PriceDataError(f"{path} has columns {list(frame.columns)} but none of {', '.join(CANONICAL)}; rename them.")
 
 
-def validate(frame: pd.DataFrame, column: str, source: str, max_gap_days: int = 10) -> list[str]:
+def validate(frame: pd.DataFrame, column: str, source: str, max_gap_days: int = 10,
+             dataset: str = "stocks") -> list[str]:
     """Raise on what makes the series unusable; return warnings (e.g. a column that is not split-adjusted)."""
     if frame.empty:
         raise PriceDataError(f"{source} has no rows.")
     if column not in frame.columns:
         raise PriceDataError(f"{source} has no {column!r} column (it has {', '.join(frame.columns)}); "
-                             f"set stocks.windows.column to one of them.")
+                             f"set {dataset}.windows.column to one of them.")
     dates = frame.index
     backwards = np.flatnonzero(np.diff(dates.values) < np.timedelta64(0))
     if len(backwards):
@@ -134,7 +136,7 @@ def validate(frame: pd.DataFrame, column: str, source: str, max_gap_days: int = 
     if len(gaps) and gaps.max() > max_gap_days:
         i = int(gaps.argmax())
         raise PriceDataError(f"{source} has a gap of {int(gaps[i])} days between {dates[i].date()} and "
-                             f"{dates[i + 1].date()}; supply the missing days or raise stocks.ingest.max_gap_days.")
+                             f"{dates[i + 1].date()}; supply the missing days or raise {dataset}.ingest.max_gap_days.")
     return split_jump_warnings(frame, source)
 
 

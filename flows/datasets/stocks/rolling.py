@@ -15,8 +15,7 @@ import pandas as pd
 from flows.datasets.base import ExtraStage
 from flows.datasets.stocks import StockPrices
 from flows.datasets.stocks.scorecard import scorecard_html
-from flows.params import section
-from models.config import from_mapping
+from flows.params import config_of
 from models.errors import InvalidParameter
 from models.price_windows import TARGETS
 
@@ -29,20 +28,21 @@ class RollingWindowConfig:
     val_sessions: int = 60
     test_sessions: int = 20
 
-    def __post_init__(self):
+    def check(self, where: str) -> None:
         if self.target not in TARGETS:
-            raise InvalidParameter(f"windows.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
+            raise InvalidParameter(f"{where}.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
         for key in ("window", "val_sessions", "test_sessions"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise InvalidParameter(f"windows.{key} must be a positive integer, got {value!r}.")
+                raise InvalidParameter(f"{where}.{key} must be a positive integer, got {value!r}.")
 
-    def splits(self, dates: pd.DatetimeIndex) -> dict[str, tuple]:
+    def splits(self, dates: pd.DatetimeIndex, dataset: str) -> dict[str, tuple]:
         """Fit / validate / test by counting trading days back from the snapshot's last one."""
         need = self.window + self.val_sessions + self.test_sessions + 2
         if len(dates) < need:
-            raise InvalidParameter(f"the snapshot has {len(dates)} trading days; window + val_sessions + "
-                                   f"test_sessions needs at least {need}: raise ingest.history_days.")
+            raise InvalidParameter(f"the snapshot has {len(dates)} trading days; {dataset}.windows' window + "
+                                   f"val_sessions + test_sessions needs at least {need}: raise "
+                                   f"{dataset}.ingest.history_days.")
         days = [str(d.date()) for d in dates]
         test, val = len(days) - self.test_sessions, len(days) - self.test_sessions - self.val_sessions
         return {"train": (days[0], days[val - 1]), "val": (days[val], days[test - 1]), "test": (days[test], days[-1])}
@@ -55,8 +55,7 @@ class RollingStockPrices(StockPrices):
         summary_key="skill", label="live skill", per_cell=False, outs=("forecasts/{dataset}/log.csv",)),)
 
     def window_config(self, params: dict) -> RollingWindowConfig:
-        where = f"{self.name}.windows"
-        return from_mapping(RollingWindowConfig, section(params, self.name, "windows"), where)
+        return config_of(RollingWindowConfig, params, self.name, "windows")
 
     def always_changed(self, stage: str) -> bool:
         return stage == "ingest"  # every run asks Yahoo for the days since the last one

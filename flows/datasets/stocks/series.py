@@ -33,27 +33,29 @@ def price_column(frame: pd.DataFrame, column: str, ticker: str) -> str:
     raise InvalidParameter(f"the {ticker} snapshot has no {column!r} column; choose one of {list(frame.columns)}.")
 
 
-def rows_between(dates: pd.DatetimeIndex, first, last, name: str) -> np.ndarray:
+def rows_between(dates: pd.DatetimeIndex, first, last, name: str, dataset: str = "stocks") -> np.ndarray:
     rows = np.flatnonzero((dates >= pd.Timestamp(str(first))) & (dates <= pd.Timestamp(str(last))))
     if len(rows) == 0:
-        raise InvalidParameter(f"no trading days between {first} and {last} for the {name} split; "
-                               f"check stocks.windows dates against the data ({dates[0].date()}..{dates[-1].date()}).")
+        raise InvalidParameter(f"no trading days between {first} and {last} for the {name} split; check "
+                               f"{dataset}.windows dates against the data ({dates[0].date()}..{dates[-1].date()}).")
     return rows
 
 
 def build_windows(prices: np.ndarray, dates: pd.DatetimeIndex, window: int, target: str,
-                  splits: dict[str, tuple], transform: PriceTransform | None = None) -> tuple[np.ndarray, dict]:
+                  splits: dict[str, tuple], transform: PriceTransform | None = None,
+                  dataset: str = "stocks") -> tuple[np.ndarray, dict]:
     """Series + spec for WindowDataset. `splits` maps a name to the (first, last) dates of its targets,
     in time order; "train" comes first and fits the transform unless one is given (a backtest that
-    does not refit). Each later window reads the real days before it, reaching back across splits."""
+    does not refit). Each later window reads the real days before it, reaching back across splits.
+    `dataset`: whose params section its errors name."""
     if not isinstance(window, int) or window <= 0:
-        raise InvalidParameter(f"stocks.windows.window must be a positive integer, got {window!r}.")
-    rows = {name: rows_between(dates, first, last, name) for name, (first, last) in splits.items()}
+        raise InvalidParameter(f"{dataset}.windows.window must be a positive integer, got {window!r}.")
+    rows = {name: rows_between(dates, first, last, name, dataset) for name, (first, last) in splits.items()}
     names = list(rows)
     for before, after in zip(names, names[1:]):
         if rows[after][0] <= rows[before][-1]:
             raise InvalidParameter(f"the {after} split must start after the {before} split ends; "
-                                   f"fix the stocks.windows dates.")
+                                   f"fix the {dataset}.windows dates.")
     train = rows["train"]
     transform = transform or PriceTransform.fit(prices[train[0] : train[-1] + 1], target)
     first_target = train[0] + window + transform.offset

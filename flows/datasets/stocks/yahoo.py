@@ -63,8 +63,9 @@ def _flatten(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
 
 
 def fetch_daily(ticker: str, start: str, end: str, interval: str = "1d", retries: int = 3,
-                backoff_s: float = 2.0) -> pd.DataFrame:
-    """Prices of one ticker in [start, end); raises SourceUnavailable or PriceDataError in one sentence."""
+                backoff_s: float = 2.0, dataset: str = "stocks") -> pd.DataFrame:
+    """Prices of one ticker in [start, end); raises SourceUnavailable or PriceDataError in one sentence
+    (naming `dataset`'s snapshot and params section)."""
     deadline = time.monotonic() + DEADLINE_S
     cause = ""
     for attempt in range(1, retries + 1):
@@ -81,7 +82,8 @@ def fetch_daily(ticker: str, start: str, end: str, interval: str = "1d", retries
         time.sleep(wait)
     raise SourceUnavailable(
         f"could not download {ticker} from Yahoo Finance after {attempt} tries ({_short(cause) or 'empty response'}); "
-        f"if offline, use a snapshot (data/raw/stocks/{ticker}.csv) or set stocks.ingest.source: csv with a path.")
+        f"if offline, use a snapshot (data/raw/{dataset}/{ticker}.csv) or set {dataset}.ingest.source: csv with "
+        f"a path.")
 
 
 def _short(cause: str) -> str:
