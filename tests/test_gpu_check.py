@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import results_page  # noqa: E402
 
 
 def run(*cmd: str, **env: str) -> tuple[dict, subprocess.CompletedProcess]:
@@ -33,6 +35,10 @@ def test_quick_check_without_a_gpu(tmp_path):
         assert result[phase] == {"skipped": "no CUDA GPU seen"}
     assert result["ratios"] == {}  # no GPU figure to divide
     assert not out.exists()
+    page = results_page.gpu_check(result)  # what docs/results.md would show of it
+    rows = [line for line in page.splitlines() if line.startswith("| CPU | cosine |")]
+    assert len(rows) == 1 and rows[0].endswith(f"| {results_page.g(result['cpu']['cosine']['samples_per_s'], 6)} |")
+    assert "- cuda:0 alone: no CUDA GPU seen" in page
 
 
 def test_a_spent_budget_still_gives_one_json(tmp_path):
