@@ -20,14 +20,15 @@ python=""
 for candidate in "${PYTHON:-}" .venv/bin/python python3 /opt/torch/.venv/bin/python3 python; do
   [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 || continue
   left=$((total - SECONDS - 20))
-  [ "$left" -gt 0 ] || break
+  [ "$left" -gt 0 ] || fail "GPU_CHECK_SECONDS=$total s ran out while looking for a python; raise it"
   # bounded: a first import of torch on a cold disk can take a while, a broken one can hang
-  if timeout -k 5 "$((left < 90 ? left : 90))" "$candidate" -c 'import torch, pytorch_lightning, numpy, yaml' \
-      >/dev/null 2>&1; then
-    python=$candidate
-    break
-  fi
-  say "$candidate lacks torch, pytorch_lightning, numpy or yaml; trying the next python"
+  limit=$((left < 90 ? left : 90))
+  timeout -k 5 "$limit" "$candidate" -c 'import torch, pytorch_lightning, numpy, yaml' >/dev/null 2>&1
+  case $? in
+    0) python=$candidate; break ;;
+    124|137) say "$candidate did not import torch and pytorch_lightning within $limit s; trying the next python" ;;
+    *) say "$candidate lacks torch, pytorch_lightning, numpy or yaml; trying the next python" ;;
+  esac
 done
 [ -n "$python" ] || fail "no python here imports torch, pytorch_lightning, numpy and yaml; set PYTHON=/path/to/python (make setup makes .venv)"
 say "using $(command -v "$python")"
