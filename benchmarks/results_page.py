@@ -238,10 +238,42 @@ def significance_size(d: dict) -> str:
                    "false calls if always tested"], rows))
 
 
+def gpu_check(d: dict) -> str:
+    """benchmarks/gpu_check.sh: training samples/s per phase; a phase that gave no figure says why."""
+    dev = d["devices"]
+    gpus = ", ".join(f"{x['name']} ({x['memory_gib']} GiB)" for x in dev.get("gpus", [])) or "none"
+    rows, notes = [], []
+
+    def add(label: str, part: dict, task: str | None = None) -> None:
+        if "samples_per_s" in part:
+            rows.append([label, task, part["model"], part["sequence"], part["batch_per_process"] * part["processes"],
+                         part["threads"], part["timed_steps"], g(part["samples_per_s"], 6)])
+        elif "skipped" in part or "error" in part:
+            notes.append(f"{label}{f' ({task})' if task else ''}: {part.get('skipped') or part['error']}")
+        else:
+            for name, r in part.items():
+                add(label, r, name)
+
+    add("CPU", d["cpu"])
+    add("cuda:0 alone", d["cuda"])
+    pair = d["two_trainings_at_once"]
+    if "skipped" in pair:
+        add("two at once", pair)
+    for gpu, r in ({} if "skipped" in pair else pair).items():
+        add(f"{gpu}, two at once", r, "cosine")
+    add("DDP, 2 GPUs", d["ddp_2_gpus"], "cosine")
+    ratios = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d["ratios"].items())
+    return (f"GPUs seen: {gpus}; torch {dev.get('torch', '-')}, CUDA {dev.get('cuda') or '-'}"
+            f"{' (quick: one step each)' if d['quick'] else ''}.\n\n"
+            + table(["where", "task", "model", "sequence", "global batch", "CPU threads", "timed steps", "samples/s"],
+                    rows)
+            + "".join(f"\n- {n}" for n in notes) + (f"\n\nRatios: {ratios}.\n" if ratios else "\n"))
+
+
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
           "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
-          "sweep_workers": sweep_workers}
+          "sweep_workers": sweep_workers, "gpu_check": gpu_check}
 
 
 def benchmarks(root: Path) -> str:
