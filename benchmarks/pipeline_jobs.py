@@ -7,7 +7,8 @@ backtests, on the seed's Google CSVs when ../shared/data has them), with fewer e
 window, so every dataset trains several cells in minutes. Both settings get the same threads per stage
 (runtime.threads: 1), so they compute the same results and differ only in how many stages run at once.
 
-    python benchmarks/pipeline_jobs.py [--rounds 1] [--epochs 2] [--window 100] [--out benchmarks/results/pipeline_jobs.json]
+    python benchmarks/pipeline_jobs.py [--rounds 1] [--epochs 2] [--window 100]
+        [--out benchmarks/results/pipeline_jobs.json]
 """
 from __future__ import annotations
 

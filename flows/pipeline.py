@@ -19,8 +19,8 @@ from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.runtime import flow_run
 
 from flows import dvcgraph, paths, stagedag, tracking
-from flows.checks import check_selected
 from flows.atomic import read_json
+from flows.checks import check_selected
 from flows.params import cells_of, load_params
 from flows.paths import stage_name
 from flows.progress import Board, BoardStream
@@ -67,7 +67,8 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
         names = datasets or params["datasets"]
         check_selected(params, names)
         rt = stagedag.runtime(params, jobs)
-        parent = tracking.start_pipeline_run(base, names, params["cells"], str(flow_run.id or ""), scheduled)
+        cells = {dataset: cells_of(params, dataset) for dataset in names}
+        parent = tracking.start_pipeline_run(base, cells, str(flow_run.id or ""), scheduled)
         print(f"MLflow run of this pipeline: {tracking.run_link(base, parent)}")  # to watch it while it trains
         outcomes = []
         try:
@@ -209,6 +210,7 @@ class Scheduler:
         self.ended[name] = "skipped" if skipped else "failed"
         if outcome.status != "failed":  # the first failure of a dataset is its reason
             outcome.status, outcome.reason = ("skipped" if skipped else "failed"), f"{name}: {state.message}"
-        self.board.finish(name, "skipped" if skipped else "FAILED", f"{state.message} (log: {log.relative_to(self.base)})")
+        self.board.finish(name, "skipped" if skipped else "FAILED",
+                          f"{state.message} (log: {log.relative_to(self.base)})")
         level = logging.WARNING if skipped else logging.ERROR
         get_run_logger().log(level, f"{outcome.dataset} {'SKIPPED' if skipped else 'FAILED'}: {name}: {state.message}")

@@ -29,9 +29,7 @@ def test_eight_stages_started_at_once_never_fail_on_dvcs_lock(tmp_path):
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
     for _ in range(3):
         states: dict = {}
-        threads = [threading.Thread(target=lambda n=name: states.update({n: run_stage.fn(root, n, force=True,
-                                                                                             log=root / f"{n}.log")}))
-                   for name in stages]
+        threads = [threading.Thread(target=forced, args=(root, name, states)) for name in stages]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -41,6 +39,10 @@ def test_eight_stages_started_at_once_never_fail_on_dvcs_lock(tmp_path):
     assert dvc(root, "status", "--json").stdout.strip() == "{}"
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(stages)  # each stage recorded, none lost to a concurrent write
+
+
+def forced(root, name: str, states: dict) -> None:
+    states[name] = run_stage.fn(root, name, force=True, log=root / f"{name}.log")
 
 
 def outcome_of(root) -> dict:

@@ -16,8 +16,8 @@ from flows import datasets, launch, tracking
 from flows.env import child_env
 from flows.params import load_params
 from flows.paths import stage_name
-from flows.stagerun import StageFailed, dvc
 from flows.runlock import run_lock
+from flows.stagerun import StageFailed, dvc
 from flows.sweeps import engine
 from flows.sweeps.config import SweepConfig, sweep_config
 from models.errors import RnnopsError
