@@ -7,7 +7,7 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup run test ui repro metrics plots bench results-page lint clean
+.PHONY: help setup run test ui repro metrics plots bench gpu-check results-page lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ plots: $(STAMP) ## `dvc plots show` -> dvc_plots/index.html, drawn offline (no C
 
 bench: $(STAMP) ## training-loop throughput: ours vs a bare PyTorch loop (JSON)
 	$(BIN)/python benchmarks/train_throughput.py
+
+gpu-check: ## what this machine's GPUs do for rnnops, one bounded call (JSON; needs only python + torch)
+	bash benchmarks/gpu_check.sh
 
 results-page: $(STAMP) ## rewrite docs/results.md (the README's figures) from metrics/ and benchmarks/results/
 	$(BIN)/python benchmarks/results_page.py
