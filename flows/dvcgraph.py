@@ -19,6 +19,7 @@ from flows import datasets, dvcviews, stagegraph
 from flows.atomic import write_text
 from flows.params import cells_of, planned_datasets, train_spec
 from flows.stagegraph import GENERIC  # noqa: F401 (the stage kinds, also named here)
+from models.errors import InvalidParameter
 
 PACKAGES = ("flows", "models")
 HEADER = ("# Written by `rnnops dvc-yaml` (and by `rnnops run`, `make repro`) from flows/datasets and params.yaml:\n"
@@ -104,7 +105,10 @@ def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
     for dataset in graph:
         plugin = datasets.get(dataset)
         for cell in cells_of(params, dataset):
-            roles = plugin.cell_plot_roles(train_spec(params, dataset, cell).net)
+            try:
+                roles = plugin.cell_plot_roles(train_spec(params, dataset, cell).net)
+            except InvalidParameter:  # the cell's train stage says what is wrong when it runs; its chart
+                roles = plugin.plot_roles  # must not keep the other cells from running
             if not roles:
                 continue
             columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
