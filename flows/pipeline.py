@@ -86,12 +86,12 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
 
 @contextmanager
 def board_owns_console(board: Board):
-    """While stages run, Prefect's own per-task console lines give way to the board's (they still reach the
-    Prefect UI); its warnings and errors print above the live lines instead of through them."""
+    """While stages run, Prefect's own per-task console lines (a failed task's three) give way to the board's
+    one line per stage: they still reach the Prefect UI. Anything critical prints above the live lines."""
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
     saved = [(h, h.level, h.console.file) for h in handlers]
     for handler in handlers:
-        handler.setLevel(logging.WARNING)
+        handler.setLevel(logging.CRITICAL)
         if board.live:
             handler.console.file = BoardStream(board)
     try:
@@ -195,6 +195,7 @@ class Scheduler:
             if not self.running:
                 return
             future = next(as_completed(list(self.running)))
+            future.wait()  # the state this process holds: the API's copy is written asynchronously, may lag
             name, _, mine = self.running.pop(future)
             self.free += mine
             self.settle(name, future.state, outcomes[self.nodes[name].dataset])
