@@ -73,7 +73,8 @@ def test_each_outside_tool_has_one_door():
     doors = {"mlflow": tracking, "yfinance": {"flows.datasets.stocks.yahoo"},
              # the text corpora's URL source, and tracking's health check of a remote MLflow server
              "urllib": {"flows.datasets.text.corpora", "flows.tracking.store"},
-             "prefect": {"flows.pipeline", "flows.schedules", "flows.sweeps.flow"},  # the flows, their deployments
+             # the flows, the stage task they share, their deployments
+             "prefect": {"flows.pipeline", "flows.stagerun", "flows.schedules", "flows.sweeps.flow"},
              "optuna": sweeps}  # the sweep's config is checked without it, in a second
     for tool, allowed in doors.items():
         users = {name for name, path in modules().items() if tool in outside_imports(path)}
