@@ -25,7 +25,7 @@ run: $(STAMP) ## run the whole pipeline on params.yaml (temporary Prefect server
 	$(BIN)/rnnops run
 
 test: $(STAMP) ## run the test suite (real Prefect, MLflow, DVC and Lightning on tiny profiles)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000
 	$(BIN)/rnnops ui
