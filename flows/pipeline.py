@@ -26,7 +26,7 @@ from flows.paths import stage_name
 from flows.progress import Board, BoardStream
 from flows.results import collect, summary_markdown
 from flows.runlock import run_lock
-from flows.stagerun import StageFailed, StageSkipped, dvc, failure_reason, run_stage, stage_env  # noqa: F401
+from flows.stagerun import run_stage, stage_env
 
 LOGS = "logs"  # <repo>/logs/<run>/<stage>.log (git-ignored)
 

@@ -125,7 +125,7 @@ def test_an_unreachable_mlflow_server_is_one_sentence_before_anything_starts(tmp
 
 
 def test_a_stage_that_dies_of_an_exception_reports_it_not_see_above():
-    from flows.pipeline import failure_reason
+    from flows.stagerun import failure_reason
 
     output = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n"
               "mlflow.exceptions.MlflowException: Run with id=abc not found\n"

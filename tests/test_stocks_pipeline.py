@@ -7,7 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.cli import exit_code
-from flows.pipeline import pipeline, run_stage
+from flows.pipeline import pipeline
+from flows.stagerun import run_stage
 from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 from tests.test_dvc_deps import record_env, recorded_stages, undeclared
 
