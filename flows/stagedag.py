@@ -31,10 +31,12 @@ def graph(params: dict, names: list[str]) -> dict[str, Node]:
     found: dict[str, Node] = {}
     for dataset in names:
         stages = stagegraph.stages(params, dataset)
-        trains = {e.name for e in _plugin(dataset).extra_stages if e.trains}
+        extras = {e.name: e for e in _plugin(dataset).extra_stages}
+        trains = {name for name, e in extras.items() if e.trains}
         for name, stage in stages.items():
-            ups = frozenset(other.name for other in stages.values() if other is not stage and any(
-                stagegraph.covers(dep, out) for dep in stage.deps for out in other.writes()))
+            after = extras[stage.kind].after if stage.kind in extras else ()
+            ups = frozenset(other.name for other in stages.values() if other is not stage and (any(
+                stagegraph.covers(dep, out) for dep in stage.deps for out in other.writes()) or other.kind in after))
             holds = stage.kind == "train" or stage.kind in trains
             found[name] = Node(name, dataset, stage.cell, ups, _devices(params, dataset, stage.cell) if holds else 0)
     return found

@@ -28,6 +28,12 @@ def test_each_stage_waits_only_for_the_stages_whose_outputs_it_reads():
     assert {n: nodes[n].devices for n in nodes if nodes[n].devices} == {t: 1 for t in trainings}
 
 
+def test_the_daily_forecast_waits_for_the_champion_that_the_evaluate_stages_elect():
+    nodes = stagedag.graph(tiny_params(), ["stocks_daily"])
+    assert {f"evaluate-stocks_daily-{c}" for c in ("rnn", "lstm", "gru")} <= nodes["forecast-stocks_daily"].upstream
+    assert "forecast-stocks_daily" in nodes["report-stocks_daily"].upstream
+
+
 def test_a_training_that_asks_for_n_devices_holds_n():
     params = tiny_params()
     params["cosine"]["train"]["gru"]["devices"] = 2

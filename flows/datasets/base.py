@@ -106,6 +106,7 @@ class ExtraStage:
     per_cell: bool = True  # False: one stage for the dataset, `python -m <module> <dataset>`
     outs: tuple[str, ...] = ()  # files it keeps and extends from run to run (persisted, in git, not DVC's cache)
     trains: bool = False  # it fits models: the scheduler gives it a device, as it does a train stage
+    after: tuple[str, ...] = ()  # stage kinds it waits for beyond its files (the champion evaluate elects)
 
 
 def horizon_plot_roles(ylabel: str = "value", dates: bool = False) -> dict:

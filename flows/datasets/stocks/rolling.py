@@ -52,7 +52,8 @@ class RollingStockPrices(StockPrices):
     extra_stages = (ExtraStage(
         name="forecast", module="flows.datasets.stocks.forecast", params=("{dataset}.ingest.ticker",),
         deps=("data/raw/{dataset}", "data/models/{dataset}"), metrics="forecasts/{dataset}/scorecard.json",
-        summary_key="skill", label="live skill", per_cell=False, outs=("forecasts/{dataset}/log.csv",)),)
+        summary_key="skill", label="live skill", per_cell=False, outs=("forecasts/{dataset}/log.csv",),
+        after=("evaluate",)),)  # it forecasts with the champion, which the evaluate stages elect in MLflow
 
     def window_config(self, params: dict) -> RollingWindowConfig:
         return config_of(RollingWindowConfig, params, self.name, "windows")
