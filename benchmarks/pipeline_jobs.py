@@ -7,7 +7,7 @@ backtests, on the seed's Google CSVs when ../shared/data has them), with fewer e
 window, so every dataset trains several cells in minutes. Both settings get the same threads per stage
 (runtime.threads: 1), so they compute the same results and differ only in how many stages run at once.
 
-    python benchmarks/pipeline_jobs.py [--rounds 1] [--epochs 2] [--window 100]
+    python benchmarks/pipeline_jobs.py [--rounds 1] [--epochs 1] [--window 100]
         [--out benchmarks/results/pipeline_jobs.json]
 """
 from __future__ import annotations
@@ -42,6 +42,7 @@ def profile(args) -> dict:
     for dataset in ("cosine", "text", "stocks"):
         for cell in params[dataset]["train"].values():
             cell["epochs"] = args.epochs
+            cell.pop("min_chars", None)  # it would raise the text cells' passes back to params' budget
     if stocks:
         params["stocks"]["ingest"].update(source="csv", paths=[f"data/sources/{n}" for n in SEED_CSVS])
         params["stocks"]["backtest"].update(epochs=1)
@@ -62,7 +63,7 @@ def run(root: Path, *args: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1, help="jobs=1 then jobs=2, this many times")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
