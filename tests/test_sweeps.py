@@ -100,8 +100,8 @@ def test_two_workers_share_one_study_with_a_parent_run_and_a_child_per_trial(pro
     assert trials[0].user_attrs["start"] and trials[0].params == {"hidden_size": 16, "lr": 0.01,
                                                                   "windows.window": 20}  # the cell itself
     assert len({t.user_attrs["worker"] for t in trials}) <= 2
-    # worker 0 (seed 0) draws windows 20, 24, ..., worker 1 (seed 1) 24 first: 3 sampled trials meet a 24
-    assert any(t.params["windows.window"] == 24 for t in trials)
+    # which windows the sampled trials draw depends on which worker takes which trial (each samples from its
+    # own seed), so a loaded machine can give three 20s: the per-trial check below holds for whatever they drew
 
     mlc, (parent,) = runs("sweep")
     assert parent.info.status == "FINISHED" and parent.data.params["study"] == "rnnops-tiny"
