@@ -27,7 +27,7 @@ NOT_RESULTS = {
     "the aim the text figures are judged against": "1.40",
     "years of the papers cited": "2005",
     "versions of the tools we run on": "3.17",
-    "the test suite's size, kept by hand (not a result of the models)": "364",
+    "the test suite's size and minutes, kept by hand (not a result of the models)": "389 42",
 }
 
 
