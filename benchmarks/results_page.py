@@ -222,6 +222,17 @@ def sweep_workers(d: dict) -> str:
             + f"\n2 workers / 1 worker: wall {ratio['wall']}, trial phase {ratio['trial_phase']} ({d['target']}).\n")
 
 
+def pipeline_jobs(d: dict) -> str:
+    rows = [[jobs, ", ".join(str(w) for w in walls), d["mean_wall_seconds"][jobs]]
+            for jobs, walls in d["wall_seconds"].items()]
+    cells = "; ".join(f"{dataset}: {', '.join(cells)}" for dataset, cells in d["cells"].items())
+    c = d["config"]
+    return (f"`rnnops run --force` of {d['stages']} stages ({cells}; {c['epochs']} epoch(s) a cell, cosine window "
+            f"{c['window']}), one thread a stage, with --jobs 1 and --jobs 2 alternating.\n\n"
+            + table(["jobs", "wall s", "mean wall s"], rows)
+            + f"\njobs=2 / jobs=1: {d['ratio_jobs2_over_jobs1']} ({d['target']}).\n")
+
+
 def text_profile(d: dict) -> str:
     rows = [[cell, c["epochs"], g(c["train_stage_seconds"], 3), g(c["val_nats"]), g(c["unigram_nats"])]
             for cell, c in d["cells"].items()]
@@ -273,7 +284,7 @@ def gpu_check(d: dict) -> str:
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
           "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
-          "sweep_workers": sweep_workers, "gpu_check": gpu_check}
+          "sweep_workers": sweep_workers, "gpu_check": gpu_check, "pipeline_jobs": pipeline_jobs}
 
 
 def benchmarks(root: Path) -> str:
