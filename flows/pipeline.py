@@ -143,7 +143,8 @@ class Scheduler:
     def ready(self) -> list[str]:
         waiting = [n for n in self.nodes if n not in self.ended and n not in {s for s, _, _ in self.running.values()}]
         # stages that unblock others (ingest, windows, evaluate, report) first, then the trainings, the one
-        # that took longest last time first: the run ends sooner than with a long one started last
+        # that took longest last time first (a fresh clone has the committed metrics' seconds): the run ends
+        # sooner than with a long one started last
         return sorted((n for n in waiting if all(self.ended.get(u) == "done" for u in self.nodes[n].upstream)),
                       key=lambda n: (self.nodes[n].devices > 0, -self.last_seconds(n)))
 
@@ -151,10 +152,13 @@ class Scheduler:
         node = self.nodes[name]
         if node.cell is None or node.devices == 0:
             return 0.0
-        try:
-            return float(read_json(paths.model_dir(self.base, node.dataset, node.cell) / "run.json")["train_seconds"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0.0
+        for record in (paths.model_dir(self.base, node.dataset, node.cell) / "run.json",
+                       paths.metrics_file(self.base, node.dataset, node.cell)):
+            try:
+                return float(read_json(record)["train_seconds"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return 0.0
 
     def hold_back(self, outcomes: dict[str, DatasetOutcome]) -> None:
         """Mark, transitively, every stage below a stage that did not finish."""

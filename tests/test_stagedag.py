@@ -34,6 +34,21 @@ def test_the_daily_forecast_waits_for_the_champion_that_the_evaluate_stages_elec
     assert "forecast-stocks_daily" in nodes["report-stocks_daily"].upstream
 
 
+def test_trainings_start_longest_first_by_their_last_recorded_seconds(tmp_path):
+    from flows.pipeline import Scheduler
+
+    params = tiny_params()
+    nodes = stagedag.graph(params, ["cosine"])
+    for cell, seconds in (("rnn", 5), ("gru", 90)):  # metrics/ is in git: a fresh clone has these
+        (tmp_path / "metrics/cosine").mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"metrics/cosine/{cell}.json").write_text(f'{{"train_seconds": {seconds}}}')
+    (tmp_path / "data/models/cosine/lstm").mkdir(parents=True)
+    (tmp_path / "data/models/cosine/lstm/run.json").write_text('{"train_seconds": 40}')  # this machine's own run
+    scheduler = Scheduler(tmp_path, nodes, stagedag.Runtime(2, 1, ()), None, tmp_path, False, None, None)
+    scheduler.ended.update({"ingest-cosine": "done", "windows-cosine": "done"})
+    assert scheduler.ready() == ["train-cosine-gru", "train-cosine-lstm", "train-cosine-rnn"]
+
+
 def test_a_training_that_asks_for_n_devices_holds_n():
     params = tiny_params()
     params["cosine"]["train"]["gru"]["devices"] = 2
