@@ -42,7 +42,8 @@ def _run(args) -> int:
     params = load_params(root)
     names = args.datasets or params["datasets"]
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
-    stagedag.runtime(params, stagedag.parse_jobs(args.jobs))
+    jobs = stagedag.parse_jobs(args.jobs)
+    stagedag.runtime(params, jobs)
     from flows.tracking import check_reachable
 
     check_reachable(root)
@@ -50,7 +51,7 @@ def _run(args) -> int:
         from flows.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
 
         started = time.perf_counter()
-        outcomes = pipeline(root=str(root), datasets=names, force=args.force, jobs=stagedag.parse_jobs(args.jobs))
+        outcomes = pipeline(root=str(root), datasets=names, force=args.force, jobs=jobs)
         cells = {d: cells_of(params, d) for d in names}
         print("\n" + summary_table(root, names, cells, outcomes))  # still ours: no other run started
         for line in stability_lines(params, names):

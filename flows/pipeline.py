@@ -136,6 +136,7 @@ class Scheduler:
         self.running: dict = {}  # future -> (stage, its weight, its GPUs)
         self.ended: dict[str, str] = {}  # stage -> done | failed | skipped | held
         self.cause: dict[str, str] = {}  # held stage -> the failed or skipped stage that held it back
+        self.seconds = {name: self.last_seconds(name) for name in nodes}  # read once, not at every pick
 
     def weight(self, node) -> int:
         return min(max(1, node.devices), self.rt.jobs)
@@ -146,7 +147,7 @@ class Scheduler:
         # that took longest last time first (a fresh clone has the committed metrics' seconds): the run ends
         # sooner than with a long one started last
         return sorted((n for n in waiting if all(self.ended.get(u) == "done" for u in self.nodes[n].upstream)),
-                      key=lambda n: (self.nodes[n].devices > 0, -self.last_seconds(n)))
+                      key=lambda n: (self.nodes[n].devices > 0, -self.seconds[n]))
 
     def last_seconds(self, name: str) -> float:
         node = self.nodes[name]

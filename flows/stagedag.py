@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from flows import launch, stagegraph
+from flows import datasets, launch, stagegraph
 from models.errors import InvalidParameter
 
 RUNTIME = ("jobs", "threads")
@@ -31,7 +31,7 @@ def graph(params: dict, names: list[str]) -> dict[str, Node]:
     found: dict[str, Node] = {}
     for dataset in names:
         stages = stagegraph.stages(params, dataset)
-        extras = {e.name: e for e in _plugin(dataset).extra_stages}
+        extras = {e.name: e for e in datasets.get(dataset).extra_stages}
         trains = {name for name, e in extras.items() if e.trains}
         for name, stage in stages.items():
             after = extras[stage.kind].after if stage.kind in extras else ()
@@ -40,12 +40,6 @@ def graph(params: dict, names: list[str]) -> dict[str, Node]:
             holds = stage.kind == "train" or stage.kind in trains
             found[name] = Node(name, dataset, stage.cell, ups, _devices(params, dataset, stage.cell) if holds else 0)
     return found
-
-
-def _plugin(dataset: str):
-    from flows import datasets
-
-    return datasets.get(dataset)
 
 
 def _devices(params: dict, dataset: str, cell: str | None) -> int:
