@@ -24,8 +24,11 @@ setup: $(STAMP) ## create .venv and install the pinned dependencies
 run: $(STAMP) ## run the whole pipeline on params.yaml (temporary Prefect server, SQLite MLflow, local DVC cache)
 	$(BIN)/rnnops run
 
+# Test files in parallel, one worker per core (tests/conftest.py gives each worker its own cores);
+# whole files go to one worker so a module's trained fixture is built once. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 test: $(STAMP) ## run the test suite (real Prefect, MLflow, DVC and Lightning on tiny profiles)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000
 	$(BIN)/rnnops ui
