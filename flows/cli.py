@@ -44,10 +44,11 @@ def _run(args) -> int:
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
     jobs = stagedag.parse_jobs(args.jobs)
     stagedag.runtime(params, jobs)
-    from flows.tracking import check_reachable
+    from flows.tracking import check_reachable, warm_up
 
     check_reachable(root)
     with run_lock(root, wait=not args.no_wait):  # before the server starts; the flow re-enters it
+        warm_up(root)  # MLflow's tables are made while Prefect's server starts, not after
         from flows.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
 
         started = time.perf_counter()

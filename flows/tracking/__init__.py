@@ -36,6 +36,7 @@ from flows.tracking.store import (
     run_lineage,
     run_link,
     tracking_uri,
+    warm_up,
 )
 
 __all__ = ["CHAMPION", "EXPERIMENT", "OWNER", "PARENT_RUN_ID", "PHASE", "RESUMES", "DataInput", "TrainingRun",
@@ -43,5 +44,5 @@ __all__ = ["CHAMPION", "EXPERIMENT", "OWNER", "PARENT_RUN_ID", "PHASE", "RESUMES
            "close_ghosts", "elect_champion", "evaluation_metrics", "experiment_id_of", "finish_evaluation",
            "finish_pipeline_run", "flat_metrics", "git_sha", "is_rank_zero", "log_backtest", "log_curves",
            "log_scorecard", "redact", "registered_name", "run_lineage", "run_link", "score_on", "score_tag",
-           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri",
+           "source_tags", "start_pipeline_run", "start_training_run", "tracking_uri", "warm_up",
            "experiment_link", "model_link"]  # the UI's addresses, in its model-training view

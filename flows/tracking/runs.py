@@ -32,6 +32,7 @@ from flows.tracking.store import (
     is_rank_zero,
     log_curves,
     quiet_logger,
+    ready,
 )
 
 
@@ -258,6 +259,7 @@ def start_pipeline_run(root: Path, cells: dict[str, list[str]], flow_run_id: str
     `cells`: each dataset of the run, in order, with the cells it trains (flows.params.cells_of: a
     dataset's own list, e.g. cosine's model types, or params' `cells`); logged as params `datasets` and
     `cells.<dataset>`."""
+    ready(root)  # the store warm_up began, if it did
     mlc = client(root)
     experiment = experiment_id_of(mlc, root)
     close_dead_pipelines(mlc, experiment, root)
