@@ -19,10 +19,10 @@ import pandas as pd
 from flows import tracking
 from flows.atomic import staged_outputs
 from flows.datasets.stocks import ticker_of
+from flows.datasets.stocks.predict import forecast_next
 from flows.datasets.stocks.scorecard import COLUMNS, card_path, log_path, read_log
 from flows.datasets.stocks.series import load_snapshot, snapshot_path
 from flows.params import load_params
-from flows.predict import forecast_next
 from flows.scoring import table_csv
 from flows.stagecli import stage_main
 
