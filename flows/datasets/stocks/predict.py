@@ -6,6 +6,7 @@ training years' range and cannot extrapolate beyond it; a log-return model can.
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -78,3 +79,14 @@ def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None 
     return {"ticker": ticker, "column": column, "last_date": str(frame.index[-1].date()),
             "last_price": float(prices[-1]), "forecast": forecast, "trained_on": fitted.get("ticker"),
             "warnings": problems, **source}
+
+
+def main(root: Path, dataset: str, args) -> int:
+    """The `rnnops predict <dataset>` verb (declared in StockPrices.verbs)."""
+    f = forecast_next(root, args.ticker, args.model_dir, force=args.force, dataset=dataset)
+    for warning in f["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
+          f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
+          f"from {f['model']} v{f['version']} {f['cell']}")
+    return 0
