@@ -11,6 +11,7 @@ from flows.datasets.base import Scored, horizon_plot_roles
 from flows.scoring import table_csv
 from models.errors import InvalidParameter
 from models.metrics import INTERVALS, horizon_key, horizon_report, interval
+from models.model_types import model_type
 from models.significance import overlap_lags
 
 
@@ -21,7 +22,7 @@ def forecast(net, windows, batch_size: int = 500, weights: bool = False):
     loader = torch.utils.data.DataLoader(windows, batch_size=batch_size)
     outs, maps = [], []
     for x, _ in loader:
-        if weights and getattr(net, "attend", None) is not None:
+        if weights and model_type(net.cfg.task).weights:
             out, w = net(x, return_weights=True)
             maps.append(w)
         else:

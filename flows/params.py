@@ -121,8 +121,8 @@ def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> Tr
     net = from_mapping(NetworkConfig, net_values, where)
     if cell in CELLS and net.cell != cell:
         raise InvalidParameter(f"{where}.cell is {net.cell!r} but the section is for {cell!r}; make them agree.")
-    tasks = datasets.get(dataset).tasks
-    if net.task not in tasks or (net.head != "point" and "recursive" not in tasks):
-        raise InvalidParameter(f"{where}: {dataset} offers task {' | '.join(tasks)} with head point only; "
-                               f"remove task / head there.")
+    plugin = datasets.get(dataset)
+    if net.task not in plugin.tasks or net.head not in plugin.heads:
+        raise InvalidParameter(f"{where}: {dataset} offers task {' | '.join(plugin.tasks)} with head "
+                               f"{' | '.join(plugin.heads)} only; remove or change task / head there.")
     return TrainSpec(net=net, optim=optim, seed=int(params.get("seed", 0)), **runtime)

@@ -4,14 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from models.errors import InvalidParameter
+from models.model_types import DEFAULT, HEADS, model_type, names_where
 
 CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("tanh", "relu", "linear")
-# What a forecasting cell learns (README "Model types"): one_step is the seeds' many-to-one; the others
-# forecast `horizon` steps. Decoder tasks carry teacher forcing / scheduled sampling.
-TASKS = ("one_step", "recursive", "synced", "seq2seq", "attention")
-DECODER_TASKS = ("seq2seq", "attention")
-HEADS = ("point", "gaussian")
 ATTENTIONS = ("dot", "additive")
 INITS = ("torch", "keras")
 SCHEDULES = ("constant", "cosine_decay")
@@ -26,6 +22,10 @@ def from_mapping(cls, values: dict, where: str):
             f"{where} has unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(sorted(known))}."
         )
     return cls(**values)
+
+
+def _either(names: list[str]) -> str:
+    return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -46,7 +46,7 @@ class NetworkConfig:
     # Cap on the spectral norm of a linear recurrence's weight: <= 1 means h_t cannot blow up over 500 steps.
     recurrent_max_norm: float | None = None
     recurrent_init_scale: float = 1.0  # orthogonal init times this; < 1 starts the recurrence contractive
-    task: str = "one_step"  # see TASKS
+    task: str = DEFAULT  # what the cell learns: an entry of models.model_types
     horizon: int = 1  # steps forecast from each window (one_step: 1)
     head: str = "point"  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
     attention: str = "dot"  # task attention only: dot (Luong, projected) or additive (Bahdanau) scores
@@ -81,33 +81,35 @@ class NetworkConfig:
         self._check_task()
 
     def _check_task(self) -> None:
-        _check(self.task in TASKS, f"task must be one of {', '.join(TASKS)}, got {self.task!r}.")
+        """What the cell's model type (models.model_types) allows of horizon, head, direction and inputs."""
+        kind = model_type(self.task)
         _check(isinstance(self.horizon, int) and self.horizon > 0,
                f"horizon must be a positive integer, got {self.horizon!r}.")
-        _check(self.task != "one_step" or self.horizon == 1,
-               f"task one_step forecasts one step but horizon is {self.horizon}; set horizon: 1 or choose task "
-               f"recursive, synced, seq2seq or attention.")
+        _check(kind.multi_step or self.horizon == 1,
+               f"task {self.task} forecasts one step but horizon is {self.horizon}; set horizon: 1 or choose task "
+               f"{_either(names_where(lambda k: k.multi_step))}.")
         _check(self.head in HEADS, f"head must be one of {', '.join(HEADS)}, got {self.head!r}.")
+        _check(self.head in kind.heads, f"task {self.task} has head {' | '.join(kind.heads)}, not {self.head!r}; "
+               f"change head.")
         _check(self.attention in ATTENTIONS,
                f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}.")
         _check(0.0 <= self.scheduled_sampling <= 1.0,
                f"scheduled_sampling must be in [0, 1], got {self.scheduled_sampling!r}.")
-        _check(self.scheduled_sampling == 0 or self.task in DECODER_TASKS,
-               f"scheduled_sampling applies to the decoder tasks ({', '.join(DECODER_TASKS)}), not {self.task!r}; "
+        decoders = names_where(lambda k: k.decoder)
+        _check(self.scheduled_sampling == 0 or kind.decoder,
+               f"scheduled_sampling applies to the decoder tasks ({', '.join(decoders)}), not {self.task!r}; "
                f"set it to 0.")
-        # A synced net predicts from every step of the window: a backward direction at step t has read
-        # steps after t, which are the targets of step t.
-        _check(not (self.bidirectional and self.task == "synced"),
-               "task synced predicts at every step, where a backward direction would read the values it "
-               "predicts; set bidirectional: false (or use seq2seq/attention, whose encoder may be bidirectional).")
-        _check(self.task in ("one_step", "seq2seq", "attention") or self.input_size == 1,
-               f"task {self.task} feeds its forecasts back as inputs, so the series must be its only feature "
+        _check(not (self.bidirectional and kind.one_way),
+               f"task {self.task} {kind.one_way}; set bidirectional: false (or use "
+               f"{_either(names_where(lambda k: not k.one_way))}, which may read the window both ways).")
+        _check(not kind.single_feature or self.input_size == 1,
+               f"task {self.task} {kind.single_feature}, so the series must be its only feature "
                f"(input_size 1, got {self.input_size}).")
 
     @property
     def multi_step(self) -> bool:
         """True for every net of models.forecasters (anything but the seeds' point one-step)."""
-        return self.task != "one_step" or self.head != "point"
+        return not (model_type(self.task).seed_point and self.head == "point")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,9 @@
 """Training of the multi-step forecasters (models/forecasters.py) on the shared Lightning base.
 
-What each task learns from a batch (x: window, y: the H values after it):
-recursive (and a Gaussian one_step): the next value only; synced: the H values after every step of
-the window; seq2seq / attention: the H values, decoded with teacher forcing. Loss: MSE on the mean,
-or the Gaussian negative log-likelihood for head gaussian. Validation uses the training's targets
-with the decoder fed its own forecasts.
+What a model type learns from a batch (x: window, y: the H values after it) is its net's
+fit_outputs (e.g. recursive: the next value only; seq2seq: the H values, with teacher forcing), so
+this module serves every type. Loss: MSE on the mean, or the Gaussian negative log-likelihood for
+head gaussian. Validation uses the training's targets with the decoder fed its own forecasts.
 """
 from __future__ import annotations
 
@@ -30,14 +29,8 @@ class HorizonRegressor(SequenceModule):
             self.net.sampling = self.net.cfg.scheduled_sampling * ramp
 
     def outputs(self, x: torch.Tensor, y: torch.Tensor, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(forecast (..., P), the targets it is scored against (...))."""
-        task = self.net.cfg.task
-        if task in ("one_step", "recursive"):
-            return self.net.one_step(x), y[:, :1]
-        if task == "synced":
-            series = torch.cat([x[:, :, 0], y], 1)  # (batch, time + H)
-            return self.net.every_step(x), series[:, 1:].unfold(1, y.shape[1], 1)  # row t: the H values after t
-        return self.net(x, teacher=y if training else None), y
+        """(forecast (..., P), the targets it is scored against (...)): what the net's type learns."""
+        return self.net.fit_outputs(x, y, training)
 
     def criterion(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.gaussian:

@@ -1,5 +1,6 @@
-"""Multi-step forecasters (README "Model types"): every one maps a window (batch, time, features) to
-(batch, horizon, P), P = 1 (point) or 2 (Gaussian mean, variance). Feature 0 is the forecast series."""
+"""Multi-step forecasters (docs/model-types.md; declared in models/model_types.py): every one maps a window
+(batch, time, features) to (batch, horizon, P), P = 1 (point) or 2 (Gaussian mean, variance), and says with
+fit_outputs what it is trained on. Feature 0 is the forecast series."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.config import NetworkConfig
+from models.model_types import model_type
 from models.networks import RecurrentNet, all_states, last_state, make_recurrent
 
 MIN_VARIANCE = 1e-6  # softplus(raw) + this: a variance that cannot collapse to 0 (NLL would diverge)
@@ -27,6 +29,11 @@ class Forecaster(nn.Module):
             return raw
         return torch.stack([raw[..., 0], F.softplus(raw[..., 1]) + MIN_VARIANCE], -1)
 
+    def fit_outputs(self, x: torch.Tensor, y: torch.Tensor, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the loss compares, from a window x and the H values y after it: (forecast (..., P), targets (...)).
+        By default the H-step forecast against the H values; a type that learns another signal overrides it."""
+        return self(x), y
+
 
 class Recursive(Forecaster):
     """One-to-many: a one-step model, fed its own forecast (the mean) H times over a sliding window, so
@@ -40,6 +47,9 @@ class Recursive(Forecaster):
 
     def one_step(self, x: torch.Tensor) -> torch.Tensor:
         return self.finish(self.step(x))[:, None]
+
+    def fit_outputs(self, x, y, training):  # trained on the next value only
+        return self.one_step(x), y[:, :1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = []
@@ -67,6 +77,10 @@ class Synced(Forecaster):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.every_step(x)[:, -1]
+
+    def fit_outputs(self, x, y, training):
+        series = torch.cat([x[:, :, 0], y], 1)  # (batch, time + H)
+        return self.every_step(x), series[:, 1:].unfold(1, y.shape[1], 1)  # row t: the H values after t
 
 
 class Attention(nn.Module):
@@ -100,10 +114,10 @@ class EncoderDecoder(Forecaster):
     """Seq2seq: the encoder (bidirectional allowed: it reads the past window only) sums the window up,
     a one-layer decoder cell emits H steps, each fed the previous value. Training feeds the true value
     (teacher forcing) except with probability `sampling` (scheduled sampling, set per epoch by the
-    module); evaluation feeds back its own forecast. task attention adds a context over the encoder
-    states at every decoder step, and forward(..., return_weights=True) returns the weights."""
+    module); evaluation feeds back its own forecast. `attend` (task attention) adds a context over the
+    encoder states at every decoder step, and forward(..., return_weights=True) returns the weights."""
 
-    def __init__(self, cfg: NetworkConfig):
+    def __init__(self, cfg: NetworkConfig, attend: bool = False):
         super().__init__(cfg)
         directions = 2 if cfg.bidirectional else 1
         encoded = cfg.hidden_size * directions
@@ -112,7 +126,7 @@ class EncoderDecoder(Forecaster):
         cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(cfg.cell)
         self.decoder = cell(1, cfg.hidden_size) if cell else nn.RNNCell(
             1, cfg.hidden_size, nonlinearity="relu" if cfg.activation == "relu" else "tanh")
-        self.attend = Attention(cfg.attention, cfg.hidden_size, encoded) if cfg.task == "attention" else None
+        self.attend = Attention(cfg.attention, cfg.hidden_size, encoded) if attend else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size + (encoded if self.attend else 0), self.per_step)
         self.sampling = 0.0
@@ -142,13 +156,12 @@ class EncoderDecoder(Forecaster):
             return result, torch.stack(weights, 1) if weights else None  # (batch, H, time)
         return result
 
+    def fit_outputs(self, x, y, training):  # teacher forcing in training; its own forecasts in validation
+        return self(x, teacher=y if training else None), y
+
 
 def build_network(cfg: NetworkConfig) -> nn.Module:
-    """The net a cell's config describes: the seeds' RecurrentNet for a point one-step cell."""
+    """The net a cell's config describes: its model type's, or the seeds' RecurrentNet for a point one-step cell."""
     if not cfg.multi_step:
         return RecurrentNet(cfg)
-    if cfg.task in ("one_step", "recursive"):
-        return Recursive(cfg)
-    if cfg.task == "synced":
-        return Synced(cfg)
-    return EncoderDecoder(cfg)
+    return model_type(cfg.task).network(cfg)

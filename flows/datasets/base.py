@@ -4,13 +4,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 
 from flows.atomic import read_json
 from flows.scoring import load_regression_net
 from models.errors import InvalidParameter, RnnopsError
+from models.model_types import DEFAULT
 
 
 def check_tbptt_matches(params: dict, dataset: str, switch: str, stateful: bool, example: str) -> None:
@@ -157,8 +158,10 @@ class Dataset:
     # The seed's training recipe per cell (params.yaml keys of <name>.train.<cell>): the report lists
     # only what a cell changes from it. A cell missing here has no seed to compare with.
     seed_recipe: dict[str, dict] = {}
-    tasks: tuple[str, ...] = ("one_step",)  # forecasting tasks (models.config.TASKS) its cells may choose
-    heads: tuple[str, ...] = ("point",)  # and output heads (models.config.HEADS)
+    # The model types (models.model_types) its cells may choose: a forecasting plug-in says MODEL_TYPES, the
+    # live registry, so that a type registered later is offered too; and the output heads (model_types.HEADS).
+    tasks: Collection[str] = (DEFAULT,)
+    heads: tuple[str, ...] = ("point",)
 
     # configuration -------------------------------------------------------------------------------
     def check(self, params: dict) -> None:
@@ -196,16 +199,11 @@ class Dataset:
         return spec
 
     def build_module(self, spec, splits: Splits):
-        """A LightningModule (imports Lightning: call it from training stages only)."""
+        """A LightningModule (imports Lightning: call it from training stages only): the model type's."""
         from models.forecasters import build_network
+        from models.model_types import build_module
 
-        if spec.net.multi_step:
-            from models.forecast_module import HorizonRegressor
-
-            return HorizonRegressor(build_network(spec.net), spec.optim)
-        from models.regression import Regressor
-
-        return Regressor(build_network(spec.net), spec.optim)
+        return build_module(build_network(spec.net), spec.optim)
 
     def model_files(self, splits: Splits) -> dict[str, Any]:
         """JSON documents saved beside the weights (name -> data): what loading the model needs."""

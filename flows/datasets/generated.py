@@ -18,9 +18,10 @@ from flows.atomic import read_json
 from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_matches
 from flows.params import config_of, section
 from flows.scoring import predict
-from models.config import HEADS, TASKS, from_mapping
+from models.config import from_mapping
 from models.errors import InvalidParameter
 from models.metrics import forecast_report
+from models.model_types import HEADS, MODEL_TYPES
 from models.significance import overlap_lags
 from models.streams import StreamBlocks
 from models.windows import WindowDataset, window_count
@@ -59,7 +60,7 @@ class GeneratedSeries(Dataset):
     """A generated series, windowed many-to-one or (multi-step cells) many-to-H. `ingest` is a frozen
     dataclass with `points` and `series()`, optionally `period()` (samples per cycle)."""
 
-    tasks, heads = TASKS, HEADS
+    tasks, heads = MODEL_TYPES, HEADS
     columns = (("persistence_rmse", "persistence RMSE"), ("seasonal_naive_rmse", "seasonal-naive RMSE"),
                ("coverage95", "95% interval coverage (nominal 0.95)"))
 

@@ -26,6 +26,7 @@ from flows.stagecli import ERROR_FILE, stage_main
 from flows.training import History, KeepBest, fit
 from models.config import stability_note
 from models.errors import RnnopsError
+from models.model_types import model_type
 from models.runtime import flush_denormals
 
 RUN_ID = "RNNOPS_RUN_ID"  # set by the launcher for its ranks
@@ -38,6 +39,8 @@ def describe(dataset: str, cell: str, spec, source: str) -> str:
     shape += ", bidirectional" if net.bidirectional else ""
     if net.cell == "rnn":
         shape += f", {net.activation}"
+    if getattr(net, "multi_step", False):  # text's nets have no model type
+        shape += f"; task {net.task} ({model_type(net.task).summary}), horizon {net.horizon}, head {net.head}"
     return (f"{dataset} / {cell}: {shape}, dropout {net.dropout}; {optim.epochs} epochs, batch {optim.batch_size}, "
             f"lr {optim.lr}, clip {optim.clip}. Data: {source}.")
 

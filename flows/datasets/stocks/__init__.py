@@ -22,8 +22,8 @@ from flows.datasets.stocks.series import build_windows, load_snapshot, price_col
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.params import config_of, section
 from flows.scoring import predict
-from models.config import HEADS, TASKS
 from models.errors import InvalidParameter
+from models.model_types import HEADS, MODEL_TYPES
 from models.price_windows import TARGETS, PriceTransform
 from models.windows import WindowDataset
 
@@ -125,7 +125,7 @@ class StockPrices(Dataset):
     # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
     seed_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
                           "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
-    tasks, heads = TASKS, HEADS
+    tasks, heads = MODEL_TYPES, HEADS
 
     def __init__(self, name: str = "stocks"):
         self.name = name
