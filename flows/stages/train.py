@@ -39,9 +39,10 @@ def describe(dataset: str, cell: str, spec, source: str) -> str:
     shape += ", bidirectional" if net.bidirectional else ""
     if net.cell == "rnn":
         shape += f", {net.activation}"
+    shape += f", dropout {net.dropout}"
     if getattr(net, "multi_step", False):  # text's nets have no model type
         shape += f"; task {net.task} ({model_type(net.task).summary}), horizon {net.horizon}, head {net.head}"
-    return (f"{dataset} / {cell}: {shape}, dropout {net.dropout}; {optim.epochs} epochs, batch {optim.batch_size}, "
+    return (f"{dataset} / {cell}: {shape}; {optim.epochs} epochs, batch {optim.batch_size}, "
             f"lr {optim.lr}, clip {optim.clip}. Data: {source}.")
 
 
