@@ -3,7 +3,8 @@
 The stages, their data and params keys come from flows/stagegraph.py (shared with the stages' own
 check that their upstream ran). A stage's code deps are the repository files its command can import:
 the generic stage module (or a plug-in's extra stage) plus the dataset's plug-in, followed through
-every `import` statement in flows/ and models/ (module level and inside functions). Plug-ins are
+every `import` statement in flows/ and models/ (module level and inside functions) and every
+"module:attribute" target string (models/model_types.py's networks). Plug-ins are
 loaded by name from the registry, never imported by the generic code, so one dataset's stages never
 list another's files. tests/test_dvc_deps.py runs every stage and checks that each file it imports
 or opens and each params key it reads is declared.
@@ -11,6 +12,7 @@ or opens and each params key it reads is declared.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import yaml
@@ -22,6 +24,8 @@ from flows.stagegraph import GENERIC  # noqa: F401 (the stage kinds, also named 
 from models.errors import InvalidParameter
 
 PACKAGES = ("flows", "models")
+# A "module:attribute" string (models/model_types.py names its networks so) is imported when it is used.
+TARGET = re.compile(r"(?:flows|models)(?:\.\w+)+:\w+")
 HEADER = ("# Written by `rnnops dvc-yaml` (and by `rnnops run`, `make repro`) from flows/datasets and params.yaml:\n"
           "# edit those, not this file. Each stage lists exactly the code files and params keys it reads.\n")
 
@@ -48,6 +52,8 @@ def _imported(root: Path, module: str, path: Path) -> set[str]:
                 base = ".".join(parent + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if module_file(root, f"{base}.{alias.name}"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and TARGET.fullmatch(node.value):
+            found.add(node.value.partition(":")[0])
     with_parents = {".".join(name.split(".")[:i]) for name in found for i in range(1, name.count(".") + 2)}
     return {name for name in with_parents if name.split(".")[0] in PACKAGES and module_file(root, name)}
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.config import NetworkConfig
-from models.model_types import model_type
+from models.model_types import model_type, resolve
 from models.networks import RecurrentNet, all_states, last_state, make_recurrent
 
 MIN_VARIANCE = 1e-6  # softplus(raw) + this: a variance that cannot collapse to 0 (NLL would diverge)
@@ -114,7 +114,7 @@ class EncoderDecoder(Forecaster):
     """Seq2seq: the encoder (bidirectional allowed: it reads the past window only) sums the window up,
     a one-layer decoder cell emits H steps, each fed the previous value. Training feeds the true value
     (teacher forcing) except with probability `sampling` (scheduled sampling, set per epoch by the
-    module); evaluation feeds back its own forecast. `attend` (task attention) adds a context over the
+    module); evaluation feeds back its own forecast. `attend` (AttentionDecoder) adds a context over the
     encoder states at every decoder step, and forward(..., return_weights=True) returns the weights."""
 
     def __init__(self, cfg: NetworkConfig, attend: bool = False):
@@ -160,8 +160,15 @@ class EncoderDecoder(Forecaster):
         return self(x, teacher=y if training else None), y
 
 
+class AttentionDecoder(EncoderDecoder):
+    """Task attention: seq2seq with a context over the encoder states (cfg.attention: dot or additive)."""
+
+    def __init__(self, cfg: NetworkConfig):
+        super().__init__(cfg, attend=True)
+
+
 def build_network(cfg: NetworkConfig) -> nn.Module:
     """The net a cell's config describes: its model type's, or the seeds' RecurrentNet for a point one-step cell."""
     if not cfg.multi_step:
         return RecurrentNet(cfg)
-    return model_type(cfg.task).network(cfg)
+    return resolve(model_type(cfg.task).network)(cfg)

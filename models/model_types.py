@@ -3,11 +3,13 @@ needs and how it builds its network and Lightning module (docs/model-types.md).
 
 models/config.py checks a cell against its entry, the forecasting plug-ins offer every registered type,
 flows/horizons.py and the train stage's description read it. A new type is one `register(ModelType(...))`
-plus its network. This module imports no torch: checking params must not pay for it, so the built-in
-entries import their networks only when one is built.
+plus its network. Entries name their classes as "module:attribute" targets (hydra's `_target_`, and as
+flows/datasets names its plug-ins), imported when a net is built: config imports this module, the nets
+import config, and checking params must not pay for torch. flows/dvcgraph.py counts a target as an import.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,13 +17,7 @@ from models.errors import InvalidParameter
 
 HEADS = ("point", "gaussian")  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
 DEFAULT = "one_step"  # the seeds' many-to-one, what a cell without `task:` is
-
-
-def horizon_module(net, optim):
-    """The Lightning module of every multi-step net: MSE or Gaussian NLL on what net.fit_outputs returns."""
-    from models.forecast_module import HorizonRegressor  # Lightning: only training pays its import
-
-    return HorizonRegressor(net, optim)
+Target = str | Callable  # "package.module:attribute", or the class / function itself
 
 
 @dataclass(frozen=True)
@@ -29,9 +25,10 @@ class ModelType:
     name: str
     # NetworkConfig -> nn.Module mapping (batch, time, features) to (batch, horizon, P), P = 1 point, 2 gaussian,
     # with fit_outputs(x, y, training) -> (forecast, targets) for the loss (models.forecasters.Forecaster).
-    network: Callable[[Any], Any]
+    network: Target
     summary: str  # how it forecasts, a few words (the training run's description)
-    module: Callable[[Any, Any], Any] = horizon_module  # (net, OptimConfig) -> the LightningModule training it
+    # (net, OptimConfig) -> the LightningModule that trains it: MSE or Gaussian NLL on net.fit_outputs
+    module: Target = "models.forecast_module:HorizonRegressor"
     multi_step: bool = True  # forecasts `horizon` steps; False: one step only (horizon must be 1)
     heads: tuple[str, ...] = HEADS
     # With head point it is the seeds' many-to-one net (models.networks.RecurrentNet, trained by
@@ -65,47 +62,29 @@ def names_where(test: Callable[[ModelType], bool]) -> list[str]:
     return [name for name, kind in MODEL_TYPES.items() if test(kind)]
 
 
+def resolve(target: Target) -> Callable[..., Any]:
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def build_module(net, optim):
-    """The LightningModule that trains `net` (built by models.forecasters.build_network from net.cfg)."""
-    if not net.cfg.multi_step:
-        from models.regression import Regressor
-
-        return Regressor(net, optim)
-    return model_type(net.cfg.task).module(net, optim)
+    """The LightningModule that trains `net` (built by models.forecasters.build_network from net.cfg);
+    imports Lightning: call it from training only."""
+    seed = not net.cfg.multi_step
+    return resolve("models.regression:Regressor" if seed else model_type(net.cfg.task).module)(net, optim)
 
 
-# The built-in types. Their networks are in models/forecasters.py, imported when one is built.
-def _recursive(cfg):
-    from models.forecasters import Recursive
-
-    return Recursive(cfg)
-
-
-def _synced(cfg):
-    from models.forecasters import Synced
-
-    return Synced(cfg)
-
-
-def _encoder_decoder(cfg):
-    from models.forecasters import EncoderDecoder
-
-    return EncoderDecoder(cfg, attend=False)
-
-
-def _attention(cfg):
-    from models.forecasters import EncoderDecoder
-
-    return EncoderDecoder(cfg, attend=True)
-
-
+# The built-in types; their networks are in models/forecasters.py.
 FEEDS_BACK = "feeds its forecasts back as inputs"
-register(ModelType("one_step", _recursive, "the next value", multi_step=False, seed_point=True))
-register(ModelType("recursive", _recursive, "the next value, fed its own forecast back H times",
+register(ModelType("one_step", "models.forecasters:Recursive", "the next value", multi_step=False, seed_point=True))
+register(ModelType("recursive", "models.forecasters:Recursive", "the next value, fed its own forecast back H times",
                    single_feature=FEEDS_BACK))
-register(ModelType("synced", _synced, "the H values after every step of the window",
+register(ModelType("synced", "models.forecasters:Synced", "the H values after every step of the window",
                    one_way="predicts at every step, where a backward direction would read the values it predicts",
                    single_feature=FEEDS_BACK))
-register(ModelType("seq2seq", _encoder_decoder, "an encoder-decoder, teacher forcing", decoder=True))
-register(ModelType("attention", _attention, "an encoder-decoder with attention, teacher forcing", decoder=True,
-                   weights=True))
+register(ModelType("seq2seq", "models.forecasters:EncoderDecoder", "an encoder-decoder, teacher forcing",
+                   decoder=True))
+register(ModelType("attention", "models.forecasters:AttentionDecoder",
+                   "an encoder-decoder with attention, teacher forcing", decoder=True, weights=True))

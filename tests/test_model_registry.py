@@ -130,3 +130,11 @@ def test_a_model_type_name_is_checked_in_one_sentence():
     with pytest.raises(InvalidParameter, match="lower-case identifier, got 'Two Words'"):
         register(ModelType("Two Words", DirectNet, "a bad name"))
     assert "Two Words" not in MODEL_TYPES
+
+
+def test_the_networks_a_registry_entry_names_are_code_deps_of_the_stages_that_read_it():
+    from flows.dvcgraph import code_deps
+    from tests.conftest import REPO
+
+    deps = code_deps(REPO, ["models.model_types"])  # it imports none of them: it names them as targets
+    assert {"models/forecasters.py", "models/forecast_module.py", "models/regression.py"} <= set(deps)
