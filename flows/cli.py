@@ -233,6 +233,10 @@ def _predict(args) -> int:
     print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
           f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
           f"from {f['model']} v{f['version']} {f['cell']}")
+    for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
+        print(f"  {name}% interval {low:.2f} .. {high:.2f}")
+    if not f["intervals"]:
+        print("  no interval: this model has no conformal calibration (evaluate it again to get one)")
     return 0
 
 
