@@ -8,7 +8,7 @@ half, both intervals scored on its second half) and the January 2017 test month 
 validation). cosine with noise: cos(x) + N(0, 0.1^2) (a plug-in this script adds to its temp copy), a
 one-step and a seq2seq Gaussian GRU; validation only (the cosine layout has no test split).
 
-    nice python benchmarks/intervals.py [--out benchmarks/results/intervals.json]
+    nice python benchmarks/intervals.py [--data ../shared/data] [--out benchmarks/results/intervals.json]
 """
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--datasets", nargs="+", default=["stocks", "noisy_cosine"])
     p.add_argument("--epochs", type=int, default=None, help="every cell's epochs (a smoke run; say so when quoting)")
+    p.add_argument("--data", type=Path, default=SHARED, help="the folder holding the seed's Google CSVs")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     params, load_before = repo_params(), load()
@@ -105,10 +106,10 @@ def main() -> None:
         registry.write_text(registry.read_text() + '\nREGISTRY["noisy_cosine"] = "flows.datasets.noisy_cosine"\n')
         (root / "flows/datasets/noisy_cosine.py").write_text(NOISY_PLUGIN)
         if "stocks" in args.datasets:
-            if not all((SHARED / f).exists() for f in CSVS):
-                sys.exit(f"the seed's CSVs are not in {SHARED}")
+            if not all((args.data / f).exists() for f in CSVS):
+                sys.exit(f"the seed's CSVs are not in {args.data}; pass --data")
             for f in CSVS:
-                shutil.copy(SHARED / f, root / "data/sources" / f)
+                shutil.copy(args.data / f, root / "data/sources" / f)
             params["stocks"]["ingest"].update(source="csv", paths=[f"data/sources/{f}" for f in CSVS])
             stocks_cells(params["stocks"])
         params["noisy_cosine"] = NOISY
