@@ -47,6 +47,13 @@ def test_every_number_in_the_readme_is_on_the_page_or_named():
     assert not stray, f"README.md quotes numbers that are on no generated page: {stray}"
 
 
+def test_every_number_docs_intervals_quotes_from_its_benchmark_is_on_the_page():
+    text = (ROOT / "docs/intervals.md").read_text().split("## What coverage they reached here")[1]
+    named = {"0.1", "2", "2017", "20", "80", "95"}  # the noise sd and its square, the test year, H, the levels
+    stray = sorted(results_page.numbers(text) - results_page.numbers((ROOT / results_page.PAGE).read_text()) - named)
+    assert not stray, f"docs/intervals.md quotes numbers that are on no generated page: {stray}"
+
+
 def test_a_changed_result_changes_the_page(tmp_path):
     for part in ("params.yaml", "metrics", "benchmarks/results"):
         src, dst = ROOT / part, tmp_path / part
