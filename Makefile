@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: help setup run test ui repro metrics plots bench gpu-check results-page lint clean
+.PHONY: help setup run test ui repro metrics plots bench gpu-check results-page docs docs-serve lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,8 +25,11 @@ setup: $(STAMP) ## create .venv and install the pinned dependencies
 run: $(STAMP) ## run the whole pipeline on params.yaml (temporary Prefect server, SQLite MLflow, local DVC cache)
 	$(BIN)/rnnops run
 
+# Test files in parallel, one worker per core (tests/conftest.py gives each worker its own cores);
+# whole files go to one worker so a module's trained fixture is built once. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 test: $(STAMP) ## run the test suite (real Prefect, MLflow, DVC and Lightning on tiny profiles)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 ui: $(STAMP) ## MLflow UI on http://127.0.0.1:5000
 	$(BIN)/rnnops ui
@@ -46,11 +50,17 @@ bench: $(STAMP) ## training-loop throughput: ours vs a bare PyTorch loop (JSON)
 gpu-check: ## what this machine's GPUs do for rnnops, one bounded call (JSON; needs only python + torch)
 	bash benchmarks/gpu_check.sh
 
-results-page: $(STAMP) ## rewrite docs/results.md (the README's figures) from metrics/ and benchmarks/results/
+results-page: $(STAMP) ## rewrite docs/results.md (the figures README.md and docs/ quote) from metrics/ and benchmarks/results/
 	$(BIN)/python benchmarks/results_page.py
+
+docs: $(STAMP) ## the documentation site: mkdocs build --strict into site/ (a broken link fails)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP) ## the documentation site on http://127.0.0.1:8000, rebuilt on every edit (loopback only)
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check models flows tests benchmarks
 
 clean: ## remove pipeline outputs (not .venv, not the DVC cache)
-	rm -rf data/raw data/windows data/models metrics plots reports dvc_plots
+	rm -rf data/raw data/windows data/models metrics plots reports dvc_plots site

@@ -16,7 +16,7 @@ from pathlib import Path
 from flows.env import apply_defaults
 from flows.runlock import run_lock
 from flows.stagecli import report_error, stage_main
-from models.errors import RnnopsError
+from models.errors import InvalidParameter, RnnopsError
 
 
 def summary_table(root: Path, names: list[str], cells: list[str] | dict[str, list[str]], outcomes=None) -> str:
@@ -44,10 +44,11 @@ def _run(args) -> int:
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
     jobs = stagedag.parse_jobs(args.jobs)
     stagedag.runtime(params, jobs)
-    from flows.tracking import check_reachable
+    from flows.tracking import check_reachable, warm_up
 
     check_reachable(root)
     with run_lock(root, wait=not args.no_wait):  # before the server starts; the flow re-enters it
+        warm_up(root)  # MLflow's tables are made while Prefect's server starts, not after
         from flows.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
 
         started = time.perf_counter()
@@ -116,7 +117,6 @@ def _stage(args) -> int:
 
 def _ui(args) -> int:
     from flows.tracking import experiment_link, tracking_uri
-    from models.errors import InvalidParameter
 
     if args.workers < 1:
         raise InvalidParameter(f"--workers must be at least 1, got {args.workers}.")
@@ -135,7 +135,6 @@ def _ui(args) -> int:
 def _sweep(args) -> int:
     from flows.params import load_params
     from flows.sweeps.config import sweep_config
-    from models.errors import InvalidParameter
 
     root = Path(".").resolve()
     params = load_params(root)
@@ -208,35 +207,10 @@ def _dvc_yaml(args) -> int:
 
 def _metrics(args) -> int:
     from flows.dvcviews import show_metrics
-    from models.errors import InvalidParameter
 
     if args.digits < 1:
         raise InvalidParameter(f"--digits must be at least 1, got {args.digits}.")
     show_metrics(Path("."), args.targets, args.digits, args.md)
-    return 0
-
-
-def _generate(args) -> int:
-    from flows.generate import generate_text
-
-    print(generate_text(Path("."), args.seed_text, args.length, args.temperature, args.top_k, args.rng_seed,
-                        args.checkpoint))
-    return 0
-
-
-def _predict(args) -> int:
-    from flows.predict import forecast_next
-
-    f = forecast_next(Path("."), args.ticker, args.model_dir, force=args.force, dataset=args.dataset)
-    for warning in f["warnings"]:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
-          f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
-          f"from {f['model']} v{f['version']} {f['cell']}")
-    for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
-        print(f"  {name}% interval {low:.2f} .. {high:.2f}")
-    if not f["intervals"]:
-        print("  no interval: this model has no conformal calibration (evaluate it again to get one)")
     return 0
 
 
@@ -258,7 +232,8 @@ def _summary(args) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(verbs: dict[str, tuple] | None = None) -> argparse.ArgumentParser:
+    """`verbs`: the plug-ins' commands (flows.datasets.verbs()); left out, only rnnops' own."""
     p = argparse.ArgumentParser(prog="rnnops", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the whole pipeline through Prefect + DVC")
@@ -294,19 +269,16 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--as", dest="as_cell", metavar="CELL",
                        help="with --apply: a new cell of this name instead of replacing the starting cell")
     sub.add_parser("serve", help="serve params.yaml's schedules as Prefect deployments (needs PREFECT_API_URL)")
-    gen = sub.add_parser("generate", help="generate text from the champion character model or a model folder")
-    gen.add_argument("--seed-text", required=True)
-    gen.add_argument("--length", type=int, default=500)
-    gen.add_argument("--temperature", type=float, default=0.8)
-    gen.add_argument("--top-k", type=int, default=0, help="0 samples from the whole vocabulary")
-    gen.add_argument("--rng-seed", type=int, default=1)
-    gen.add_argument("--checkpoint", help="a data/models/text/<cell> folder instead of models:/rnnops-text@champion")
-    predict = sub.add_parser("predict", help="next-day forecast from the champion model and the latest snapshot")
-    predict.add_argument("dataset", choices=["stocks", "stocks_daily"])
-    predict.add_argument("--ticker", help="default: stocks.ingest.ticker")
-    predict.add_argument("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion")
-    predict.add_argument("--force", action="store_true",
-                         help="forecast even when the input lies outside what the model was fitted on")
+    for name, (verb, owners) in (verbs or {}).items():  # the plug-ins' own, where the generic commands end
+        if name in COMMANDS:
+            raise InvalidParameter(f"the plug-in {owners[0]} declares the verb {name!r}, which is one of rnnops' own; "
+                                   f"rename it.")
+        mine = sub.add_parser(name, help=verb.help)
+        if verb.per_dataset:
+            mine.add_argument("dataset", choices=owners)
+        for option in verb.options:
+            mine.add_argument(*option.flags, **dict(option.settings))
+        mine.set_defaults(verb=verb, owner=owners[0])
     grad = sub.add_parser("gradcheck", help="the NumPy reference RNN's BPTT against torch autograd (JSON; exit 1 "
                                             "above the tolerance)")
     grad.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error allowed")
@@ -316,15 +288,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plugin_verb(args) -> int:
+    module = importlib.import_module(args.verb.module)  # a plug-in's verb pays for its own imports only now
+    return module.main(Path("."), args.dataset if args.verb.per_dataset else args.owner, args)
+
+
 COMMANDS = {"run": _run, "stage": _stage, "sweep": _sweep, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary,
-            "serve": _serve, "generate": _generate, "predict": _predict, "metrics": _metrics, "gradcheck": _gradcheck}
+            "serve": _serve, "metrics": _metrics, "gradcheck": _gradcheck}
 
 
 def main(argv: list[str] | None = None) -> int:
     apply_defaults()
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return COMMANDS[args.command](args)
+        # rnnops' own commands start without the plug-ins (each imports torch); anything else may be theirs
+        if argv and argv[0] in COMMANDS:
+            args = parser().parse_args(argv)
+        else:
+            from flows import datasets
+
+            args = parser(datasets.verbs()).parse_args(argv)
+        return COMMANDS.get(args.command, _plugin_verb)(args)
     except RnnopsError as exc:
         return report_error(exc)
 

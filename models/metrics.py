@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr, ndtri  # not scipy.stats: its import alone costs each stage seconds
 
 from models.significance import against_baselines
 
@@ -73,12 +73,13 @@ def gaussian_crps(real, mean, sd) -> np.ndarray:
     """Continuous ranked probability score of N(mean, sd^2) at `real` (Gneiting & Raftery 2007, closed form)."""
     real, mean, sd = (np.asarray(a, dtype=np.float64) for a in (real, mean, sd))
     z = (real - mean) / sd
-    return sd * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / math.sqrt(math.pi))
+    pdf = np.exp(-z ** 2 / 2.0) / np.sqrt(2 * np.pi)  # scipy.stats.norm.pdf's own formula
+    return sd * (z * (2 * ndtr(z) - 1) + 2 * pdf - 1 / math.sqrt(math.pi))
 
 
 def interval(mean, sd, level: float) -> tuple[np.ndarray, np.ndarray]:
     """The central `level` interval of N(mean, sd^2)."""
-    half = stats.norm.ppf(0.5 + level / 2) * np.asarray(sd, dtype=np.float64)
+    half = ndtri(0.5 + level / 2) * np.asarray(sd, dtype=np.float64)
     return np.asarray(mean) - half, np.asarray(mean) + half
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr  # not scipy.stats: its import alone costs each stage seconds
 
 SIGNIFICANCE = 0.05  # a verdict against a baseline needs p below this
 # Fewer stretches than this, each as long as the losses' dependence, and the test does not hold its size
@@ -60,7 +60,7 @@ def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, dependenc
     if stretches < min_stretches:
         return LossTest(float(statistic), None, dependence, stretches)
     scale = fixed_b_scale(min(n, REFERENCE_LENGTH))
-    return LossTest(float(statistic), float(np.mean(2 * stats.norm.sf(abs(statistic) * scale))), dependence, stretches)
+    return LossTest(float(statistic), float(np.mean(2 * ndtr(-abs(statistic) * scale))), dependence, stretches)
 
 
 def lag_one(centred: np.ndarray) -> np.ndarray | float:

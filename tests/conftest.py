@@ -14,6 +14,21 @@ import yaml
 
 from flows import dvcgraph
 
+
+def _pin_xdist_worker() -> None:
+    """Under `pytest -n K` give each worker its own share of the CPUs, before anything imports torch
+    (flows.dvcgraph does not): K workers that each let torch (and every stage they start) use all
+    cores would oversubscribe the machine, the OpenMP trap in ENVIRONMENT.md, and run slower."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker.startswith("gw") or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus, index, workers = sorted(os.sched_getaffinity(0)), int(worker[2:]), int(count)
+    if workers <= len(cpus):
+        os.sched_setaffinity(0, set(cpus[index::workers]))
+
+
+_pin_xdist_worker()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -181,7 +181,8 @@ def test_the_champion_is_rescored_on_the_challengers_data_before_the_alias_moves
 
 def test_a_stock_champion_is_rescored_through_its_own_fitted_transform(tmp_path):
     """A level model's MinMax range comes from its own training years: re-scored on today's windows it reads
-    today's prices through that range, as its forecasts do (flows/predict.py), not through today's refit."""
+    today's prices through that range, as its forecasts do (flows/datasets/stocks/predict.py), not through
+    today's refit."""
     plugin, params = datasets.get("stocks"), tiny_params()
     days = pd.bdate_range("2020-01-01", periods=120)
     prices = 100 + np.cumsum(np.random.default_rng(3).normal(0, 1, len(days)))

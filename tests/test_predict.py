@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from flows.cli import main
+from flows.datasets.stocks.predict import forecast_next
 from flows.datasets.stocks.prices import read_canonical, to_canonical_csv
-from flows.predict import forecast_next
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
 from models.forecasters import build_network

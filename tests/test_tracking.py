@@ -1,5 +1,6 @@
 """MLflow on SQLite in a temp dir: runs, registry, and the champion alias rule."""
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -160,3 +161,19 @@ def test_system_metrics_are_sampled_into_the_training_run(tmp_path, mlflow_uri, 
         time.sleep(1.5)
     logged = MlflowClient(mlflow_uri).get_run(run.run_id).data.metrics
     assert logged["system/cpu_utilization_percentage"] >= 0 and logged["system/system_memory_usage_megabytes"] > 0
+
+
+
+def test_a_store_warmed_up_on_a_thread_is_ready_for_the_pipeline_run(tmp_path, mlflow_uri):
+    """rnnops run makes a new store's tables while Prefect's server starts; the parent run waits for
+    them (read here with sqlite3 itself: an MLflow call would make the tables on its own), made once."""
+    from flows.tracking.store import ready
+
+    tracking.warm_up(tmp_path)
+    ready(tmp_path)
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("select name from experiments where name = ?", (tracking.EXPERIMENT,)).fetchall() \
+            == [(tracking.EXPERIMENT,)]
+    parent = tracking.start_pipeline_run(tmp_path, {"cosine": ["rnn"]}, None, scheduled=False)
+    experiment = MlflowClient(mlflow_uri).get_experiment_by_name(tracking.EXPERIMENT)
+    assert MlflowClient(mlflow_uri).get_run(parent).info.experiment_id == experiment.experiment_id

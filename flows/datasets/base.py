@@ -112,6 +112,31 @@ class ExtraStage:
     after: tuple[str, ...] = ()  # stage kinds it waits for beyond its files (the champion evaluate elects)
 
 
+@dataclass(frozen=True, init=False)
+class Option:
+    """One argument of a plug-in's verb, as argparse's add_argument takes it: Option("--force", action="store_true")."""
+
+    flags: tuple[str, ...]
+    settings: tuple[tuple[str, Any], ...]
+
+    def __init__(self, *flags: str, **settings: Any):
+        object.__setattr__(self, "flags", flags)
+        object.__setattr__(self, "settings", tuple(settings.items()))
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A command a plug-in adds to `rnnops` (stocks' predict, text's generate). The CLI builds its verbs from
+    the registry, as the dvc.yaml writer builds the stages from ExtraStage."""
+
+    name: str
+    help: str
+    module: str  # its `main(root, dataset, args) -> exit code`, imported only when the verb runs
+    options: tuple[Option, ...] = ()
+    # True: `rnnops <verb> <dataset>`, among the plug-ins that declare this same verb; False: one plug-in's own
+    per_dataset: bool = True
+
+
 def horizon_plot_roles(ylabel: str = "value", dates: bool = False) -> dict:
     """The roles of a multi-step cell's table (flows.horizons.score's): its h=1 forecasts beside both
     baselines, x the window's label (`dates`: the first forecast day, an ISO date). Here, not in horizons,
@@ -128,6 +153,7 @@ class Dataset:
     columns: tuple[tuple[str, str], ...] = ()  # extra (metric key, label) pairs in the report table
     train_keys: tuple[str, ...] = ()  # extra keys allowed in <name>.train.<cell>
     extra_stages: tuple[ExtraStage, ...] = ()
+    verbs: tuple[Verb, ...] = ()  # commands it adds to `rnnops`
     # What its Scored.plot roles are (x, real or None, model, baselines, ylabel; x_dates: x holds ISO dates):
     # dvc.yaml declares the same axes.
     plot_roles: dict = {}

@@ -182,7 +182,7 @@ def _check_corners(params: dict, cfg: SweepConfig) -> None:
 def sweep_config(params: dict, name: str) -> SweepConfig:
     sweeps = params.get("sweeps")
     if not isinstance(sweeps, dict) or not sweeps:
-        raise InvalidParameter("params.yaml has no sweeps: section; declare one (README: Sweeps).")
+        raise InvalidParameter("params.yaml has no sweeps: section; declare one (docs/sweeps.md).")
     if name not in sweeps:
         raise InvalidParameter(f"params.yaml declares no sweep {name!r}; choose one of {', '.join(sweeps)}.")
     raw = sweeps[name]

@@ -3,6 +3,8 @@ champion alias (moved only to a better version) and its weights."""
 from __future__ import annotations
 
 import math
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +27,22 @@ from flows.tracking.store import (
     tracking_uri,
 )
 from models.errors import RnnopsError
+
+PER_STEP = re.compile(r"_h\d+$")  # rmse_h01 ... : curves for the run, too many to tag a model version with
+
+
+def pytorch_flavour():
+    """mlflow.pytorch without the Lightning import it makes for its autolog callback (seconds in every
+    evaluate, which never trains); a process that has Lightning loaded already gets the whole module."""
+    if "mlflow.pytorch" not in sys.modules and "pytorch_lightning" not in sys.modules:
+        sys.modules["mlflow.pytorch._lightning_autolog"] = None  # mlflow.pytorch skips it on ImportError
+        try:
+            import mlflow.pytorch
+        finally:
+            del sys.modules["mlflow.pytorch._lightning_autolog"]
+    import mlflow.pytorch
+
+    return mlflow.pytorch
 
 
 def evaluation_metrics(metrics: dict, step: int) -> list[Metric]:
@@ -80,7 +98,7 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     name = registered_name(dataset, horizon)
     example = input_example.numpy()
     with mlflow.start_run(run_id=run_id), torch.no_grad(), quiet_logger("mlflow.pytorch"):
-        info = mlflow.pytorch.log_model(
+        info = pytorch_flavour().log_model(
             net, name="model", signature=infer_signature(example, net(input_example).numpy()),
             input_example=example, registered_model_name=name, pip_requirements=PIP_REQUIREMENTS,
             code_paths=[str(code_dir)], serialization_format="pickle",
@@ -91,7 +109,8 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     version_tags = {tag: repr(score), "cell": metrics.get("cell", ""), "dataset": dataset,
                     "horizon": str(horizon or 1),
                     DATA_TAG: data or run.data.tags.get(DATA_TAG, ""), "run_link": link,
-                    **{m.key.replace("/", "_"): repr(m.value) for m in evaluation_metrics(metrics, 0)}}
+                    **{m.key.replace("/", "_"): repr(m.value) for m in evaluation_metrics(metrics, 0)
+                       if not PER_STEP.search(m.key)}}
     for key, value in version_tags.items():
         mlc.set_model_version_tag(name, version, key, value)
     mlc.update_model_version(name, version, description=(

@@ -1,5 +1,5 @@
-"""Run lifecycle: training runs (opened, resumed, closed, ghosts marked KILLED), the pipeline's parent
-run, backtest and scorecard runs, with the tags and dataset inputs MLflow's UI reads."""
+"""Run lifecycle: training runs (opened, resumed, closed, ghosts marked KILLED) and the pipeline's parent
+run, with the tags and dataset inputs MLflow's UI reads (a plug-in's summary runs: flows.tracking.summaries)."""
 from __future__ import annotations
 
 import getpass
@@ -21,17 +21,16 @@ from mlflow.tracking import MlflowClient
 from flows.env import redact
 from flows.tracking.store import (
     OWNER,
-    PARENT_RUN_ID,
     PHASE,
     REPOSITORY,
     RESUMES,
     client,
     experiment_id_of,
-    flat_metrics,
     git_sha,
     is_rank_zero,
     log_curves,
     quiet_logger,
+    ready,
 )
 
 
@@ -230,34 +229,15 @@ def close_dead_pipelines(mlc: MlflowClient, experiment_id: str, root: Path) -> l
     return closed
 
 
-def log_backtest(root: Path, dataset: str, cell: str, summary: dict) -> str | None:
-    """A run of its own (tag kind=backtest), so the UI can compare backtests across configurations;
-    a child of the pipeline run like the trainings."""
-    if not is_rank_zero():
-        return None
-    mlc = client(root)
-    parent = os.environ.get(PARENT_RUN_ID)
-    tags = {"dataset": dataset, "cell": cell, "kind": "backtest", "git_sha": git_sha(root),
-            **source_tags(root, f"flows/datasets/stocks/backtest.py {dataset} {cell}",
-                          f"{dataset}/{cell}: walk-forward backtest, {summary['folds']} folds of "
-                          f"{summary['horizon']} sessions", parent)}
-    run = mlc.create_run(experiment_id_of(mlc, root), run_name=f"{dataset}-{cell}-backtest", tags=tags)
-    params = [Param(k, str(summary[k])) for k in ("folds", "horizon", "refit", "epochs")]
-    metrics = flat_metrics({k: v for k, v in summary.items() if k != "per_fold"}, "backtest")
-    metrics += [Metric("backtest/fold_skill", float(f["skill"]), 0, f["fold"]) for f in summary["per_fold"]]
-    mlc.log_batch(run.info.run_id, metrics=metrics, params=params)
-    mlc.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
-
-
 def start_pipeline_run(root: Path, cells: dict[str, list[str]], flow_run_id: str | None, scheduled: bool) -> str:
-    """The parent run of one `rnnops run` (or scheduled flow run): its trainings and backtests are
+    """The parent run of one `rnnops run` (or scheduled flow run): its trainings and summary runs are
     its children, so the UI groups one pipeline run's runs under one row. The runs a killed pipeline
     left RUNNING (its parent, its trainings) are closed as KILLED first. Call it under the run lock.
 
     `cells`: each dataset of the run, in order, with the cells it trains (flows.params.cells_of: a
     dataset's own list, e.g. cosine's model types, or params' `cells`); logged as params `datasets` and
     `cells.<dataset>`."""
+    ready(root)  # the store warm_up began, if it did
     mlc = client(root)
     experiment = experiment_id_of(mlc, root)
     close_dead_pipelines(mlc, experiment, root)
@@ -284,20 +264,3 @@ def finish_pipeline_run(root: Path, run_id: str, outcomes: dict[str, str], repor
             mlc.log_artifacts(run_id, str(folder), artifact_path=f"reports/{folder.name}")
     ok = all(status in ("ok", "skipped") for status in outcomes.values())
     mlc.set_terminated(run_id, "FINISHED" if ok else "FAILED")
-
-
-def log_scorecard(root: Path, dataset: str, card: dict) -> str:
-    """One long-lived run per dataset (tag kind=scorecard); step = forecasts scored so far, so the
-    UI draws the live skill against persistence as it accumulates."""
-    mlc = client(root)
-    experiment = experiment_id_of(mlc, root)
-    found = mlc.search_runs([experiment], filter_string=f"tags.kind = 'scorecard' and tags.dataset = '{dataset}'",
-                            max_results=1)
-    run_id = found[0].info.run_id if found else mlc.create_run(
-        experiment, run_name=f"{dataset}-scorecard", tags={"dataset": dataset, "kind": "scorecard"}).info.run_id
-    now = int(time.time() * 1000)
-    metrics = flat_metrics({k: v for k, v in card.items() if k != "next"}, "scorecard", now, int(card["scored"]))
-    metrics.append(Metric("scorecard/next_forecast", float(card["next"]["forecast"]), now, int(card["forecasts"])))
-    mlc.log_batch(run_id, metrics=metrics)
-    mlc.set_terminated(run_id, "FINISHED")
-    return run_id

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -75,6 +76,30 @@ def client(root: Path) -> MlflowClient:
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(uri)
     return MlflowClient(uri)
+
+
+_warming: dict[str, threading.Thread] = {}
+
+
+def warm_up(root: Path) -> None:
+    """Create a new store's tables and our experiment on a thread (a fresh SQLite store runs seconds of
+    migrations) while the caller does something else, e.g. start Prefect's server; `ready` waits for it.
+    A failure here is left for the caller's own first call to raise, in its own words."""
+    def prepare():
+        try:
+            experiment_id_of(client(root), root)
+        except Exception:  # noqa: BLE001 - said again, properly, by the call that needs the store
+            pass
+
+    thread = threading.Thread(target=prepare, name="mlflow-store")  # not daemon: exit waits, no half-made store
+    _warming[str(Path(root).resolve())] = thread
+    thread.start()
+
+
+def ready(root: Path) -> None:
+    thread = _warming.pop(str(Path(root).resolve()), None)
+    if thread is not None:
+        thread.join()
 
 
 def registered_name(dataset: str, horizon: int | None = None) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from flows import horizons, paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, ExtraStage, Scored, Splits, Unscorable, check_finite
+from flows.datasets.base import Dataset, ExtraStage, Option, Scored, Splits, Unscorable, Verb, check_finite
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
@@ -117,6 +117,12 @@ class StockPrices(Dataset):
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
         deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
         summary_key="mean_skill", label="backtest skill", trains=True),)
+    verbs = (Verb("predict", "next-day forecast from the champion model and the latest snapshot",
+                  "flows.datasets.stocks.predict", (
+                      Option("--ticker", help="default: stocks.ingest.ticker"),
+                      Option("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion"),
+                      Option("--force", action="store_true",
+                             help="forecast even when the input lies outside what the model was fitted on"))),)
     plot_roles = {"x": "date", "x_dates": True, "real": "real", "model": "predicted",
                   "baselines": ["persistence", "drift"], "ylabel": "price"}
     # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.

@@ -83,7 +83,14 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
                "folds_beating_persistence": sum(r["persistence_skill"] > 0 for r in results), "per_fold": results}
     with staged_outputs(root) as out:
         out.write_json(paths.backtest_file(root, dataset, cell), summary)
-        tracking.log_backtest(root, dataset, cell, summary)
+        # a run of its own (kind=backtest), a child of the pipeline run, so the UI compares backtests of cells
+        tracking.log_summary_run(
+            root, dataset, "backtest", {k: v for k, v in summary.items() if k != "per_fold"}, cell=cell,
+            params={k: summary[k] for k in ("folds", "horizon", "refit", "epochs")},
+            curves={"fold_skill": [(f["fold"], f["skill"]) for f in summary["per_fold"]]},
+            entry_point=f"flows/datasets/stocks/backtest.py {dataset} {cell}",
+            description=f"{dataset}/{cell}: walk-forward backtest, {summary['folds']} folds of {summary['horizon']} "
+                        f"sessions")
     print(f"backtest {dataset}/{cell}: mean skill vs persistence {summary['mean_skill']:+.3f} "
           f"({summary['folds_beating_persistence']}/{summary['folds']} folds beat it)")
     return summary

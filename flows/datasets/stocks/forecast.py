@@ -19,10 +19,10 @@ import pandas as pd
 from flows import tracking
 from flows.atomic import staged_outputs
 from flows.datasets.stocks import adaptive, ticker_of
+from flows.datasets.stocks.predict import forecast_next
 from flows.datasets.stocks.scorecard import COLUMNS, card_path, log_path, read_log
 from flows.datasets.stocks.series import load_snapshot, snapshot_path
 from flows.params import load_params
-from flows.predict import forecast_next
 from flows.scoring import table_csv
 from flows.stagecli import stage_main
 
@@ -86,7 +86,12 @@ def forecast(root: Path, dataset: str) -> dict:
         columns = [*COLUMNS, *adaptive.interval_columns(log)]
         out.write_text(log_path(root, dataset).relative_to(root), table_csv({c: log[c].tolist() for c in columns}))
         out.write_json(card_path(root, dataset).relative_to(root), card)
-        tracking.log_scorecard(root, dataset, card)
+        # one long-lived run (kind=scorecard); step = forecasts scored so far, so the UI draws the live
+        # skill against persistence as it accumulates
+        tracking.log_summary_run(root, dataset, "scorecard", {k: v for k, v in card.items() if k != "next"},
+                                 step=card["scored"], curves={"next_forecast": [(card["forecasts"],
+                                                                                 card["next"]["forecast"])]},
+                                 one_run=True)
     so_far = (f"{card['scored']} scored, skill vs persistence {card['skill']:+.3f}" if card.get("skill") is not None
               else f"{card['scored']} scored so far")
     bands = "".join(f", {n}% {lo:.2f}..{hi:.2f}" for n, (lo, hi) in card["next"]["intervals"].items())

@@ -14,7 +14,7 @@ import torch
 
 from flows import paths
 from flows.atomic import read_json
-from flows.datasets.base import Dataset, Headline, Scored, Splits, Unscorable, check_tbptt_matches
+from flows.datasets.base import Dataset, Headline, Option, Scored, Splits, Unscorable, Verb, check_tbptt_matches
 from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
 from flows.params import section
 from models.config import NetworkConfig, from_mapping
@@ -87,6 +87,14 @@ class CharacterText(Dataset):
                   "ylabel": "nats/char per sequence"}
     # The seed: LSTM(256) + Dropout(0.2) + softmax, Adam, batch 128 (its epochs are not part of the recipe).
     seed_recipe = {"lstm": {"hidden_size": 256, "num_layers": 1, "dropout": 0.2, "batch_size": 128, "lr": 0.001}}
+    verbs = (Verb("generate", "generate text from the champion character model or a model folder",
+                  "flows.datasets.text.generate", (
+                      Option("--seed-text", required=True), Option("--length", type=int, default=500),
+                      Option("--temperature", type=float, default=0.8),
+                      Option("--top-k", type=int, default=0, help="0 samples from the whole vocabulary"),
+                      Option("--rng-seed", type=int, default=1),
+                      Option("--checkpoint", help="a data/models/text/<cell> folder instead of "
+                                                  "models:/rnnops-text@champion")), per_dataset=False),)
 
     def check(self, params):
         ingest_config(params)

@@ -11,12 +11,19 @@ from models.text import generate
 
 
 def generate_text(root: Path, seed_text: str, length: int, temperature: float, top_k: int, rng_seed: int,
-                  model_dir: str | None = None) -> str:
+                  model_dir: str | None = None, dataset: str = "text") -> str:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(model_dir) if model_dir else tracking.champion_weights(root, "text", Path(tmp))["dir"]
+        folder = Path(model_dir) if model_dir else tracking.champion_weights(root, dataset, Path(tmp))["dir"]
         net, vocab = load_char_net(folder)
     _, unseen = vocab.encode(seed_text)
     if unseen:
         print(f"note: {len(unseen)} character(s) of the seed are not in the model's vocabulary "
               f"({''.join(unseen)!r}); they were replaced by the unknown symbol.", file=sys.stderr)
     return generate(net, vocab, seed_text, length, temperature, top_k, rng_seed, stateful=net.stateful)
+
+
+def main(root: Path, dataset: str, args) -> int:
+    """The `rnnops generate` verb (declared in CharacterText.verbs)."""
+    print(generate_text(root, args.seed_text, args.length, args.temperature, args.top_k, args.rng_seed,
+                        args.checkpoint, dataset))
+    return 0

@@ -7,6 +7,7 @@ training years' range and cannot extrapolate beyond it; a log-return model can.
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 from pathlib import Path
 
@@ -99,3 +100,18 @@ def split_intervals(calibration: dict | None, forecast: float, sd: float | None)
         half = steps[0] * (1.0 if sd is None else sd)
         found[name] = (forecast - half, forecast + half)
     return found
+
+
+def main(root: Path, dataset: str, args) -> int:
+    """The `rnnops predict <dataset>` verb (declared in StockPrices.verbs)."""
+    f = forecast_next(root, args.ticker, args.model_dir, force=args.force, dataset=dataset)
+    for warning in f["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
+          f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
+          f"from {f['model']} v{f['version']} {f['cell']}")
+    for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
+        print(f"  {name}% interval {low:.2f} .. {high:.2f}")
+    if not f["intervals"]:
+        print("  no interval: this model has no conformal calibration (evaluate it again to get one)")
+    return 0
