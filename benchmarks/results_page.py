@@ -22,6 +22,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import results_intervals  # noqa: E402  (beside this script)
+
 from flows import results  # noqa: E402
 from flows.atomic import write_text  # noqa: E402
 from flows.params import cells_of  # noqa: E402
@@ -284,7 +286,8 @@ def gpu_check(d: dict) -> str:
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
           "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
-          "sweep_workers": sweep_workers, "gpu_check": gpu_check, "pipeline_jobs": pipeline_jobs}
+          "sweep_workers": sweep_workers, "gpu_check": gpu_check, "pipeline_jobs": pipeline_jobs,
+          "intervals": lambda d: results_intervals.intervals(d, g, table)}
 
 
 def benchmarks(root: Path) -> str:

@@ -77,7 +77,7 @@ def score(net, windows, batch_size: int, period: int, x_labels, title: str,
     if weights is not None:
         figures["attention"] = ("attention_maps", {"weights": weights[shown], "labels": labels, "title": title})
     return Scored(metrics, table, horizon_plot_roles(ylabel, dates), files={".horizons.csv": table_csv(steps)},
-                  figures=figures)
+                  figures=figures, forecast={"real": real, "mean": mean, "sd": sd})
 
 
 def pick_windows(count: int, most: int = 3) -> list[int]:

@@ -69,6 +69,11 @@ def test_two_days_score_the_first_forecast_against_the_realised_price(project, p
     card = json.loads((project / "forecasts/stocks_daily/scorecard.json").read_text())
     assert card["scored"] == 1 and card["rmse"] == abs(first["error"])
     assert card["persistence_rmse"] == abs(first["persistence_error"])
+    # each forecast carries its adaptive conformal intervals; the scored one counts in the card's coverage
+    covered = first["low95"] <= realised <= first["high95"]
+    assert first["low80"] < first["forecast"] < first["high80"] and first["high80"] < first["high95"]
+    assert card["aci_scored95"] == 1 and card["aci_coverage95"] == float(covered)
+    assert card["next"]["intervals"]["80"] == [log["low80"].iloc[1], log["high80"].iloc[1]]
     # each day's snapshot is a DVC version of its own: the first one is still in the cache
     assert (project / ".dvc/cache/files/md5" / first_md5[:2] / first_md5[2:]).exists()
     assert hashlib.md5(snapshot.read_bytes()).hexdigest() != first_md5
@@ -78,7 +83,9 @@ def test_two_days_score_the_first_forecast_against_the_realised_price(project, p
     (run,) = client.search_runs([experiment], filter_string="tags.kind = 'scorecard'")
     assert [m.step for m in client.get_metric_history(run.info.run_id, "scorecard/scored")] == [0, 1]
     assert client.get_metric_history(run.info.run_id, "scorecard/rmse")[-1].value == pytest.approx(card["rmse"])
-    assert "Live forecasts" in (project / "reports/stocks_daily/index.html").read_text()
+    assert client.get_metric_history(run.info.run_id, "scorecard/aci_coverage95")[-1].value == card["aci_coverage95"]
+    html = (project / "reports/stocks_daily/index.html").read_text()
+    assert "Live forecasts" in html and "aci_coverage95" in html and "95% interval" in html
 
 
 def test_offline_skips_an_interactive_run_but_fails_a_scheduled_one_after_retries(project, prefect_harness,

@@ -106,6 +106,17 @@ def test_a_gaussian_seq2seq_forecasts_the_stocks_test_month_from_december(tmp_pa
     # persistence over the month from the last December open, on the price scale (dollars, not MinMax units)
     assert 5 < test["persistence_rmse"] < 50
     assert {"forecasts.png", "rmse_by_horizon.png"} <= {p.name for p in (tmp_path / "plots/stocks/s2s").iterdir()}
+    # conformal intervals beside the head's own: calibrated on all of validation for the test month, and on
+    # validation's first half for its second half; the calibration travels with the weights
+    val = metrics["val"]
+    assert val["conformal_calibration_windows"] == val["windows"] // 2
+    assert test["conformal_windows"] == 1 and test["conformal_calibration_windows"] == val["windows"]
+    for level in ("80", "95"):
+        assert 0 <= test[f"conformal_coverage{level}_h20"] <= 1 and 0 < test[f"conformal_width{level}_h20"] < 1000
+        assert test[f"gaussian_coverage{level}"] == test[f"coverage{level}"] and test[f"gaussian_width{level}_h01"] > 0
+    assert test["conformal_width95"] > test["conformal_width80"]
+    calibration = json.loads((tmp_path / "plots/stocks/s2s/conformal.json").read_text())
+    assert len(calibration["quantiles"]["95"]) == 20 and len(calibration["scores_h1"]) == val["windows"]
 
     stocks["windows"]["target"] = "log_return"
     write_params(tmp_path, params)

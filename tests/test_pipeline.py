@@ -79,6 +79,14 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
             assert (figures / name).stat().st_size > 500 and name in logged, (cell, name)
         summary = json.loads((project / f"metrics/cosine/{cell}.json").read_text())["gradients"]
         assert summary["windows"] == 4 and summary["norm_last_step"] > 0
+    # Conformal intervals (flows/intervals.py): calibrated on validation's first half, scored on its second,
+    # in the metrics, MLflow and the weights a champion is served from
+    for run in runs:
+        val = json.loads((project / f"metrics/cosine/{run.data.tags['cell']}.json").read_text())["val"]
+        assert val["conformal_calibration_windows"] == 30 and val["conformal_windows"] == 30
+        assert 0 <= val["conformal_coverage95_h01"] <= 1 and val["conformal_width95"] > val["conformal_width80"] > 0
+        assert run.data.metrics["val/conformal_coverage80"] == pytest.approx(val["conformal_coverage80"])
+        assert "weights/conformal.json" in {a.path for a in client.list_artifacts(run.info.run_id, "weights")}
     champion = client.get_model_version_by_alias("rnnops-cosine", "champion")
     best = min(runs, key=lambda r: r.data.metrics["val/rmse"])
     assert champion.run_id == best.info.run_id
@@ -90,6 +98,7 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     shown = dvc(project, "metrics", "show", "--json")
     assert shown.returncode == 0 and "persistence_rmse" in shown.stdout
     html = (project / "reports/cosine/index.html").read_text()
+    assert "95% conformal coverage (nominal 0.95)" in html
     for picture in ("comparison.png", "loss_curves.png", "rnn_predictions.png", "gradients_through_time.png",
                     "lstm_gradients_through_time.png", "gru_grad_norms_training.png"):
         assert picture in html and (project / "reports/cosine" / picture).stat().st_size > 1000

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from flows.cli import main
 from flows.datasets.stocks.predict import forecast_next
 from flows.datasets.stocks.prices import read_canonical, to_canonical_csv
 from models.config import NetworkConfig
@@ -78,6 +79,31 @@ def test_a_gaussian_champion_forecasts_its_mean(tmp_path):
     with torch.no_grad():
         mean = net.eval()(torch.as_tensor(fitted.to_series(prices)[None, :, None]))[0, 0, 0].item()
     assert result["forecast"] == pytest.approx(float(fitted.to_price(np.array([mean]), prices[-1:])[0]))
+
+
+@pytest.mark.parametrize("head", ["point", "gaussian"])
+def test_predict_prints_the_split_conformal_interval_calibrated_on_validation(tmp_path, head, capsys, monkeypatch):
+    frame = history(3.5, end="2017-03-31")
+    snapshot(tmp_path, frame)
+    folder = model_folder(tmp_path, frame, "level", last_seen="2017-03-31", head=head)
+    # what evaluate saves: score quantiles per level and step (absolute price error, or error / sd)
+    (folder / "conformal.json").write_text(json.dumps({"quantiles": {"80": [0.5, 9.0], "95": [1.5, 9.0]}}))
+    result = forecast_next(tmp_path, "TOY", folder, force=True)
+    scale = 1.0  # a point head's scores are absolute price errors
+    if head == "gaussian":  # a Gaussian head's are errors over its sd, on the price scale: variance x MinMax scale
+        net = build_network(NetworkConfig(cell="gru", hidden_size=4, head="gaussian"))
+        net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+        fitted = PriceTransform(**json.loads((folder / "transform.json").read_text())["transform"])
+        with torch.no_grad():
+            out = net.eval()(torch.as_tensor(fitted.to_series(frame["Open"].to_numpy()[-WINDOW:])[None, :, None]))
+        scale = float(out[0, 0, 1]) ** 0.5 * fitted.scale
+    for name, q in (("80", 0.5), ("95", 1.5)):  # the first step's quantile, around the point forecast
+        low, high = result["forecast"] - q * scale, result["forecast"] + q * scale
+        assert result["intervals"][name] == pytest.approx((low, high))
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "stocks", "--ticker", "TOY", "--model-dir", str(folder), "--force"]) == 0
+    low, high = result["intervals"]["95"]
+    assert f"95% interval {low:.2f} .. {high:.2f}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("price", [0.000123456789, 123456.789012345, 1 / 3])

@@ -16,6 +16,7 @@ import torch
 from flows import horizons, paths
 from flows.atomic import read_json
 from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_matches
+from flows.intervals import point_forecast
 from flows.params import config_of, section
 from flows.scoring import predict
 from models.config import from_mapping
@@ -62,7 +63,9 @@ class GeneratedSeries(Dataset):
 
     tasks, heads = MODEL_TYPES, HEADS
     columns = (("persistence_rmse", "persistence RMSE"), ("seasonal_naive_rmse", "seasonal-naive RMSE"),
-               ("coverage95", "95% interval coverage (nominal 0.95)"))
+               ("coverage95", "95% interval coverage (nominal 0.95)"),
+               ("conformal_coverage95", "95% conformal coverage (nominal 0.95)"),
+               ("conformal_width95", "95% conformal width"))
 
     plot_roles = {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence"], "ylabel": "value"}
 
@@ -144,7 +147,7 @@ class GeneratedSeries(Dataset):
         # the carried state reads the whole past, but the windowed form's overlap is the least dependence
         metrics = forecast_report(real, predicted, persistence, None if seasonal is None else
                                   {"seasonal_naive": seasonal}, dependence=overlap_lags(splits.info["window"]))
-        return Scored(metrics, table, self.plot_roles)
+        return Scored(metrics, table, self.plot_roles, forecast=point_forecast(real, predicted))
 
 
 

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, figures, gradients, gradtrace, paths, plotting, tracking
+from flows import datasets, figures, gradients, gradtrace, intervals, paths, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.lineage import data_hash
-from flows.params import load_params
+from flows.params import load_params, section
 from flows.rescoring import rescorer
 from flows.results import verdicts
 from flows.scoring import table_csv
@@ -26,6 +26,7 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
     run = read_json(folder / "run.json")
     scored = {split: plugin.score(root, params, net, splits, split)
               for split in ("val", "test") if getattr(splits, split) is not None}
+    calibration = intervals.add_intervals(scored, intervals.levels_of(section(params, dataset, "evaluate"), dataset))
     shown = "test" if "test" in scored else "val"
     head = plugin.headline
     metrics = {"cell": cell, "headline": {"metric": head.metric, "baseline": head.baseline, "split": shown},
@@ -46,6 +47,9 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
         files += gradient_figures(out, folder, images, f"{dataset} / {cell}", norms)
         curves = {} if norms is None else {"gradients/dL_dh_norm": list(enumerate(norms.mean(0).tolist(), 1))}
+        if calibration is not None:  # beside the weights in MLflow too: a forecast from the champion reads it
+            files.append(out.write_json(images / intervals.CALIBRATION_FILE, calibration))
+            weights.append(files[-1])
         files += [made for name, (kind, data) in scored[shown].figures.items()
                   for made in getattr(figures, kind)(**data, place=lambda file: out.path(images / file), stem=name)]
         registry = tracking.finish_evaluation(

@@ -85,7 +85,9 @@ def finish_evaluation(root: Path, dataset: str, run_id: str, metrics: dict, arti
     mlc = client(root)
     run = mlc.get_run(run_id)
     trained_at = run.info.end_time
-    mlc.log_batch(run_id, metrics=evaluation_metrics(metrics, int(metrics.get("epochs", 0))))
+    figures = evaluation_metrics(metrics, int(metrics.get("epochs", 0)))
+    for start in range(0, len(figures), 1000):  # log_batch takes at most 1000; per-step interval figures of a
+        mlc.log_batch(run_id, metrics=figures[start:start + 1000])  # long horizon on val and test pass that
     for split, words in (metrics.get("verdict") or {}).items():  # what the summary says, in the runs table
         mlc.set_tag(run_id, f"verdict/{split}", words)
     log_curves(mlc, run_id, curves or {})

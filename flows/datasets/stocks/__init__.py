@@ -20,6 +20,7 @@ from flows.datasets.base import Dataset, ExtraStage, Option, Scored, Splits, Uns
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
+from flows.intervals import point_forecast
 from flows.params import config_of, section
 from flows.scoring import predict
 from models.errors import InvalidParameter
@@ -108,7 +109,9 @@ class StockPrices(Dataset):
     # "tomorrow = today" stays on screen beside the verdict's strongest baseline (often drift)
     columns = (("persistence_rmse", "persistence RMSE"), ("persistence_skill", "skill vs persistence"),
                ("mape", "MAPE %"), ("directional_accuracy", "direction hit rate"), ("drift_rmse", "drift RMSE"),
-               ("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"))
+               ("seasonal_naive_rmse", "seasonal-naive RMSE"), ("coverage95", "95% interval coverage (nominal 0.95)"),
+               ("conformal_coverage95", "95% conformal coverage (nominal 0.95)"),
+               ("conformal_width95", "95% conformal width"))
     extra_stages = (ExtraStage(
         name="backtest", module="flows.datasets.stocks.backtest",
         params=("seed", "{dataset}.ingest.ticker", "{dataset}.windows", "{dataset}.backtest", "{dataset}.train.{cell}"),
@@ -228,7 +231,7 @@ class StockPrices(Dataset):
             return self.score_horizons(splits.info["spec"], net, windows, batch, split)
         target_rows = np.asarray(windows.starts) + windows.window
         metrics, table = score_prices(splits.info["spec"], predict(net, windows, batch), target_rows)
-        return Scored(metrics, table, self.plot_roles)
+        return Scored(metrics, table, self.plot_roles, forecast=point_forecast(table["real"], table["predicted"]))
 
     def score_horizons(self, spec, net, windows, batch, split):
         """Per-horizon scores on the price scale (level target: an affine map of the model's units)."""

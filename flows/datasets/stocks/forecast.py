@@ -18,7 +18,7 @@ import pandas as pd
 
 from flows import tracking
 from flows.atomic import staged_outputs
-from flows.datasets.stocks import ticker_of
+from flows.datasets.stocks import adaptive, ticker_of
 from flows.datasets.stocks.predict import forecast_next
 from flows.datasets.stocks.scorecard import COLUMNS, card_path, log_path, read_log
 from flows.datasets.stocks.series import load_snapshot, snapshot_path
@@ -43,12 +43,14 @@ def score_pending(log: pd.DataFrame, prices: pd.Series) -> pd.DataFrame:
 
 
 def add_forecast(log: pd.DataFrame, made: dict, md5: str) -> pd.DataFrame:
-    """Append today's forecast; a second run on the same snapshot replaces its still-unscored row."""
+    """Append today's forecast with its adaptive intervals (adaptive.py: updated by every forecast scored
+    so far); a second run on the same snapshot replaces its still-unscored row."""
     row = {"made_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "last_date": made["last_date"],
            "last_price": made["last_price"], "forecast": made["forecast"], "cell": made["cell"],
-           "version": str(made["version"]), "snapshot_md5": md5}
+           "version": str(made["version"]), "snapshot_md5": md5, **adaptive.next_interval(log, made)}
     keep = log[~((log["last_date"] == made["last_date"]) & log["realised"].isna())]
-    return pd.concat([keep, pd.DataFrame([row])], ignore_index=True)[list(COLUMNS)]
+    found = pd.concat([keep, pd.DataFrame([row])], ignore_index=True)
+    return found[[*COLUMNS, *adaptive.interval_columns(found)]]
 
 
 def scorecard(log: pd.DataFrame) -> dict:
@@ -63,9 +65,12 @@ def scorecard(log: pd.DataFrame) -> dict:
                  "rmse": rmse, "persistence_rmse": base_rmse,
                  "skill": 1 - rmse / base_rmse if base_rmse > 0 else None,
                  "direction_hit_rate": float(np.mean(moved == called))}
+    card |= adaptive.card_figures(log)
     last = log.iloc[-1]
     card["next"] = {"after": str(last["last_date"]), "forecast": float(last["forecast"]),
-                    "last_price": float(last["last_price"]), "cell": str(last["cell"]), "version": str(last["version"])}
+                    "last_price": float(last["last_price"]), "cell": str(last["cell"]), "version": str(last["version"]),
+                    "intervals": {c[3:]: [float(last[c]), float(last[f"high{c[3:]}"])]
+                                  for c in adaptive.interval_columns(log) if c.startswith("low") and pd.notna(last[c])}}
     return card
 
 
@@ -78,7 +83,8 @@ def forecast(root: Path, dataset: str) -> dict:
     log = add_forecast(score_pending(read_log(log_path(root, dataset)), frame[made["column"]]), made, md5)
     card = scorecard(log)
     with staged_outputs(root) as out:
-        out.write_text(log_path(root, dataset).relative_to(root), table_csv({c: log[c].tolist() for c in COLUMNS}))
+        columns = [*COLUMNS, *adaptive.interval_columns(log)]
+        out.write_text(log_path(root, dataset).relative_to(root), table_csv({c: log[c].tolist() for c in columns}))
         out.write_json(card_path(root, dataset).relative_to(root), card)
         # one long-lived run (kind=scorecard); step = forecasts scored so far, so the UI draws the live
         # skill against persistence as it accumulates
@@ -88,7 +94,8 @@ def forecast(root: Path, dataset: str) -> dict:
                                  one_run=True)
     so_far = (f"{card['scored']} scored, skill vs persistence {card['skill']:+.3f}" if card.get("skill") is not None
               else f"{card['scored']} scored so far")
-    print(f"forecast {dataset}: {ticker} after {made['last_date']}: {made['forecast']:.2f} "
+    bands = "".join(f", {n}% {lo:.2f}..{hi:.2f}" for n, (lo, hi) in card["next"]["intervals"].items())
+    print(f"forecast {dataset}: {ticker} after {made['last_date']}: {made['forecast']:.2f}{bands} "
           f"(last {made['last_price']:.2f}) from {made['cell']} v{made['version']}; {so_far}")
     return card
 

@@ -6,6 +6,7 @@ training years' range and cannot extrapolate beyond it; a log-return model can.
 """
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from flows.atomic import read_json
 from flows.datasets.stocks import ticker_of
 from flows.datasets.stocks.prices import check_ticker
 from flows.datasets.stocks.series import load_snapshot
+from flows.intervals import CALIBRATION_FILE
 from flows.params import load_params
 from flows.scoring import load_regression_net
 from models.errors import InvalidParameter
@@ -59,6 +61,8 @@ def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None 
             folder, source = Path(model_dir), {"model": str(model_dir), "version": "-", "cell": Path(model_dir).name}
         net = load_regression_net(folder)
         fitted = read_json(folder / "transform.json")
+        # a model evaluated before conformal intervals existed (or a bare model folder) has no calibration
+        calibration = read_json(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).exists() else None
     frame = load_snapshot(root, ticker, dataset)
     column = fitted["column"]
     if column not in frame.columns:
@@ -73,12 +77,29 @@ def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None 
     if problems and not force:
         raise InvalidParameter(f"refusing to forecast: {problems[0]}; pass --force to forecast anyway.")
     with torch.no_grad():
-        # (1, 1) for a point head, (1, 1, 2) for a Gaussian one: the first entry is the next value's (mean)
-        out = net(torch.as_tensor(series[None, :, None])).reshape(-1)[0].item()
-    forecast = float(transform.to_price(np.array([out]), np.array([prices[-1]]))[0])
+        # (1, 1) for a point head, (1, H, 2) for a Gaussian one: the first step's value (mean[, variance])
+        out = net(torch.as_tensor(series[None, :, None])).reshape(-1)[:2].tolist()
+    forecast = float(transform.to_price(np.array([out[0]]), np.array([prices[-1]]))[0])
+    sd = None
+    if getattr(net.cfg, "head", "point") == "gaussian":  # the sd on the price scale: exact for a level target,
+        # to first order for a log return (price = last * exp(value), d price / d value = price)
+        sd = math.sqrt(out[1]) * transform.scale * (1.0 if transform.target == "level" else forecast)
     return {"ticker": ticker, "column": column, "last_date": str(frame.index[-1].date()),
-            "last_price": float(prices[-1]), "forecast": forecast, "trained_on": fitted.get("ticker"),
-            "warnings": problems, **source}
+            "last_price": float(prices[-1]), "forecast": forecast, "sd": sd, "trained_on": fitted.get("ticker"),
+            "warnings": problems, "calibration": calibration,
+            "intervals": split_intervals(calibration, forecast, sd), **source}
+
+
+def split_intervals(calibration: dict | None, forecast: float, sd: float | None) -> dict[str, tuple[float, float]]:
+    """Level name ('80', '95') -> the split-conformal interval of the next session, calibrated on the model's
+    validation split; the scores were absolute price errors (point) or errors over the predicted sd."""
+    if calibration is None:
+        return {}
+    found = {}
+    for name, steps in calibration["quantiles"].items():
+        half = steps[0] * (1.0 if sd is None else sd)
+        found[name] = (forecast - half, forecast + half)
+    return found
 
 
 def main(root: Path, dataset: str, args) -> int:
@@ -89,4 +110,8 @@ def main(root: Path, dataset: str, args) -> int:
     print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
           f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
           f"from {f['model']} v{f['version']} {f['cell']}")
+    for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
+        print(f"  {name}% interval {low:.2f} .. {high:.2f}")
+    if not f["intervals"]:
+        print("  no interval: this model has no conformal calibration (evaluate it again to get one)")
     return 0

@@ -40,7 +40,11 @@ def scorecard_html(root: Path, dataset: str) -> str:
     cells = "".join(f"<td>{v:.4g}</td>" if isinstance(v, float) else f"<td>{v}</td>" for v in nums.values())
     recent = read_log(log_path(root, dataset)).tail(10).to_html(index=False, na_rep="", float_format="%.4g")
     nxt = card["next"]
+    bands = "".join(f", {html.escape(n)}% interval {lo:.2f}..{hi:.2f}"
+                    for n, (lo, hi) in nxt.get("intervals", {}).items())
     return (f"<h2>Live forecasts</h2><p>Next session after {html.escape(nxt['after'])}: "
-            f"{nxt['forecast']:.2f} (last {nxt['last_price']:.2f}, {html.escape(nxt['cell'])} "
+            f"{nxt['forecast']:.2f}{bands} (last {nxt['last_price']:.2f}, {html.escape(nxt['cell'])} "
             f"v{html.escape(nxt['version'])}). Each forecast is scored on the next run that sees the realised price, "
-            f"against persistence.</p><table><tr>{head}</tr><tr>{cells}</tr></table>{recent}")
+            f"against persistence; aci_coverage is the share of scored forecasts inside the interval they were made "
+            f"with (adaptive conformal: each miss widens the next ones).</p>"
+            f"<table><tr>{head}</tr><tr>{cells}</tr></table>{recent}")
