@@ -76,3 +76,20 @@ def test_dvc_reruns_every_cell_for_a_defaults_change_and_one_cell_for_its_own(pr
     params["cosine"]["train"]["defaults"]["epochs"] = 4  # what every cell starts from: all of them
     write_params(project, params)
     assert changed(project) & set(trains) == set(trains)
+
+
+def test_sweep_apply_writes_a_cell_that_trains_as_the_trial_did_over_the_defaults(tmp_path):
+    from types import SimpleNamespace
+
+    import yaml
+
+    from flows.sweeps.apply import edited
+
+    write_params(tmp_path, with_cosine_defaults(tiny_params()))
+    text, params = (tmp_path / "params.yaml").read_text(), load_params(tmp_path)
+    cfg, values = SimpleNamespace(dataset="cosine", cell="rnn"), {"hidden_size": 24}
+    for cell in ("rnn", "tuned"):  # in place (the short cell gets the key) and --as (a new cell in full)
+        new = with_defaults(yaml.safe_load(edited(text, params, cfg, values, cell)))
+        kind = {"cell": "rnn"} if cell != "rnn" else {}  # a cell not named rnn/lstm/gru names its kind
+        assert new["cosine"]["train"][cell] == {**params["cosine"]["train"]["rnn"], **kind, **values}
+        assert new["cosine"]["train"]["lstm"] == params["cosine"]["train"]["lstm"]
