@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from flows.params import with_defaults
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -69,7 +71,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))
     params.update(datasets=["cosine"], cells=["lstm"])
     points = args.windows + 200 + args.window + 1
     params["cosine"]["ingest"] = {"points": points, "start": 1.0, "stop": 1.0 + points * 0.033}

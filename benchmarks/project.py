@@ -14,12 +14,14 @@ from pathlib import Path
 
 import yaml
 
+from flows.params import with_defaults
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
 def repo_params() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    return with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))
 
 
 @contextlib.contextmanager

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from flows.params import with_defaults
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
     # The tutorial: MinMax-scaled Open, 4 x LSTM(50) + Dropout(0.2), Adam, MSE, 100 epochs, batch 32.
@@ -48,7 +50,7 @@ def run(config: str, seed: int, data_dir: Path, folds: int) -> dict:
         names = ["Google_Stock_Price_Train.csv", "Google_Stock_Price_Test.csv"]
         for name in names:
             shutil.copy(data_dir / name, root / "data/sources" / name)
-        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        params = with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))
         params["seed"] = seed
         stocks = params["stocks"]
         stocks["ingest"].update(source="csv", paths=[f"data/sources/{n}" for n in names])

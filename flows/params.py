@@ -1,6 +1,7 @@
 """Read params.yaml (safe_load) into validated, frozen configurations."""
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
 from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
+DEFAULTS = "defaults"  # <dataset>.train.defaults: what every cell of the dataset starts from
 # How a cell is run, not what it learns: resolved and checked by flows.launch.layout.
 RUNTIME_KEYS = ("accelerator", "devices", "num_nodes", "strategy", "precision", "keep_checkpoint")
 
@@ -29,7 +31,50 @@ def load_params(root: Path | str = ".") -> dict[str, Any]:
         raise InvalidParameter(f"{path} is not valid YAML{where}; fix its syntax.") from None
     if not isinstance(params, dict):
         raise InvalidParameter(f"{path} must hold a mapping of sections, not {type(params).__name__}.")
-    return params
+    return with_defaults(params)
+
+
+def merged(base: dict, over: dict) -> dict:
+    """over on top of base, nested mappings merged key by key (a cell's tbptt: {k1: 50} keeps the defaults'
+    reset), anything else replaced whole."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        both = isinstance(out.get(key), dict) and isinstance(value, dict)
+        out[key] = merged(out[key], value) if both else copy.deepcopy(value)
+    return out
+
+
+def with_defaults(params: dict) -> dict:
+    """params with every cell of a dataset that has `train.defaults` written out in full (defaults, then the
+    cell's own keys on top), so each reader sees a cell's merged values; `defaults` itself stays, as the
+    stage graph makes a dataset's train stages depend on it. Expanding an expanded dict changes nothing."""
+    out = dict(params)
+    for dataset, part in params.items():
+        train = part.get("train") if isinstance(part, dict) else None
+        if not isinstance(train, dict) or DEFAULTS not in train:
+            continue
+        base = train[DEFAULTS]
+        if not isinstance(base, dict):
+            raise InvalidParameter(f"{dataset}.train.{DEFAULTS} must be a mapping of train keys that every "
+                                   f"{dataset} cell starts from, not {type(base).__name__}.")
+        cells = {}
+        for cell, values in train.items():
+            if cell != DEFAULTS and values is not None and not isinstance(values, dict):
+                raise InvalidParameter(f"{dataset}.train.{cell} must be a mapping of train keys (what differs from "
+                                       f"{dataset}.train.{DEFAULTS}), not {type(values).__name__}.")
+            cells[cell] = base if cell == DEFAULTS else merged(base, values or {})
+        out[dataset] = {**part, "train": cells}
+    return out
+
+
+def train_cells(params: dict, dataset: str) -> dict[str, dict]:
+    """cell -> its section of <dataset>.train, without the defaults every cell starts from."""
+    return {c: v for c, v in (section(params, dataset, "train") or {}).items() if c != DEFAULTS}
+
+
+def has_defaults(params: dict, dataset: str) -> bool:
+    train = (params.get(dataset) or {}).get("train") if isinstance(params.get(dataset), dict) else None
+    return isinstance(train, dict) and DEFAULTS in train
 
 
 def planned_datasets(params: dict) -> list[str]:
@@ -68,6 +113,9 @@ CELL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # becomes stage names, folders 
 
 def check_cell(name: str) -> str:
     """A cell is named freely (rnn, lstm, gru or e.g. lstm_seq2seq); its `cell:` key picks the recurrent kind."""
+    if name == DEFAULTS:
+        raise InvalidParameter(f"a cell cannot be named {DEFAULTS!r}: <dataset>.train.{DEFAULTS} holds what every "
+                               f"cell of the dataset starts from; choose another name.")
     if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
         raise InvalidParameter(f"cell name {name!r} must be lower-case letters, digits and _ (starting with a "
                                f"letter, at most 40); the built-in kinds are {', '.join(CELLS)}.")

@@ -7,11 +7,12 @@ in one sentence (DVC would run that stage first; `rnnops stage` and `python -m` 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from flows import datasets
-from flows.params import cells_of
+from flows.params import DEFAULTS, cells_of, has_defaults
 from flows.paths import stage_name
 from models.errors import RnnopsError
 
@@ -89,7 +90,20 @@ def stages(params: dict | None, dataset: str, cells: list[str] | None = None) ->
         *(f"{dataset}.train.{cell}" for cell in cells))  # lineage: what a cell changed from the seed
     found.append(Stage("report", dataset, None, GENERIC["report"], tuple(report_reads), report_params,
                        outs=((f"reports/{dataset}", {"cache": False}),), reads=(TEMPLATES,)))
+    if params is not None and has_defaults(params, dataset):  # every cell starts from them: a change re-runs
+        found = [with_defaults_key(s, dataset) for s in found]  # the dataset's cells, one cell's change that cell
     return {stage.name: stage for stage in found}
+
+
+def with_defaults_key(stage: Stage, dataset: str) -> Stage:
+    """A stage that reads a cell of <dataset>.train reads <dataset>.train.defaults too (after the cell keys)."""
+    cell_key = f"{dataset}.train."
+    reads = [i for i, key in enumerate(stage.params) if key.startswith(cell_key)]
+    if not reads:
+        return stage
+    at = reads[-1] + 1
+    keys = (*stage.params[:at], cell_key + DEFAULTS, *stage.params[at:])
+    return dataclasses.replace(stage, params=keys)
 
 
 def covers(a: str, b: str) -> bool:

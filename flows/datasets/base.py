@@ -17,9 +17,9 @@ from models.model_types import DEFAULT
 def check_tbptt_matches(params: dict, dataset: str, switch: str, stateful: bool, example: str) -> None:
     """Truncated BPTT and a stateful formulation go together: every cell of a stateful dataset sets tbptt,
     no cell of a windowed one does. `switch` is the windows key that selects it (formulation, mode)."""
-    from flows.params import section
+    from flows.params import train_cells
 
-    for cell, values in (section(params, dataset, "train") or {}).items():
+    for cell, values in train_cells(params, dataset).items():
         has = (values or {}).get("tbptt") is not None
         if stateful and not has:
             raise InvalidParameter(f"{dataset}.windows.{switch} is stateful but {dataset}.train.{cell}.tbptt is not "

@@ -3,7 +3,8 @@ cell, so `dvc repro` trains it through the train stage and reproduces the trial'
 
 The file is edited round-trip (ruamel.yaml, which DVC itself uses): comments and layout stay, only the
 searched keys change. Without --as the starting cell's section gets the values; with --as a new cell is
-a copy of the starting cell's section with them, added to the dataset's cell list (dvc.yaml rewritten).
+a copy of the starting cell's merged section (the dataset's train defaults written out in full) with them,
+added to the dataset's cell list (dvc.yaml rewritten).
 Searched window keys go to <dataset>.windows, which every cell of the dataset reads.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from flows import datasets, dvcgraph
 from flows.atomic import write_text
-from flows.params import PARAMS_FILE, cells_of, check_cell, train_spec
+from flows.params import PARAMS_FILE, cells_of, check_cell, train_spec, with_defaults
 from flows.sweeps import engine
 from flows.sweeps.config import WINDOWS, SweepConfig
 from models.config import CELLS
@@ -86,7 +87,7 @@ def apply_best(root: Path, params: dict, cfg: SweepConfig, as_cell: str | None =
     path = Path(root) / PARAMS_FILE
     text = edited(path.read_text(encoding="utf-8"), params, cfg, top["params"], cell,
                   f"sweep {cfg.name}, trial {top['number']}")
-    new = yaml.safe_load(text)
+    new = with_defaults(yaml.safe_load(text))
     train_spec(new, cfg.dataset, cell)  # what the train stage will read, checked before anything is written
     datasets.get(cfg.dataset).check(new)
     for key, value in top["params"].items():  # the file must say exactly what the trial trained
