@@ -184,3 +184,20 @@ def team_mlflow():
     with postgres(databases=("mlflow",)) as pg, moto_s3() as s3, mlflow_server(pg.url("mlflow"), s3) as url:
         print(f"\nserver start-up seconds: {STARTUP}")
         yield url, s3, pg
+
+
+# The longest files in `make test --durations` (each a few minutes on one core), longest first.
+LONGEST = ("test_concurrent.py", "test_faults.py", "test_pipeline.py", "test_model_types.py", "test_text_pipeline.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first, then the other files with slow tests: `-n K --dist loadfile` hands whole
+    files out in this order, so the long end-to-end files start at once instead of leaving one worker
+    busy alone at the end (longest processing time first)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        return (LONGEST.index(name) if name in LONGEST else len(LONGEST), item.path not in slow)
+
+    items.sort(key=rank)  # stable: each file's own order stays
