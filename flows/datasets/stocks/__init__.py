@@ -22,7 +22,7 @@ from flows.datasets.stocks.series import build_windows, load_snapshot, price_col
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.intervals import point_forecast
 from flows.params import config_of, section
-from flows.scoring import predict
+from flows.scoring import predict as predict_windows  # `predict` is this package's verb module
 from models.errors import InvalidParameter
 from models.model_types import HEADS, MODEL_TYPES
 from models.price_windows import TARGETS, PriceTransform
@@ -230,7 +230,7 @@ class StockPrices(Dataset):
         if net.cfg.multi_step:
             return self.score_horizons(splits.info["spec"], net, windows, batch, split)
         target_rows = np.asarray(windows.starts) + windows.window
-        metrics, table = score_prices(splits.info["spec"], predict(net, windows, batch), target_rows)
+        metrics, table = score_prices(splits.info["spec"], predict_windows(net, windows, batch), target_rows)
         return Scored(metrics, table, self.plot_roles, forecast=point_forecast(table["real"], table["predicted"]))
 
     def score_horizons(self, spec, net, windows, batch, split):

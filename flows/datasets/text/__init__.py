@@ -21,7 +21,8 @@ from models.config import NetworkConfig, from_mapping
 from models.errors import InvalidParameter
 from models.significance import against_baselines
 from models.streams import StreamBlocks
-from models.text import CharNet, CharWindows, Vocab, char_loss, generate, streamed_nats
+from models.text import CharNet, CharWindows, Vocab, char_loss, streamed_nats
+from models.text import generate as sample_text  # `generate` is this package's verb module
 
 SOURCES = ("builtin", "files", "url")
 MODES = ("many_to_many", "many_to_one", "stateful")
@@ -234,7 +235,7 @@ class CharacterText(Dataset):
         gen = section(params, "text", "evaluate")
         first = windows.parts[0][0] if stateful else windows.ids
         seed_text = gen.get("seed_text") or vocab.decode(first[: spec["seq_len"]].tolist())
-        samples = {str(t): generate(net, vocab, seed_text, int(gen.get("length", 500)), float(t),
+        samples = {str(t): sample_text(net, vocab, seed_text, int(gen.get("length", 500)), float(t),
                                     int(gen.get("top_k", 0)), int(gen.get("rng_seed", 1)), spec["seq_len"], stateful)
                    for t in gen.get("temperatures", [0.8])}
         table = {"window": np.arange(len(model_nats)), "unigram_nats": unigram_nats, "model_nats": model_nats}
