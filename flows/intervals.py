@@ -34,8 +34,9 @@ def add_intervals(scored: dict, levels: tuple[float, ...]) -> dict | None:
                       for k in ("real", "mean", "sd"))
     half = len(real) // 2
     if half:
-        held = calibrate(real[:half], mean[:half], None if sd is None else sd[:half], levels)
-        scored["val"].metrics.update(figures(real[half:], mean[half:], None if sd is None else sd[half:], held),
+        first, second = ([None if a is None else a[rows] for a in (real, mean, sd)]
+                         for rows in (slice(None, half), slice(half, None)))
+        scored["val"].metrics.update(figures(*second, calibrate(*first, levels)),
                                      conformal_calibration_windows=half, conformal_windows=len(real) - half)
     quantiles = calibrate(real, mean, sd, levels)
     if scored.get("test") is not None and scored["test"].forecast is not None:

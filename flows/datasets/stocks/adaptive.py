@@ -21,10 +21,14 @@ from models.conformal import GAMMA, aci_alpha, level_name, next_bound
 POOL = 250  # about a year of live scores: old enough volatility leaves the pool
 
 
+def level_names(log: pd.DataFrame) -> list[str]:
+    """The levels the log holds intervals for ('80', '95' ...), from its low80 ... columns, in order."""
+    return sorted({c[3:] for c in log.columns if c.startswith("low")}, key=float)
+
+
 def interval_columns(log: pd.DataFrame) -> list[str]:
     """The log's interval columns, alpha80 low80 high80 alpha95 ... and scale, in a stable order."""
-    names = sorted({c[3:] for c in log.columns if c.startswith("low")}, key=float)
-    found = [f"{kind}{n}" for n in names for kind in ("alpha", "low", "high")]
+    found = [f"{kind}{n}" for n in level_names(log) for kind in ("alpha", "low", "high")]
     return [*found, "scale"] if found else []
 
 
@@ -69,7 +73,7 @@ def next_interval(log: pd.DataFrame, made: dict, gamma: float = GAMMA) -> dict:
 def card_figures(log: pd.DataFrame) -> dict:
     """Per level: the share of scored forecasts inside their interval, their mean width, how many."""
     found = {}
-    for name in sorted({c[3:] for c in log.columns if c.startswith("low")}, key=float):
+    for name in level_names(log):
         rows = scored(log).dropna(subset=[f"low{name}", f"high{name}"])
         if len(rows):
             found[f"aci_coverage{name}"] = float(1 - np.mean(misses(log, name)))
