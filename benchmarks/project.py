@@ -3,7 +3,6 @@ stages as subprocesses, the way `dvc repro` runs them, with its own SQLite MLflo
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from flows.params import with_defaults
+from flows.perstep import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -50,7 +50,7 @@ def stage(root: Path, *args: str) -> float:
 
 
 def train_and_evaluate(root: Path, dataset: str, cell: str) -> tuple[float, dict]:
-    """The cell's train stage seconds and evaluate's metrics."""
+    """The cell's train stage seconds and evaluate's metrics, per-step figures included."""
     seconds = stage(root, "flows.stages.train", dataset, cell)
     stage(root, "flows.stages.evaluate", dataset, cell)
-    return seconds, json.loads((root / f"metrics/{dataset}/{cell}.json").read_text())
+    return seconds, read_metrics(root, dataset, cell)

@@ -214,6 +214,12 @@ def _metrics(args) -> int:
     return 0
 
 
+def _plots(args) -> int:
+    from flows.dvcviews import show_plots
+
+    return show_plots(Path("."), args.out)
+
+
 def _gradcheck(args) -> int:
     import json
 
@@ -259,6 +265,8 @@ def parser(verbs: dict[str, tuple] | None = None) -> argparse.ArgumentParser:
     metrics.add_argument("targets", nargs="*", help="metrics files or folders (default: all of dvc.yaml's)")
     metrics.add_argument("--digits", type=int, default=4, help="significant digits (default 4)")
     metrics.add_argument("--md", action="store_true", help="a Markdown table")
+    plots = sub.add_parser("plots", help="`dvc plots show` of the charts that have data (none for a skipped dataset)")
+    plots.add_argument("-o", "--out", help="the folder for index.html (DVC's default: dvc_plots)")
     sweep = sub.add_parser("sweep", help="run a hyperparameter sweep declared in params.yaml (sweeps:), or apply "
                                          "its best trial as a cell")
     sweep.add_argument("name", help="a key of params.yaml's sweeps:")
@@ -294,7 +302,7 @@ def _plugin_verb(args) -> int:
 
 
 COMMANDS = {"run": _run, "stage": _stage, "sweep": _sweep, "dvc-yaml": _dvc_yaml, "ui": _ui, "summary": _summary,
-            "serve": _serve, "metrics": _metrics, "gradcheck": _gradcheck}
+            "serve": _serve, "metrics": _metrics, "plots": _plots, "gradcheck": _gradcheck}
 
 
 def main(argv: list[str] | None = None) -> int:

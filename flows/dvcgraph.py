@@ -17,11 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from flows import datasets, dvcviews, stagegraph
+from flows import datasets, dvcviews, perstep, stagegraph
 from flows.atomic import write_text
-from flows.params import cells_of, planned_datasets, train_spec
+from flows.params import cells_of, planned_datasets, planned_net
 from flows.stagegraph import GENERIC  # noqa: F401 (the stage kinds, also named here)
-from models.errors import InvalidParameter
 
 PACKAGES = ("flows", "models")
 # A "module:attribute" string (models/model_types.py names its networks so) is imported when it is used.
@@ -111,10 +110,8 @@ def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
     for dataset in graph:
         plugin = datasets.get(dataset)
         for cell in cells_of(params, dataset):
-            try:
-                roles = plugin.cell_plot_roles(train_spec(params, dataset, cell).net)
-            except InvalidParameter:  # the cell's train stage says what is wrong when it runs; its chart
-                roles = plugin.plot_roles  # must not keep the other cells from running
+            net = planned_net(params, dataset, cell)
+            roles = plugin.plot_roles if net is None else plugin.cell_plot_roles(net)
             if not roles:
                 continue
             columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
@@ -123,7 +120,20 @@ def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
                 "y": {f"plots/{dataset}/{cell}.csv": list(columns)},
                 "title": f"{dataset} / {cell}: {', '.join(columns)} per {roles['x']}",
                 "x_label": roles["x"], "y_label": roles.get("ylabel", "value")}})
+            if net is not None and net.multi_step:
+                charts.append(horizons_chart(dataset, cell, roles))
     return charts
+
+
+def horizons_chart(dataset: str, cell: str, roles: dict) -> dict:
+    """RMSE against the forecast step h, the model beside its baselines, from flows/perstep.py's table (the
+    headline split's figures under their own names)."""
+    columns = ["rmse", *(f"{baseline}_rmse" for baseline in roles["baselines"])]  # models.metrics.horizon_report
+    return {f"{dataset}-{cell}-horizons": {
+        "template": "linear", "x": perstep.STEP,
+        "y": {f"plots/{dataset}/{cell}.horizons.csv": columns},
+        "title": f"{dataset} / {cell}: RMSE per forecast step h, against {', '.join(roles['baselines'])}",
+        "x_label": "h (steps ahead)", "y_label": "RMSE"}}
 
 
 def render(graph: dict[str, dict[str, dict]], params: dict) -> str:

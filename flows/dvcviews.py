@@ -7,7 +7,8 @@ chart and, by default, loads vega from a CDN. Our template (.dvc/offline_plots.h
 installed vl-convert changes; a test checks that the committed one is current.
 
 `dvc metrics show` rounds to decimal places (cosine's RMSE 1.2e-6 prints as 0.0) and has no setting for
-it; `rnnops metrics` prints DVC's own table with significant digits instead."""
+it, and its one row per file puts every figure of every dataset side by side; `rnnops metrics` prints the
+same figures with significant digits, a table per dataset with a row per figure."""
 from __future__ import annotations
 
 import copy
@@ -15,6 +16,7 @@ import json
 from pathlib import Path
 
 from flows.atomic import write_text
+from models.errors import RnnopsError
 
 NAME = "offline_plots.html"  # relative to .dvc/, as DVC resolves plots.html_template
 DATES = "dates"  # .dvc/plots/dates.json: the chart template for a date x axis (dvc.yaml names it)
@@ -85,13 +87,69 @@ def sync_template(root: Path) -> bool:
     return changed
 
 
+def drawn_charts(root: Path) -> list[str]:
+    """dvc.yaml's charts whose files are all there. `dvc plots show` draws an empty box for each of the others
+    (a skipped dataset's: stocks offline) and has no setting to leave them out, but draws only the ids it is
+    given."""
+    import yaml
+
+    entries = yaml.safe_load((Path(root) / "dvc.yaml").read_text(encoding="utf-8")).get("plots") or []
+    return [name for entry in entries for name, chart in entry.items()
+            if all((Path(root) / file).exists() for file in (chart or {}).get("y", {}))]
+
+
+def show_plots(root: Path, out: str | None = None) -> int:
+    """`dvc plots show` of the charts that have data (drawn_charts); DVC's exit code."""
+    from dvc.cli import main
+
+    charts = drawn_charts(root)
+    if not charts:
+        raise RnnopsError("no chart of dvc.yaml has its data yet; run `rnnops run` (or `dvc repro`) first.")
+    return main(["plots", "show", *(["-o", out] if out else []), *charts])
+
+
+WIDE = 20  # characters: a longer value (a verdict, a list) is listed under its table rather than widen a column
+
+
 def show_metrics(root: Path, targets: list[str] | None = None, digits: int = 4, markdown: bool = False) -> None:
-    """DVC's `metrics show` table, each number to `digits` significant digits (DVC's own `g` formatting)."""
-    from dvc.compare import show_metrics as table
+    """`dvc metrics show`'s figures (DVC reads and flattens them), one table per metrics folder (a dataset)
+    with a row per figure and a column per file (a cell): a screen wide however many figures a cell has,
+    where DVC's one row per file is as wide as every figure of every dataset side by side. Numbers to
+    `digits` significant digits (DVC's own `g` formatting)."""
     from dvc.repo import Repo
     from dvc.repo.metrics.show import to_relpath
+    from dvc.ui import ui
 
     with Repo(str(root)) as repo:
         found = {rev: to_relpath(repo.fs, repo.root_dir, result)
                  for rev, result in repo.metrics.show(targets or None).items()}
-    table(found, markdown=markdown, precision=digits, round_digits=False)
+    for n, (folder, (table, notes)) in enumerate(metrics_tables(found, digits).items()):
+        ui.write(("\n" if n else "") + (f"{folder}\n" if markdown else f"{folder}:"), force=True)
+        table.render(markdown=markdown)
+        ui.write("".join(f"\n{'- ' if markdown else ''}{line}" for line in notes), force=True)
+
+
+def metrics_tables(found: dict, digits: int) -> dict:
+    """folder -> (a TabularData: figure, then a column per file; the notes: long values, one line each)."""
+    from dvc.compare import TabularData, metrics_table
+
+    flat = metrics_table(found, precision=digits)  # rows of Path, figure, figure ... (DVC's own flattening)
+    names = flat.keys()[1:]
+    files: dict[str, dict[str, dict]] = {}
+    for row in flat:
+        path = Path(row[0])
+        files.setdefault(str(path.parent), {})[path.stem] = dict(zip(names, row[1:]))
+    tables = {}
+    for folder, cells in files.items():
+        table, notes = TabularData(["figure", *cells], fill_value="-"), []
+        for name in names:
+            values = {cell: figures[name] for cell, figures in cells.items() if figures[name] != "-"}
+            if not values:
+                continue
+            if any(len(v) > WIDE for v in values.values()):
+                notes += [f"{name} ({cell}): {v}" for cell, v in values.items()]
+            else:
+                table.append([name, *(values.get(cell, "-") for cell in cells)])
+        if len(table):  # nothing read: a skipped dataset's files are missing (DVC shows none of them either)
+            tables[folder] = (table, notes)
+    return tables

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from flows.datasets.base import Scored, horizon_plot_roles
-from flows.scoring import table_csv
 from models.errors import InvalidParameter
 from models.metrics import INTERVALS, horizon_key, horizon_report, interval
 from models.model_types import model_type
@@ -45,10 +44,11 @@ def seasonal_naive(windows, period: int) -> np.ndarray:
 def score(net, windows, batch_size: int, period: int, x_labels, title: str,
           to_values: Callable | None = None, prices: bool = False, ylabel: str = "value",
           dates: bool = False) -> Scored:
-    """Per-horizon metrics (models.metrics.horizon_report), the h=1 table for DVC's plot, a per-step
-    CSV, and figures (drawn by flows/figures.py): RMSE by horizon vs the baselines, forecast paths with
-    80%/95% intervals, and the attention weights of a few windows. `to_values(matrix, sd=False)` maps
-    model units to reported ones (an affine map: a Gaussian stays Gaussian); `dates`: x_labels are ISO dates."""
+    """Per-horizon metrics (models.metrics.horizon_report; evaluate writes the per-step ones to a CSV,
+    flows/perstep.py), the h=1 table for DVC's plot, and figures (drawn by flows/figures.py): RMSE by
+    horizon vs the baselines, forecast paths with 80%/95% intervals, and the attention weights of a few
+    windows. `to_values(matrix, sd=False)` maps model units to reported ones (an affine map: a Gaussian
+    stays Gaussian); `dates`: x_labels are ISO dates."""
     to_values = to_values or (lambda m, sd=False: m)
     out, weights = forecast(net, windows, batch_size, weights=True)
     mean = to_values(out[..., 0])
@@ -76,8 +76,8 @@ def score(net, windows, batch_size: int, period: int, x_labels, title: str,
                    "bands": None if sd is None else bands(mean[shown], sd[shown]), "ylabel": ylabel})}
     if weights is not None:
         figures["attention"] = ("attention_maps", {"weights": weights[shown], "labels": labels, "title": title})
-    return Scored(metrics, table, horizon_plot_roles(ylabel, dates), files={".horizons.csv": table_csv(steps)},
-                  figures=figures, forecast={"real": real, "mean": mean, "sd": sd})
+    return Scored(metrics, table, horizon_plot_roles(ylabel, dates), figures=figures,
+                  forecast={"real": real, "mean": mean, "sd": sd})
 
 
 def pick_windows(count: int, most: int = 3) -> list[int]:

@@ -174,3 +174,12 @@ def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> Tr
         raise InvalidParameter(f"{where}: {dataset} offers task {' | '.join(plugin.tasks)} with head "
                                f"{' | '.join(plugin.heads)} only; remove or change task / head there.")
     return TrainSpec(net=net, optim=optim, seed=int(params.get("seed", 0)), **runtime)
+
+
+def planned_net(params: dict, dataset: str, cell: str) -> NetworkConfig | None:
+    """The cell's network as dvc.yaml plans its outputs and charts; None where its section is invalid (its
+    train stage says what is wrong when it runs; the plan must not keep the other cells from running)."""
+    try:
+        return train_spec(params, dataset, cell).net
+    except InvalidParameter:
+        return None

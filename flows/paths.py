@@ -28,6 +28,11 @@ def predictions_file(root: Path, dataset: str, cell: str) -> Path:
     return Path(root) / "plots" / dataset / f"{cell}.csv"
 
 
+def horizons_file(root: Path, dataset: str, cell: str) -> Path:
+    """A multi-step cell's figures per forecast step h (flows/perstep.py), which dvc.yaml draws against h."""
+    return Path(root) / "plots" / dataset / f"{cell}.horizons.csv"
+
+
 def figures_dir(root: Path, dataset: str, cell: str) -> Path:
     """Every image evaluate makes for a cell (PNG and SVG); the report shows them all, MLflow gets them all."""
     return Path(root) / "plots" / dataset / cell

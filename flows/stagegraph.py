@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows import datasets
-from flows.params import DEFAULTS, cells_of, has_defaults
+from flows.params import DEFAULTS, cells_of, has_defaults, planned_net
 from flows.paths import stage_name
 from models.errors import RnnopsError
 
@@ -69,10 +69,12 @@ def stages(params: dict | None, dataset: str, cells: list[str] | None = None) ->
         # raw too: its meta file names the MLflow run's data source (flows.lineage.data_source)
         found.append(Stage("train", dataset, cell, GENERIC["train"], (windows, raw),
                            ("seed", f"{dataset}.train.{cell}", *plugin.stage_params("train")), outs=((model, {}),)))
+        net = None if params is None else planned_net(params, dataset, cell)
+        steps = ((f"plots/{dataset}/{cell}.horizons.csv", {"cache": False}),) if net and net.multi_step else ()
         found.append(Stage("evaluate", dataset, cell, GENERIC["evaluate"], (model, windows),
                            tuple(plugin.stage_params("evaluate")),
                            metrics=((f"metrics/{dataset}/{cell}.json", {"cache": False}),),
-                           outs=((f"plots/{dataset}/{cell}.csv", {"cache": False}),
+                           outs=((f"plots/{dataset}/{cell}.csv", {"cache": False}), *steps,
                                  (f"plots/{dataset}/{cell}", {"cache": False}))))
     report_reads = [f"metrics/{dataset}", f"plots/{dataset}", f"data/models/{dataset}"]
     for extra in plugin.extra_stages:

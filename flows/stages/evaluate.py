@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, figures, gradients, gradtrace, intervals, paths, plotting, tracking
+from flows import datasets, figures, gradients, gradtrace, intervals, paths, perstep, plotting, tracking
 from flows.atomic import read_json, staged_outputs
 from flows.lineage import data_hash
 from flows.params import load_params, section
@@ -45,6 +45,9 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
                  *plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
                                        lambda name: out.path(images / name))]
         files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
+        stored, steps = perstep.split_steps(metrics)  # MLflow takes every figure; DVC's metrics the aggregates
+        if getattr(getattr(net, "cfg", None), "multi_step", False):  # a one-step cell's h01 is its aggregate
+            files.append(out.write_text(paths.horizons_file(root, dataset, cell), table_csv(steps)))
         files += gradient_figures(out, folder, images, f"{dataset} / {cell}", norms)
         curves = {} if norms is None else {"gradients/dL_dh_norm": list(enumerate(norms.mean(0).tolist(), 1))}
         if calibration is not None:  # beside the weights in MLflow too: a forecast from the champion reads it
@@ -60,7 +63,8 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
             rescore=rescorer(root, params, plugin, data, head.metric))
         metrics.update(registered_model=registry["registered_model"], model_version=int(registry["version"]),
                        became_champion=registry["champion_moved"])
-        out.write_json(paths.metrics_file(root, dataset, cell), metrics)
+        out.write_json(paths.metrics_file(root, dataset, cell), {**stored, **{k: metrics[k] for k in (
+            "registered_model", "model_version", "became_champion")}})
     return metrics
 
 

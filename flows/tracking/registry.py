@@ -3,7 +3,6 @@ champion alias (moved only to a better version) and its weights."""
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
 from flows.env import redact
+from flows.perstep import PER_STEP  # curves for the run, too many to tag a model version with
 from flows.tracking.election import DATA_TAG, Rescore, champion_version, elect_champion
 from flows.tracking.store import (
     CHAMPION,
@@ -27,8 +27,6 @@ from flows.tracking.store import (
     tracking_uri,
 )
 from models.errors import RnnopsError
-
-PER_STEP = re.compile(r"_h\d+$")  # rmse_h01 ... : curves for the run, too many to tag a model version with
 
 
 def pytorch_flavour():
