@@ -84,7 +84,8 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     for run in runs:
         val = json.loads((project / f"metrics/cosine/{run.data.tags['cell']}.json").read_text())["val"]
         assert val["conformal_calibration_windows"] == 30 and val["conformal_windows"] == 30
-        assert 0 <= val["conformal_coverage95_h01"] <= 1 and val["conformal_width95"] > val["conformal_width80"] > 0
+        assert 0 <= val["conformal_coverage95"] <= 1 and val["conformal_width95"] > val["conformal_width80"] > 0
+        assert run.data.metrics["val/conformal_coverage95_h01"] == pytest.approx(val["conformal_coverage95"])
         assert run.data.metrics["val/conformal_coverage80"] == pytest.approx(val["conformal_coverage80"])
         assert "weights/conformal.json" in {a.path for a in client.list_artifacts(run.info.run_id, "weights")}
     champion = client.get_model_version_by_alias("rnnops-cosine", "champion")

@@ -127,9 +127,10 @@ def test_metrics_show_significant_digits(site):
     done = subprocess.run([sys.executable, "-P", "-m", "flows.cli", "metrics", "metrics/cosine", "--md"], cwd=site,
                           env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    header, _, row = done.stdout.splitlines()[:3]
-    columns = [c.strip() for c in header.strip("|").split("|")]
-    mse = row.strip("|").split("|")[columns.index("val.mse")].strip()
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in done.stdout.splitlines()
+            if line.startswith("|")]
+    assert done.stdout.startswith("metrics/cosine") and rows[0] == ["figure", CELL], done.stdout
+    (mse,) = [row[1] for row in rows if row[0] == "val.mse"]
     expected = read_json(paths.metrics_file(site, "cosine", CELL))["val"]["mse"]
     assert float(mse) == pytest.approx(expected, rel=1e-3), (mse, expected)
 
