@@ -94,7 +94,8 @@ def pipeline(root: Path) -> str:
                 table(["cell", "epochs", "train s per epoch", "MSE", r"\|\|dL/dh\|\| last step", "first step"], detail))
         multi = horizon_table(root, dataset, metrics)
         if multi:
-            body += "\nMulti-step cells (RMSE per forecast step h):\n\n" + multi
+            body += (f"\nMulti-step cells (RMSE per forecast step h, from `plots/{dataset}/<cell>.horizons.csv`):\n\n"
+                     + multi)
         out.append(section(dataset, f"metrics/{dataset}/<cell>.json", body))
     return "\n".join(out)
 
