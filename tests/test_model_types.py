@@ -9,7 +9,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows.perstep import read_metrics
+from flows.paths import horizons_file, metrics_file
+from flows.perstep import read_metrics, read_table
 from models.errors import InvalidParameter
 from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 
@@ -116,6 +117,11 @@ def test_a_gaussian_seq2seq_forecasts_the_stocks_test_month_from_december(tmp_pa
         assert 0 <= test[f"conformal_coverage{level}_h20"] <= 1 and 0 < test[f"conformal_width{level}_h20"] < 1000
         assert test[f"gaussian_coverage{level}"] == test[f"coverage{level}"] and test[f"gaussian_width{level}_h01"] > 0
     assert test["conformal_width95"] > test["conformal_width80"]
+    # DVC's files: the test month's curves under their own names, validation's prefixed; none in the metrics JSON
+    steps = read_table(horizons_file(tmp_path, "stocks", "s2s"))
+    assert steps["rmse"][-1] == test["rmse_h20"] and steps["val_mape"][0] == val["mape_h01"]
+    assert read_metrics(tmp_path, "stocks", "s2s")["test"] == test
+    assert "rmse_h20" not in json.loads(metrics_file(tmp_path, "stocks", "s2s").read_text())["test"]
     calibration = json.loads((tmp_path / "plots/stocks/s2s/conformal.json").read_text())
     assert len(calibration["quantiles"]["95"]) == 20 and len(calibration["scores_h1"]) == val["windows"]
 
