@@ -201,7 +201,7 @@ def _dvc_yaml(args) -> int:
         return 0
     print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params)[1] else "already up to date"))
     if dvcviews.sync_template(Path(".")):
-        print(f".dvc/{dvcviews.NAME} rewritten (`dvc plots show` offline)")
+        print(f".dvc/{dvcviews.NAME} or .dvc/plots/ rewritten (`dvc plots show`'s page and chart templates)")
     return 0
 
 

@@ -130,7 +130,7 @@ def horizons_chart(dataset: str, cell: str, roles: dict) -> dict:
     headline split's figures under their own names)."""
     columns = ["rmse", *(f"{baseline}_rmse" for baseline in roles["baselines"])]  # models.metrics.horizon_report
     return {f"{dataset}-{cell}-horizons": {
-        "template": "linear", "x": perstep.STEP,
+        "template": dvcviews.STEPS, "x": perstep.STEP,
         "y": {f"plots/{dataset}/{cell}.horizons.csv": columns},
         "title": f"{dataset} / {cell}: RMSE per forecast step h, against {', '.join(roles['baselines'])}",
         "x_label": "h (steps ahead)", "y_label": "RMSE"}}

@@ -20,6 +20,7 @@ from models.errors import RnnopsError
 
 NAME = "offline_plots.html"  # relative to .dvc/, as DVC resolves plots.html_template
 DATES = "dates"  # .dvc/plots/dates.json: the chart template for a date x axis (dvc.yaml names it)
+STEPS = "steps"  # .dvc/plots/steps.json: per-step figures against h, y on a log scale
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -56,25 +57,35 @@ def offline_template() -> str:
     return PAGE.replace("@@BUNDLE@@", bundle)
 
 
-def date_template() -> str:
-    """DVC's `simple` line chart with a date x axis (its own templates take x as a number: dates draw nothing)."""
+def line_template(x_type: str = "quantitative", y_scale: str | None = None) -> str:
+    """DVC's `simple` line chart with another x type or y scale (DVC's own templates take x as a number and y
+    linear)."""
     from dvc_render.vega_templates import SimpleLinearTemplate
 
     content = copy.deepcopy(SimpleLinearTemplate.DEFAULT_CONTENT)
-    content["encoding"]["x"]["type"] = "temporal"
+    content["encoding"]["x"]["type"] = x_type
+    if y_scale:
+        content["encoding"]["y"]["scale"]["type"] = y_scale
     return json.dumps(content, indent=2) + "\n"
 
 
+# .dvc/plots/<name>.json, the chart templates dvc.yaml names besides DVC's own
+TEMPLATES = {DATES: lambda: line_template("temporal"),  # a date x axis: DVC's own draw nothing for dates
+             STEPS: lambda: line_template(y_scale="log")}  # RMSE against h: persistence's grows ~100x over h
+
+
 def sync_template(root: Path) -> bool:
-    """Write .dvc/offline_plots.html and .dvc/plots/dates.json and point .dvc/config at the page; True
-    when anything changed."""
+    """Write .dvc/offline_plots.html and the chart TEMPLATES under .dvc/plots/ and point .dvc/config at the
+    page; True when anything changed."""
     from dvc.config import Config
 
     dvc_dir = Path(root) / ".dvc"
     if not dvc_dir.is_dir():
         return False
     changed = False
-    for path, text in ((dvc_dir / NAME, offline_template()), (dvc_dir / "plots" / f"{DATES}.json", date_template())):
+    pages = [(dvc_dir / NAME, offline_template()),
+             *((dvc_dir / "plots" / f"{name}.json", template()) for name, template in TEMPLATES.items())]
+    for path, text in pages:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(exist_ok=True)
             write_text(path, text)

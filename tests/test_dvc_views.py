@@ -14,7 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows import dvcgraph, paths, perstep
+from flows import dvcgraph, dvcviews, paths, perstep
 from flows.atomic import read_json
 from flows.params import cells_of, planned_net, with_defaults
 from flows.scoring import table_csv
@@ -71,6 +71,7 @@ def test_dvc_yaml_charts_every_cell_of_every_dataset_and_rmse_against_h_for_the_
                 multi += 1
                 chart = charts[f"{dataset}-{cell}-horizons"]
                 assert chart["x"] == "h" and chart["y"] == {steps: ["rmse", "persistence_rmse", "seasonal_naive_rmse"]}
+                assert chart["template"] == dvcviews.STEPS  # y on a log scale (.dvc/plots/steps.json)
                 assert steps in outs, (dataset, cell, outs)
             else:
                 assert f"{dataset}-{cell}-horizons" not in charts and steps not in outs
@@ -139,6 +140,7 @@ def test_a_multi_step_cells_curves_are_a_plots_file_drawn_by_dvc(project, monkey
     params["cosine"]["train"]["s2s"] = {"cell": "gru", **MULTI}
     write_params(project, params)
     dvcgraph.sync(project, params)
+    dvcviews.sync_template(project)  # the chart templates dvc.yaml names, as `rnnops dvc-yaml` writes them
     git(project, "add", "-A")
     git(project, "commit", "-qm", "a multi-step cell")
     monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")

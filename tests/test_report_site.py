@@ -162,4 +162,5 @@ def test_the_committed_offline_plots_template_is_current():
     assert f"html_template = {dvcviews.NAME}" in config
     assert (REPO / ".dvc" / dvcviews.NAME).read_text(encoding="utf-8") == dvcviews.offline_template(), \
         "run `rnnops dvc-yaml` to rewrite .dvc/offline_plots.html"
-    assert (REPO / f".dvc/plots/{dvcviews.DATES}.json").read_text(encoding="utf-8") == dvcviews.date_template()
+    for name, template in dvcviews.TEMPLATES.items():
+        assert (REPO / f".dvc/plots/{name}.json").read_text(encoding="utf-8") == template(), name
