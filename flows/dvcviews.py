@@ -134,7 +134,11 @@ def show_metrics(root: Path, targets: list[str] | None = None, digits: int = 4, 
     with Repo(str(root)) as repo:
         found = {rev: to_relpath(repo.fs, repo.root_dir, result)
                  for rev, result in repo.metrics.show(targets or None).items()}
-    for n, (folder, (table, notes)) in enumerate(metrics_tables(found, digits).items()):
+    tables = metrics_tables(found, digits)
+    if not tables:
+        raise RnnopsError(f"no metrics to show{' in ' + ', '.join(targets) if targets else ''}; run `rnnops run` "
+                          f"(or `dvc repro`) first, or name a metrics file or folder of dvc.yaml.")
+    for n, (folder, (table, notes)) in enumerate(tables.items()):
         ui.write(("\n" if n else "") + (f"{folder}\n" if markdown else f"{folder}:"), force=True)
         table.render(markdown=markdown)
         ui.write("".join(f"\n{'- ' if markdown else ''}{line}" for line in notes), force=True)

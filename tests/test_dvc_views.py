@@ -108,6 +108,10 @@ def test_rnnops_metrics_prints_the_committed_results_a_screen_wide(tmp_path):
     for path in files:
         for key, value in flat(read_json(path)).items():
             assert value is None or key in rows or any(line.startswith(f"{key} ({path.stem})") for line in lines), key
+    none = subprocess.run([sys.executable, "-P", "-m", "flows.cli", "metrics", "metrics/nothing"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert none.returncode == 2 and none.stderr.startswith("rnnops: error: no metrics to show in metrics/nothing; ")
+    assert len(none.stderr.splitlines()) == 1 and not none.stdout, none.stderr
 
 
 def flat(metrics: dict, prefix: str = "") -> dict:

@@ -56,6 +56,7 @@ class Scored:
     metrics: dict
     table: dict  # column -> values; the first column is the x axis
     plot: dict  # roles for the picture: x, real (or None), model, baselines, ylabel
+    files: dict = field(default_factory=dict)  # extra outputs beside the table: suffix -> text
     figures: dict = field(default_factory=dict)  # more images: stem -> (function of flows.figures, its data); PNG + SVG
     # what the conformal intervals calibrate on and are scored on (flows/intervals.py), on the reported scale:
     # {"real": (n, H), "mean": (n, H), "sd": (n, H) or None}; None where the dataset is no forecaster (text)

@@ -44,6 +44,7 @@ def evaluate(root: Path, dataset: str, cell: str) -> dict:
         files = [out.write_text(table_file, table_csv(scored[shown].table)),
                  *plotting.predictions(scored[shown], f"{dataset} / {cell}: {shown} split",
                                        lambda name: out.path(images / name))]
+        files += [out.write_text(table_file.with_suffix(suffix), text) for suffix, text in scored[shown].files.items()]
         stored, steps = perstep.split_steps(metrics)  # MLflow takes every figure; DVC's metrics the aggregates
         if getattr(getattr(net, "cfg", None), "multi_step", False):  # a one-step cell's h01 is its aggregate
             files.append(out.write_text(paths.horizons_file(root, dataset, cell), table_csv(steps)))
