@@ -16,7 +16,7 @@ from models.errors import InvalidParameter
 
 
 class StreamBlocks(Dataset):
-    stateful = True  # flows.training.loaders: in order, one item per batch, streams split across ranks
+    stateful = True  # flows.training.lightning_fit.loaders: in order, one item per batch, streams split across ranks
 
     def __init__(self, inputs, targets, streams: int = 1, block: int | None = None, weights=None):
         """inputs (T, ...), targets (T, ...): step t's input and what follows it; weights (T,): which

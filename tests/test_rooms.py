@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from flows import datasets
-from flows.dvcgraph import module_file
+from flows.graph.dvc_yaml import module_file
 from tests.conftest import REPO
 
 
@@ -76,7 +76,8 @@ def test_each_outside_tool_has_one_door():
              # the text corpora's URL source, and tracking's health check of a remote MLflow server
              "urllib": {"flows.datasets.text.corpora", "flows.tracking.store"},
              # the flows, the stage task they share, their deployments
-             "prefect": {"flows.pipeline", "flows.stagerun", "flows.schedules", "flows.sweeps.flow"},
+             "prefect": {"flows.orchestration.pipeline", "flows.orchestration.stage_task",
+                         "flows.orchestration.deployments", "flows.sweeps.flow"},
              "optuna": sweeps}  # the sweep's config is checked without it, in a second
     for tool, allowed in doors.items():
         users = {name for name, path in modules().items() if tool in outside_imports(path)}

@@ -27,7 +27,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
-from flows.env import redact
+from flows.core.env import redact
 from flows.sweeps.config import SweepConfig, start_values
 from flows.tracking import sweeps as tracking
 from models.errors import RnnopsError

@@ -13,7 +13,7 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from flows.launch import Layout, launched, layout, rank_and_world
+from flows.training.launch import Layout, launched, layout, rank_and_world
 from models.errors import RnnopsError
 
 
@@ -153,7 +153,7 @@ def build_trainer(spec, where: Layout, callbacks, progress_bar: bool = True) -> 
         precision=where.precision,
         use_distributed_sampler=False,  # ours keeps the 1-process batches (see loaders)
         logger=False,  # MLflow logging goes through flows.tracking, once, from rank 0
-        enable_checkpointing=False,  # epoch checkpoints are flows.checkpoints' (atomic, with the RNGs)
+        enable_checkpointing=False,  # epoch checkpoints are flows.training.checkpoints' (atomic, with the RNGs)
         enable_model_summary=False,
         num_sanity_val_steps=0,
         enable_progress_bar=progress_bar,
