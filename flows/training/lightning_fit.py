@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from flows.training.launch import Layout, launched, layout, rank_and_world
 from models.errors import RnnopsError
+from models.streams import carries_state
 
 
 class History(pl.Callback):
@@ -108,7 +109,7 @@ def loaders(spec, train_set, val_set, rank: int, world: int):
     Each loader also gets its own generator: a DataLoader otherwise draws its workers' base seed from
     the global RNG whenever an iterator starts, and a resumed fit starts its first iterator at
     another moment than the uninterrupted one; the global RNG is then left to the model (dropout)."""
-    if getattr(train_set, "stateful", False):
+    if carries_state(train_set):
         return stream_loaders(train_set, val_set, rank, world)
     per_rank = spec.optim.batch_size // world
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=spec.seed)
