@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows import datasets
-from flows.launch import layout
-from flows.params import RUNTIME_KEYS, check_cell, planned_datasets, section, train_spec
+from flows.core.params import RUNTIME_KEYS, check_cell, planned_datasets, section, train_spec
+from flows.training.launch import layout
 from models.config import NetworkConfig, OptimConfig
 from models.errors import InvalidParameter
 

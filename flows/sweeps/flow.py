@@ -12,14 +12,15 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.states import Failed
 
-from flows import datasets, launch, tracking
-from flows.env import child_env
-from flows.params import load_params, train_spec
-from flows.paths import stage_name
-from flows.runlock import run_lock
-from flows.stagerun import StageFailed, dvc
+from flows import datasets, tracking
+from flows.core.env import child_env
+from flows.core.params import load_params, train_spec
+from flows.core.paths import stage_name
+from flows.orchestration.run_lock import run_lock
+from flows.orchestration.stage_task import StageFailed, dvc
 from flows.sweeps import engine
 from flows.sweeps.config import SweepConfig, sweep_config
+from flows.training import launch
 from models.errors import RnnopsError
 
 

@@ -15,21 +15,21 @@ import os
 import sys
 from pathlib import Path
 
-from flows.env import apply_defaults
-from flows.stagecli import report_error
+from flows.core.env import apply_defaults
+from flows.orchestration.stage_command import report_error
 from models.errors import RnnopsError
 
 
 def rank_main() -> int:
-    import optuna
     import torch
 
-    from flows import datasets, launch, tracking
-    from flows.atomic import write_json
-    from flows.params import load_params, train_spec
+    from flows import datasets, tracking
+    from flows.core.atomic import write_json
+    from flows.core.params import load_params, train_spec
     from flows.sweeps import engine
     from flows.sweeps.config import WINDOWS, sweep_config, with_values
     from flows.sweeps.trial import ORDER, fit_trial, trial_data
+    from flows.training import launch
     from models.runtime import flush_denormals
 
     order = json.loads(os.environ[ORDER])
@@ -44,10 +44,7 @@ def rank_main() -> int:
     plugin = datasets.get(cfg.dataset)
     trial = None
     if launch.rank_and_world()[0] == 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=engine.study_name(cfg), storage=order["storage"],
-                                  pruner=engine.pruner(cfg))
-        trial = optuna.Trial(study, order["trial_id"])
+        trial = engine.reopen_trial(cfg, order["storage"], order["trial_id"])
     with trial_data(root, params, cfg.dataset, any(k.startswith(WINDOWS) for k in order["values"])) as (data, _):
         splits = plugin.task_splits(data, spec.net)
         spec = plugin.budget(spec, splits)

@@ -1,5 +1,5 @@
 """One trial, trained as the train stage trains a cell: the same params check (train_spec), the plug-in's
-splits, budget and Lightning module, the same fit (flows.training.fit: seeding, selection callbacks,
+splits, budget and Lightning module, the same fit (flows.training.lightning_fit.fit: seeding, selection callbacks,
 loaders), and evaluate's validation score (the plug-in's score on the val split, never test). Only a
 per-epoch callback is added: it reports the validation curve to Optuna and stops a pruned fit. A cell
 that asks for several devices trains as the train stage's does, as ranks under torchrun (flows.sweeps.ranks)."""
@@ -19,16 +19,18 @@ import pytorch_lightning as pl
 import torch
 from optuna.trial import TrialState
 
-from flows import datasets, launch, paths, tracking
-from flows.atomic import read_json, staged_outputs
-from flows.env import child_env
-from flows.lineage import data_hash, data_source
-from flows.params import train_spec
-from flows.stagecli import ERROR_FILE
+from flows import datasets, tracking
+from flows.core import paths
+from flows.core.atomic import read_json, staged_outputs
+from flows.core.env import child_env
+from flows.core.params import train_spec
+from flows.graph.lineage import data_hash, data_source
+from flows.orchestration.stage_command import ERROR_FILE
 from flows.stages.train import describe, run_params
 from flows.sweeps.config import WINDOWS, with_values
 from flows.tracking import sweeps as sweep_runs
-from flows.training import History, fit
+from flows.training import launch
+from flows.training.lightning_fit import History, fit
 from models.config import stability_note
 from models.errors import RnnopsError
 from models.runtime import flush_denormals
