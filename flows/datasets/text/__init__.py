@@ -15,7 +15,17 @@ import torch
 from flows.core import paths
 from flows.core.atomic import read_json
 from flows.core.params import section
-from flows.datasets.base import Dataset, Headline, Option, Scored, Splits, Unscorable, Verb, check_tbptt_matches
+from flows.datasets.base import (
+    Dataset,
+    Headline,
+    Option,
+    Scored,
+    Splits,
+    Unscorable,
+    Verb,
+    check_tbptt_needs_streams,
+    truncated_on_streams,
+)
 from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
 from models.config import NetworkConfig, from_mapping
 from models.errors import InvalidParameter
@@ -99,7 +109,7 @@ class CharacterText(Dataset):
 
     def check(self, params):
         ingest_config(params)
-        check_tbptt_matches(params, "text", "mode", window_config(params).mode == "stateful", "{k1: 100}")
+        check_tbptt_needs_streams(params, "text", "mode", window_config(params).mode == "stateful")
 
     def stage_params(self, stage):
         if stage == "windows":  # the corpus file is named after text.ingest.name
@@ -168,7 +178,10 @@ class CharacterText(Dataset):
 
     def budget(self, spec, splits):
         """min_chars: train on at least that many characters, so that a small corpus (Othello, ~150k) gets
-        the epochs the default profile needs to write words; never fewer than `epochs`."""
+        the epochs the default profile needs to write words; never fewer than `epochs`. Streams without a
+        tbptt of the cell's own update once per block of seq_len characters."""
+        if isinstance(splits.train, StreamBlocks):
+            spec = truncated_on_streams(spec, splits, int(splits.info["spec"]["seq_len"]))
         wanted = dict(spec.extras).get("min_chars")
         if wanted is None:
             return spec
