@@ -146,7 +146,10 @@ class StockPrices(Dataset):
 
     def ingest(self, root, params, out):
         cfg = ingest_config(params, self.name)
-        ticker = check_ticker(cfg.ticker)
+        self.ingest_ticker(root, cfg, check_ticker(cfg.ticker), out)
+
+    def ingest_ticker(self, root, cfg: IngestConfig, ticker: str, out) -> None:
+        """One ticker's snapshot and its meta file through `out` (cfg.paths: that ticker's CSV files)."""
         target = snapshot_path(root, ticker, self.name)
         start, end = cfg.dates()
         if cfg.source == "csv":
