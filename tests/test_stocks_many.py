@@ -18,6 +18,7 @@ from flows.stages.windows import make_windows
 from models.errors import InvalidParameter
 from models.price_windows import PriceTransform
 from tests.conftest import REPO, TINY_STOCKS, tiny_params, write_params
+from tests.test_dvc_deps import recorded_stages, undeclared
 
 TICKERS = ("AAA", "BBB", "CCC")
 DAYS = pd.bdate_range("2015-06-01", "2017-01-31")  # covers the tiny profile's 2016-01 .. 2017-01 splits
@@ -137,12 +138,18 @@ def fake_yahoo(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_one_global_model_on_three_fake_yahoo_tickers_scored_per_series(project, mlflow_uri, prefect_harness,
-                                                                        fake_yahoo):
+                                                                        fake_yahoo, tmp_path, monkeypatch):
     for ticker, seed, level in zip(TICKERS, (1, 2, 3), (20.0, 300.0, 1500.0)):
         market(seed, level).to_csv(fake_yahoo / f"{ticker}.csv")
     write_params(project, many_params())
+    (tmp_path / "records").mkdir()  # the fake's sitecustomize starts the dependency recorder too
+    monkeypatch.setenv("RNNOPS_RECORD_DIR", str(tmp_path / "records"))
+    monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")
     outcomes = pipeline(root=str(project), datasets=["stocks_many"])
     assert [(o.dataset, o.status) for o in outcomes] == [("stocks_many", "ok")], outcomes
+    records = recorded_stages(project, tmp_path / "records")
+    assert "local-stocks_many-gru" in records
+    assert undeclared(project, records) == []
     assert sorted(p.name for p in (project / "data/raw/stocks_many").glob("*.csv")) == [f"{t}.csv" for t in TICKERS]
 
     metrics = json.loads((project / "metrics/stocks_many/gru.json").read_text())

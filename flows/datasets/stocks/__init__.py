@@ -119,7 +119,7 @@ class StockPrices(Dataset):
         summary_key="mean_skill", label="backtest skill", trains=True),)
     verbs = (Verb("predict", "next-day forecast from the champion model and the latest snapshot",
                   "flows.datasets.stocks.predict", (
-                      Option("--ticker", help="default: stocks.ingest.ticker"),
+                      Option("--ticker", help="default: stocks.ingest.ticker; a model of many tickers: each"),
                       Option("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion"),
                       Option("--force", action="store_true",
                              help="forecast even when the input lies outside what the model was fitted on"))),)
