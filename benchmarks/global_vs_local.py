@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-
 from emit import args_json, emit, load
+
 from flows.params import with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_CSVS = ("Google_Stock_Price_Train.csv", "Google_Stock_Price_Test.csv")
 # ticker -> (first price, daily sd of log returns, AR(1) coefficient of the returns)
 GENERATED = {"GBM1": (40.0, 0.012, 0.0), "GBM2": (150.0, 0.02, 0.0), "AR1": (80.0, 0.015, 0.3)}
+DATA_SEED = 2017  # the generated paths are the same for every training seed
 # Not the seed's split: its test month (20 sessions) holds too few stretches of the windows' dependence
 # (window + 1 lags) for any valid Diebold-Mariano test (models/significance.py, MIN_STRETCHES), so every
 # p-value there is n/a. Here the test period is the last 13 months (about 270 sessions) and the window 20.
@@ -50,14 +51,14 @@ def generated(days: pd.DatetimeIndex, first: float, sd: float, phi: float, rng) 
                          "Low": close * 0.99, "Close": close, "Volume": 1e6}, index=pd.DatetimeIndex(days, name="Date"))
 
 
-def write_sources(root: Path, data_dir: Path, seed: int) -> dict[str, list[str]]:
+def write_sources(root: Path, data_dir: Path) -> dict[str, list[str]]:
     from flows.datasets.stocks.prices import read_price_csv
 
     (root / "data/sources").mkdir(parents=True)
     for name in SEED_CSVS:
         shutil.copy(data_dir / name, root / "data/sources" / name)
     days = pd.concat([read_price_csv(root / "data/sources" / n) for n in SEED_CSVS]).index
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(DATA_SEED)
     tickers = {"GOOG": [f"data/sources/{n}" for n in SEED_CSVS]}
     for ticker, (first, sd, phi) in GENERATED.items():
         generated(days, first, sd, phi, rng).to_csv(root / f"data/sources/{ticker}.csv")
@@ -78,7 +79,7 @@ def run(seed: int, args) -> dict:
         params = with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))
         params["seed"] = seed
         many = params["stocks_many"]
-        many["ingest"].update(source="csv", tickers=write_sources(root, args.data, seed))
+        many["ingest"].update(source="csv", tickers=write_sources(root, args.data))
         many["windows"].update(WINDOWS)
         cell = {"hidden_size": args.hidden_size, "num_layers": 1, "epochs": args.epochs, "batch_size": 64,
                 "lr": args.lr, "clip": 1.0, "patience": 3, "keep_best": True}
@@ -118,7 +119,8 @@ def main() -> None:
     before = load()
     windows = {**with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))["stocks_many"]["windows"], **WINDOWS}
     result = {"benchmark": "global_vs_local", "config": {**args_json(args), "windows": windows,
-                                                         "generated": GENERATED},
+                                                         "generated": GENERATED,
+                                                         "data_seed": DATA_SEED},
               "runs": [run(seed, args) for seed in args.seeds]}
     emit(result, before, args.out)
 
