@@ -12,6 +12,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows import datasets
+from flows.datasets.base import Unscorable
+from flows.lineage import data_source
 from flows.pipeline import pipeline
 from flows.stages.ingest import ingest
 from flows.stages.windows import make_windows
@@ -92,6 +94,39 @@ def test_each_series_is_scaled_by_its_own_fit_rows_and_windows_never_cross(tmp_p
         assert one == before[ticker][0]
         assert np.array_equal(series[one["at"]:one["at"] + one["series_length"]], before[ticker][1])
     assert spec["series"]["BBB"]["transform"] != before["BBB"][0]["transform"]
+    # the MLflow run names every series as its data
+    assert data_source(root, "stocks_many") == (
+        "local", "AAA, BBB, CCC 2015-06-01..2017-01-31 from " + ", ".join(f"data/sources/{t.lower()}.csv"
+                                                                            for t in TICKERS))
+
+
+def test_a_saved_model_reads_each_series_through_its_own_saved_transform(tmp_path):
+    frames = {t: market(seed, level) for t, seed, level in zip(TICKERS, (1, 2, 3), (20.0, 300.0, 1500.0))}
+    root = csv_root(tmp_path, frames)
+    ingest(root, "stocks_many")
+    make_windows(root, "stocks_many")
+    plugin = datasets.get("stocks_many")
+    saved = tmp_path / "model"
+    saved.mkdir()
+    for name, data in {**plugin.model_files(plugin.load(root)), "config.json": {"window": 10}}.items():
+        (saved / name).write_text(json.dumps(data))
+    frames["BBB"] = frames["BBB"] * np.linspace(1, 4, len(DAYS))[:, None]  # today's data: BBB refits
+    csv_root(tmp_path, frames)
+    ingest(root, "stocks_many")
+    make_windows(root, "stocks_many")
+    today = plugin.load(root)
+    read = plugin.splits_for_saved(today, saved)
+    old = json.loads((saved / "transform.json").read_text())["series"]["BBB"]["transform"]
+    bbb = read.info["series"]["BBB"]
+    assert bbb.info["spec"]["transform"] == old != today.info["spec"]["series"]["BBB"]["transform"]
+    expected = PriceTransform(**old).to_series(np.asarray(today.info["spec"]["series"]["BBB"]["prices"]))
+    assert np.array_equal(bbb.val.series.numpy().ravel(), expected)
+    assert read.info["series"]["AAA"] is today.info["series"]["AAA"] and len(read.val) == len(today.val)
+    transform = json.loads((saved / "transform.json").read_text())
+    del transform["series"]["CCC"]
+    (saved / "transform.json").write_text(json.dumps(transform))
+    with pytest.raises(Unscorable, match="it was trained on AAA, BBB \\(Open\\), the data is AAA, BBB, CCC"):
+        plugin.splits_for_saved(today, saved)
 
 
 @pytest.mark.parametrize(("tickers", "source", "says"), [
@@ -163,7 +198,8 @@ def test_one_global_model_on_three_fake_yahoo_tickers_scored_per_series(project,
     assert test["CCC"]["persistence_rmse"] > test["BBB"]["persistence_rmse"] > test["AAA"]["persistence_rmse"]
     assert metrics["test"]["rmse"] < 0.2  # pooled on the log scale: a relative error
     table = (project / "plots/stocks_many/gru.csv").read_text().splitlines()
-    assert table[0] == "window,ticker,date,real,persistence,drift,predicted"
+    assert table[0] == ("window,ticker,date,real,persistence,drift,predicted,real_pct,persistence_pct,drift_pct,"
+                        "predicted_pct")
     assert len(table) == 1 + 3 * 22  # the business days of January 2017, per ticker
 
     client = MlflowClient(mlflow_uri)

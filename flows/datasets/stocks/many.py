@@ -33,6 +33,8 @@ from models.windows import WindowDataset
 
 SPLITS = ("train", "val", "test")
 LOCAL_METRICS = "metrics/{dataset}/local_{cell}.json"  # the local stage's comparison of scopes
+PRICES = ("real", "persistence", "drift", "predicted")  # score_prices' forecast columns
+ALL_META = "_series.meta.json"  # beside the tickers' own (a ticker cannot start with _)
 
 
 def check_tickers(tickers: Any, source: str, where: str) -> dict[str, list]:
@@ -142,9 +144,10 @@ class ManyStockPrices(StockPrices):
                 "{dataset}.train.{cell}"),
         deps=("data/windows/{dataset}", "data/models/{dataset}/{cell}"), metrics=LOCAL_METRICS,
         summary_key="global_skill_vs_local", label="global vs local skill (test)", trains=True),)
-    # the table runs through the tickers one after another (x: "<TICKER> <date>"), each on its own price scale
-    plot_roles = {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence", "drift"],
-                  "ylabel": "price (each ticker's own)"}
+    # The table runs through the tickers one after another (x: "<TICKER> <date>"), prices and, drawn, each as a
+    # change from the previous price: tickers of any price level on one axis, errors about the pooled ones
+    plot_roles = {"x": "window", "real": "real_pct", "model": "predicted_pct",
+                  "baselines": ["persistence_pct", "drift_pct"], "ylabel": "% change from the previous price"}
     tasks, heads = (DEFAULT,), ("point",)  # one-step point forecasts: the pooled scores are of those
 
     def check(self, params):
@@ -156,8 +159,13 @@ class ManyStockPrices(StockPrices):
         return [f for files in check_tickers(cfg.tickers, cfg.source, f"{self.name}.ingest").values() for f in files]
 
     def ingest(self, root, params, out):
-        for ticker, cfg in ingest_config(params, self.name).per_ticker(f"{self.name}.ingest").items():
-            self.ingest_ticker(root, cfg, ticker, out)
+        metas = [self.ingest_ticker(root, cfg, ticker, out)
+                 for ticker, cfg in ingest_config(params, self.name).per_ticker(f"{self.name}.ingest").items()]
+        # written last, so the newest meta file: what a training run names as its data (flows.lineage)
+        out.write_json(ALL_META, {"source": metas[0]["source"], "ticker": ", ".join(m["ticker"] for m in metas),
+                                  "first_date": min(m["first_date"] for m in metas),
+                                  "last_date": max(m["last_date"] for m in metas),
+                                  "files": [f for m in metas for f in m.get("files", [])]})
 
     def stage_params(self, stage):
         if stage == "windows":  # the snapshots' file names are the tickers
@@ -222,7 +230,8 @@ class ManyStockPrices(StockPrices):
         table = {"window": [f"{t} {d}" for t, tab in tables.items() for d in tab["date"]],
                  "ticker": [t for t, tab in tables.items() for _ in tab["date"]],
                  **{k: np.concatenate([np.asarray(tab[k]) for tab in tables.values()])
-                    for k in ("date", "real", "persistence", "drift", "predicted")}}
+                    for k in ("date", *PRICES)}}
+        table.update({f"{k}_pct": 100 * (table[k] / table["persistence"] - 1) for k in PRICES})
         # no conformal intervals: absolute price errors of tickers on different scales share no quantile
         return Scored(metrics, table, self.plot_roles, forecast=None)
 
