@@ -215,6 +215,8 @@ def test_one_global_model_on_three_fake_yahoo_tickers_scored_per_series(project,
         assert row["global_rmse"] == test[ticker]["rmse"] and row["local_rmse"] > 0
         assert "global_vs_local_dm_pvalue" in row
     assert client.search_runs([experiment], "tags.dataset = 'stocks_many' and tags.kind = 'local'")
+    report = (project / "reports/stocks_many/index.html").read_text()
+    assert "global vs local DM p" in report and all(f"<td>{t}</td>" in report for t in TICKERS)
 
     done = subprocess.run([sys.executable, "-m", "flows.cli", "predict", "stocks_many"], cwd=project,
                           capture_output=True, text=True)

@@ -23,6 +23,7 @@ from flows.datasets.stocks import SOURCES, IngestConfig, StockPrices
 from flows.datasets.stocks.panel import pooled_report
 from flows.datasets.stocks.prices import PriceDataError, check_ticker
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
+from flows.datasets.stocks.series_table import series_html
 from flows.params import config_of, section
 from flows.scoring import predict as predict_windows
 from models.errors import InvalidParameter
@@ -219,6 +220,9 @@ class ManyStockPrices(StockPrices):
                 parts[ticker] = Splits(*(WindowDataset(data, spec["window"], range(*one[n])) for n in SPLITS),
                                        {"window": spec["window"], "spec": {**one, "transform": fitted}})
         return joined(parts, {**spec, "series": {t: p.info["spec"] for t, p in parts.items()}})
+
+    def report_html(self, root, cell):
+        return series_html(root, self.name, cell, LOCAL_METRICS)
 
     def batch(self, params) -> int:
         return int(section(params, self.name, "evaluate").get("batch_size", 500))
