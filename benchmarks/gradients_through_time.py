@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flows import plotting
-from flows.atomic import write_json
+from flows.core.atomic import write_json
+from flows.core.params import TrainSpec
 from flows.datasets.cosine import IngestConfig
-from flows.gradients import summary
-from flows.params import TrainSpec
-from flows.training import fit
+from flows.reporting import plotting
+from flows.scoring.gradient_probe import summary
+from flows.training.lightning_fit import fit
 from models.config import NetworkConfig, OptimConfig
 from models.errors import TrainingDiverged
 from models.gradients import state_gradient_norms

@@ -1,5 +1,5 @@
 """Nominal vs realised coverage and mean width of the Gaussian head's own intervals and of the same
-forecasts with split-conformal calibration (flows/intervals.py), through the real stages in a temp copy
+forecasts with split-conformal calibration (flows/scoring/intervals.py), through the real stages in a temp copy
 of the project. Prints JSON.
 
 stocks: the seed's Google CSVs (../shared/data): params' Gaussian seq2seq cell (H = 20), the same cell

@@ -3,7 +3,7 @@ default initialisation vs the Keras-style one, LSTM(200) and GRU(200), over seve
 
 Both formulations are scored on the same 500 target values, cos at points 2500..2999 (the windowed
 form's validation windows 2000..2499); the windowed model reads the last 500 values, the stateful one
-the state the whole past leaves (models.streams). Training goes through flows.training.fit (Lightning,
+the state the whole past leaves (models.streams). Training goes through flows.training.lightning_fit.fit (Lightning,
 the pipeline's path) for a fixed number of epochs (or until its time budget); the clock runs from the
 first batch. The time to quality is the end of the first epoch after which validation MSE stays at or
 below the target until the run ends (benchmarks/curves.py), per seed, and its median over the seeds.
@@ -26,9 +26,9 @@ import torch
 from curves import median_time, settled_at
 from emit import args_json, emit, load
 
+from flows.core.params import TrainSpec
 from flows.datasets.generated import stateful_splits
-from flows.params import TrainSpec
-from flows.training import fit
+from flows.training.lightning_fit import fit
 from models.config import NetworkConfig, OptimConfig
 from models.networks import RecurrentNet
 from models.regression import Regressor, StreamRegressor

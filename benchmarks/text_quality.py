@@ -28,8 +28,8 @@ import torch
 from emit import args_json, emit, load
 from torch.utils.data import DataLoader
 
-from flows.atomic import atomic_dir, dumps
-from flows.training import quiet_lightning
+from flows.core.atomic import atomic_dir, dumps
+from flows.training.lightning_fit import quiet_lightning
 from models.config import NetworkConfig, OptimConfig
 from models.language_model import LanguageModel
 from models.runtime import flush_denormals

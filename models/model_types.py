@@ -2,10 +2,10 @@
 needs and how it builds its network and Lightning module (docs/model-types.md).
 
 models/config.py checks a cell against its entry, the forecasting plug-ins offer every registered type,
-flows/horizons.py and the train stage's description read it. A new type is one `register(ModelType(...))`
+flows/scoring/horizons.py and the train stage's description read it. A new type is one `register(ModelType(...))`
 plus its network. Entries name their classes as "module:attribute" targets (hydra's `_target_`, and as
 flows/datasets names its plug-ins), imported when a net is built: config imports this module, the nets
-import config, and checking params must not pay for torch. flows/dvcgraph.py counts a target as an import.
+import config, and checking params must not pay for torch. flows/graph/dvc_yaml.py counts a target as an import.
 """
 from __future__ import annotations
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows import dvcgraph
+from flows.graph import dvc_yaml
 
 
 def _pin_xdist_worker() -> None:
     """Under `pytest -n K` give each worker its own share of the CPUs, before anything imports torch
-    (flows.dvcgraph does not): K workers that each let torch (and every stage they start) use all
+    (flows.graph.dvc_yaml does not): K workers that each let torch (and every stage they start) use all
     cores would oversubscribe the machine, the OpenMP trap in ENVIRONMENT.md, and run slower."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if not worker.startswith("gw") or not count or not hasattr(os, "sched_setaffinity"):
@@ -157,7 +157,7 @@ def project(tmp_path, mlflow_uri) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     write_params(root, tiny_params())
-    dvcgraph.sync(root, tiny_params())
+    dvc_yaml.sync(root, tiny_params())
     git(root, "init", "-q")
     git(root, "config", "user.email", "ci@example.invalid")
     git(root, "config", "user.name", "ci")

@@ -21,11 +21,12 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from flows import datasets, paths
-from flows.atomic import dumps
+from flows import datasets
+from flows.core import paths
+from flows.core.atomic import dumps
 from flows.datasets.base import Splits, Unscorable
 from flows.datasets.stocks.series import build_windows
-from flows.rescoring import rescorer
+from flows.scoring.rescoring import rescorer
 from flows.stages.evaluate import evaluate as evaluate_stage
 from flows.stages.ingest import ingest
 from flows.stages.train import train

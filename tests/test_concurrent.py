@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from flows.pipeline import pipeline
-from flows.stagerun import run_stage
+from flows.orchestration.pipeline import pipeline
+from flows.orchestration.stage_task import run_stage
 from tests.conftest import dvc, git, tiny_params, write_params
 from tests.test_runlock import flow_run_logs, stage_spans
 

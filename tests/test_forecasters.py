@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from flows.core.params import train_spec
 from flows.datasets.base import Splits, horizon_splits
-from flows.horizons import seasonal_naive
-from flows.params import train_spec
+from flows.scoring.horizons import seasonal_naive
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
 from models.forecasters import EncoderDecoder, build_network

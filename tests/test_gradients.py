@@ -6,9 +6,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from flows.checks import check_all
-from flows.gradients import gradient_config, probe, summary
-from flows.gradtrace import grad_curves, grad_trace_csv
+from flows.orchestration.preflight import check_all
+from flows.scoring.gradient_probe import gradient_config, probe, summary
+from flows.training.grad_norm_trace import grad_curves, grad_trace_csv
 from models import reference_rnn as ref
 from models.config import NetworkConfig, OptimConfig
 from models.errors import InvalidParameter

@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from flows import datasets, horizons
-from flows.params import train_spec
-from flows.scoring import load_regression_net
-from flows.training import fit
+from flows import datasets
+from flows.core.params import train_spec
+from flows.scoring import horizons
+from flows.scoring.regression_nets import load_regression_net
+from flows.training.lightning_fit import fit
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
 from models.forecasters import Forecaster, build_network
@@ -133,7 +134,7 @@ def test_a_model_type_name_is_checked_in_one_sentence():
 
 
 def test_the_networks_a_registry_entry_names_are_code_deps_of_the_stages_that_read_it():
-    from flows.dvcgraph import code_deps
+    from flows.graph.dvc_yaml import code_deps
     from tests.conftest import REPO
 
     deps = code_deps(REPO, ["models.model_types"])  # it imports none of them: it names them as targets

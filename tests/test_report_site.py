@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from flows import dvcgraph, dvcviews, lineage, paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.graph import dvc_views as dvcviews
+from flows.graph import dvc_yaml, lineage
 from flows.stages.evaluate import evaluate
 from flows.stages.ingest import ingest
 from flows.stages.report import report
@@ -42,7 +44,7 @@ def site(tmp_path_factory):
     write_tiny_corpus(root)
     corpus = root / "data/sources/tiny.txt"  # one line: samples wrap only where the page wraps them
     corpus.write_text(corpus.read_text().replace("\n", " "))
-    dvcgraph.sync(root, params)
+    dvc_yaml.sync(root, params)
     git(root, "init", "-q")
     git(root, "config", "user.email", "ci@example.invalid")
     git(root, "config", "user.name", "ci")

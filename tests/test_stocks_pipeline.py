@@ -7,8 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.cli import exit_code
-from flows.pipeline import pipeline
-from flows.stagerun import run_stage
+from flows.orchestration.pipeline import pipeline
+from flows.orchestration.stage_task import run_stage
 from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 from tests.test_dvc_deps import record_env, recorded_stages, undeclared
 

@@ -6,9 +6,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from flows.core.params import TrainSpec
 from flows.datasets.generated import stateful_splits
-from flows.params import TrainSpec
-from flows.training import fit
+from flows.training.lightning_fit import fit
 from models.config import NetworkConfig, OptimConfig, Tbptt
 from models.errors import InvalidParameter
 from models.lightning_base import restart_some

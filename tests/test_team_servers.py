@@ -1,5 +1,6 @@
 """The tiny pipeline against a team's servers: `mlflow server` on PostgreSQL with artifacts in S3 (moto on
-loopback), started by the test with the command lines of flows/servers.py, the same as infra/compose.yaml."""
+loopback), started by the test with the command lines of flows/orchestration/team_servers.py, the same as
+infra/compose.yaml."""
 import os
 import subprocess
 import sys

@@ -157,8 +157,8 @@ def test_seed_faithful_model_reads_normalised_ids():
                                                      ("many_to_many", 1_000_000, True)])
 def test_min_chars_raises_the_epochs_of_a_small_corpus(tmp_path, mode, min_chars, raised):
     """A small corpus gets enough epochs to see min_chars characters; `epochs` stays the floor."""
+    from flows.core.params import train_spec
     from flows.datasets import get
-    from flows.params import train_spec
 
     write_tiny_corpus(tmp_path)
     params = tiny_params()

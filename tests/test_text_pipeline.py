@@ -6,7 +6,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.pipeline import pipeline
+from flows.orchestration.pipeline import pipeline
 from tests.conftest import tiny_params, write_params, write_tiny_corpus
 
 pytestmark = pytest.mark.slow

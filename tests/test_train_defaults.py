@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from flows import dvcgraph
-from flows.params import cells_of, load_params, train_spec, with_defaults
+from flows.core.params import cells_of, load_params, train_spec, with_defaults
+from flows.graph import dvc_yaml
 from models.errors import InvalidParameter
 from tests.conftest import dvc, git, tiny_params, write_params
 
@@ -60,7 +60,7 @@ def changed(project) -> set[str]:
 def test_dvc_reruns_every_cell_for_a_defaults_change_and_one_cell_for_its_own(project):
     params = with_cosine_defaults(tiny_params())
     write_params(project, params)
-    dvcgraph.sync(project, load_params(project))
+    dvc_yaml.sync(project, load_params(project))
     git(project, "add", "-A")
     git(project, "commit", "-qm", "cosine with train defaults")
     trains = ["train-cosine-rnn", "train-cosine-lstm"]

@@ -58,8 +58,8 @@ def test_the_run_says_what_keeps_the_linear_rnn_stable():
 
 
 def test_validation_stops_training_early_and_the_best_epoch_is_kept():
-    from flows.params import TrainSpec
-    from flows.training import KeepBest, fit
+    from flows.core.params import TrainSpec
+    from flows.training.lightning_fit import KeepBest, fit
 
     train = WindowDataset(cosine(), 20)
     noise = WindowDataset(torch.randn(150, generator=torch.Generator().manual_seed(0)).numpy(), 20)

@@ -8,8 +8,8 @@ from typing import Any, Collection
 
 import numpy as np
 
-from flows.atomic import read_json
-from flows.scoring import load_regression_net
+from flows.core.atomic import read_json
+from flows.scoring.regression_nets import load_regression_net
 from models.errors import InvalidParameter, RnnopsError
 from models.model_types import DEFAULT
 
@@ -17,7 +17,7 @@ from models.model_types import DEFAULT
 def check_tbptt_matches(params: dict, dataset: str, switch: str, stateful: bool, example: str) -> None:
     """Truncated BPTT and a stateful formulation go together: every cell of a stateful dataset sets tbptt,
     no cell of a windowed one does. `switch` is the windows key that selects it (formulation, mode)."""
-    from flows.params import train_cells
+    from flows.core.params import train_cells
 
     for cell, values in train_cells(params, dataset).items():
         has = (values or {}).get("tbptt") is not None
@@ -57,8 +57,9 @@ class Scored:
     table: dict  # column -> values; the first column is the x axis
     plot: dict  # roles for the picture: x, real (or None), model, baselines, ylabel
     files: dict = field(default_factory=dict)  # extra outputs beside the table: suffix -> text
-    figures: dict = field(default_factory=dict)  # more images: stem -> (function of flows.figures, its data); PNG + SVG
-    # what the conformal intervals calibrate on and are scored on (flows/intervals.py), on the reported scale:
+    figures: dict = field(default_factory=dict)  # more images: stem -> (function of flows.reporting.named_figures, its
+    # data); PNG + SVG
+    # what the conformal intervals calibrate on and are scored on (flows/scoring/intervals.py), on the reported scale:
     # {"real": (n, H), "mean": (n, H), "sd": (n, H) or None}; None where the dataset is no forecaster (text)
     forecast: dict | None = None
 
@@ -139,7 +140,7 @@ class Verb:
 
 
 def horizon_plot_roles(ylabel: str = "value", dates: bool = False) -> dict:
-    """The roles of a multi-step cell's table (flows.horizons.score's): its h=1 forecasts beside both
+    """The roles of a multi-step cell's table (flows.scoring.horizons.score's): its h=1 forecasts beside both
     baselines, x the window's label (`dates`: the first forecast day, an ISO date). Here, not in horizons,
     so that dvc.yaml's charts are known without making every stage depend on the multi-step code."""
     return {"x": "window", **({"x_dates": True} if dates else {}), "real": "real", "model": "predicted",
@@ -181,7 +182,7 @@ class Dataset:
 
     # data ----------------------------------------------------------------------------------------
     def ingest(self, root: Path, params: dict, out) -> None:
-        """Write the raw data through `out` (a flows.atomic.Staged folder)."""
+        """Write the raw data through `out` (a flows.core.atomic.Staged folder)."""
         raise NotImplementedError
 
     def windows(self, root: Path, params: dict, out) -> None:
@@ -231,7 +232,7 @@ class Dataset:
     # evaluation ----------------------------------------------------------------------------------
     def cell_plot_roles(self, net_cfg) -> dict:
         """The roles of one cell's Scored.plot (dvc.yaml's chart of that cell names them): a multi-step
-        cell's table is flows.horizons', whose baselines are persistence and seasonal-naive."""
+        cell's table is flows.scoring.horizons', whose baselines are persistence and seasonal-naive."""
         if not self.plot_roles or not getattr(net_cfg, "multi_step", False):
             return self.plot_roles
         return horizon_plot_roles(self.plot_roles.get("ylabel", "value"), self.plot_roles.get("x_dates", False))

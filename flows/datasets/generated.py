@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from flows import horizons, paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.core.params import config_of, section
 from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_matches
-from flows.intervals import point_forecast
-from flows.params import config_of, section
-from flows.scoring import predict
+from flows.scoring import horizons
+from flows.scoring.intervals import point_forecast
+from flows.scoring.regression_nets import predict
 from models.config import from_mapping
 from models.errors import InvalidParameter
 from models.metrics import forecast_report

@@ -7,11 +7,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from flows import datasets, gradients, lineage, paths, plotting, site, tracking
-from flows.atomic import read_json, staged_outputs
-from flows.params import cells_of, load_params, section
-from flows.results import HEADER, cells_table, collect, fmt, row, summary_markdown
-from flows.stagecli import stage_main
+from flows import datasets, tracking
+from flows.core import paths
+from flows.core.atomic import read_json, staged_outputs
+from flows.core.params import cells_of, load_params, section
+from flows.graph import lineage
+from flows.orchestration.stage_command import stage_main
+from flows.reporting import plotting, site
+from flows.reporting.results import HEADER, cells_table, collect, fmt, row, summary_markdown
+from flows.scoring import gradient_probe as gradients
 
 
 def read_history(root: Path, dataset: str, cell: str) -> list[dict]:

@@ -18,9 +18,10 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from flows import datasets, dvcgraph
-from flows.atomic import write_text
-from flows.params import PARAMS_FILE, cells_of, check_cell, train_spec, with_defaults
+from flows import datasets
+from flows.core.atomic import write_text
+from flows.core.params import PARAMS_FILE, cells_of, check_cell, train_spec, with_defaults
+from flows.graph import dvc_yaml
 from flows.sweeps import engine
 from flows.sweeps.config import WINDOWS, SweepConfig
 from models.config import CELLS
@@ -96,7 +97,7 @@ def apply_best(root: Path, params: dict, cfg: SweepConfig, as_cell: str | None =
         if got != value or type(got) is not type(value):
             raise RnnopsError(f"params.yaml would say {key}: {got!r} where trial {top['number']} trained {value!r}.")
     write_text(path, text)
-    _, rewritten = dvcgraph.sync(Path(root), new)
+    _, rewritten = dvc_yaml.sync(Path(root), new)
     metric = datasets.get(cfg.dataset).headline.metric
     what = "replaced the searched keys of" if cell == cfg.cell else "written as the new cell"
     lines = [f"sweep {cfg.name}: trial {top['number']} (val {metric} {top['value']:.6g}) {what} "

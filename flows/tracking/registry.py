@@ -13,7 +13,7 @@ import torch
 from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
-from flows.env import redact
+from flows.core.env import redact
 from flows.tracking.election import DATA_TAG, Rescore, champion_version, elect_champion
 from flows.tracking.store import (
     CHAMPION,

@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flows import horizons, paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.core.params import config_of, section
 from flows.datasets.base import Dataset, ExtraStage, Option, Scored, Splits, Unscorable, Verb, check_finite
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
-from flows.intervals import point_forecast
-from flows.params import config_of, section
-from flows.scoring import predict as predict_windows  # `predict` is this package's verb module
+from flows.scoring import horizons
+from flows.scoring.intervals import point_forecast
+from flows.scoring.regression_nets import predict as predict_windows  # `predict` is this package's verb module
 from models.errors import InvalidParameter
 from models.model_types import HEADS, MODEL_TYPES
 from models.price_windows import TARGETS, PriceTransform

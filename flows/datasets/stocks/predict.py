@@ -16,13 +16,13 @@ import pandas as pd
 import torch
 
 from flows import tracking
-from flows.atomic import read_json
+from flows.core.atomic import read_json
+from flows.core.params import load_params
 from flows.datasets.stocks import ticker_of
 from flows.datasets.stocks.prices import check_ticker
 from flows.datasets.stocks.series import load_snapshot
-from flows.intervals import CALIBRATION_FILE
-from flows.params import load_params
-from flows.scoring import load_regression_net
+from flows.scoring.intervals import CALIBRATION_FILE
+from flows.scoring.regression_nets import load_regression_net
 from models.errors import InvalidParameter
 from models.price_windows import PriceTransform
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flows import paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.core.params import section
 from flows.datasets.base import Dataset, Headline, Option, Scored, Splits, Unscorable, Verb, check_tbptt_matches
 from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
-from flows.params import section
 from models.config import NetworkConfig, from_mapping
 from models.errors import InvalidParameter
 from models.significance import against_baselines

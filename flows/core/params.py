@@ -15,7 +15,7 @@ from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
 DEFAULTS = "defaults"  # <dataset>.train.defaults: what every cell of the dataset starts from
-# How a cell is run, not what it learns: resolved and checked by flows.launch.layout.
+# How a cell is run, not what it learns: resolved and checked by flows.training.launch.layout.
 RUNTIME_KEYS = ("accelerator", "devices", "num_nodes", "strategy", "precision", "keep_checkpoint")
 
 

@@ -18,15 +18,18 @@ from prefect.futures import as_completed
 from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.runtime import flow_run
 
-from flows import dvcgraph, paths, stagedag, tracking
-from flows.atomic import read_json
-from flows.checks import check_selected
-from flows.params import cells_of, load_params
-from flows.paths import stage_name
-from flows.progress import Board, BoardStream
-from flows.results import collect, summary_markdown
-from flows.runlock import run_lock
-from flows.stagerun import run_stage, stage_env
+from flows import tracking
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.core.params import cells_of, load_params
+from flows.core.paths import stage_name
+from flows.graph import dvc_yaml
+from flows.orchestration import run_plan
+from flows.orchestration.preflight import check_selected
+from flows.orchestration.progress import Board, BoardStream
+from flows.orchestration.run_lock import run_lock
+from flows.orchestration.stage_task import run_stage, stage_env
+from flows.reporting.results import collect, summary_markdown
 
 LOGS = "logs"  # <repo>/logs/<run>/<stage>.log (git-ignored)
 
@@ -66,7 +69,7 @@ def pipeline(root: str = ".", datasets: list[str] | None = None, force: bool = F
         params = load_params(base)
         names = datasets or params["datasets"]
         check_selected(params, names)
-        rt = stagedag.runtime(params, jobs)
+        rt = run_plan.runtime(params, jobs)
         cells = {dataset: cells_of(params, dataset) for dataset in names}
         parent = tracking.start_pipeline_run(base, cells, str(flow_run.id or ""), scheduled)
         print(f"MLflow run of this pipeline: {tracking.run_link(base, parent)}")  # to watch it while it trains
@@ -102,12 +105,12 @@ def board_owns_console(board: Board):
             handler.console.file = file
 
 
-def run_graph(base: Path, datasets: list[str], force: bool, rt: stagedag.Runtime,
+def run_graph(base: Path, datasets: list[str], force: bool, rt: run_plan.Runtime,
               fetch_retries: tuple[int, float] | None = None, parent_run_id: str | None = None
               ) -> list[DatasetOutcome]:
     params = load_params(base)
-    _, rewritten = dvcgraph.sync(base, params)
-    nodes = stagedag.graph(params, datasets)
+    _, rewritten = dvc_yaml.sync(base, params)
+    nodes = run_plan.graph(params, datasets)
     logs = base / LOGS / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
     outcomes = {d: DatasetOutcome(d, logs=str(logs.relative_to(base))) for d in datasets}
     with Board() as board, board_owns_console(board):

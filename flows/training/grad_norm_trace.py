@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flows.scoring import table_csv
+from flows.scoring.regression_nets import table_csv
 
 GRAD_TRACE = "grad_norms.csv"  # in the model folder
 

@@ -11,9 +11,9 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from flows.env import apply_defaults, redact
-from flows.params import check_cell, check_dataset
-from flows.stagegraph import check_upstream
+from flows.core.env import apply_defaults, redact
+from flows.core.params import check_cell, check_dataset
+from flows.graph.dataflow import check_upstream
 from models.errors import DiskFull, RnnopsError, SourceUnavailable
 
 SKIPPED_EXIT = 3
@@ -56,7 +56,7 @@ def stage_main(run: Callable[..., object], needs_cell: bool, argv: list[str] | N
     except RnnopsError as exc:
         return report_error(exc)
     except Exception as exc:
-        from flows.atomic import disk_full, shown  # numpy: only once something failed
+        from flows.core.atomic import disk_full, shown  # numpy: only once something failed
 
         if (full := disk_full(exc)) is not None:  # outside our staged writes (a library's own files)
             what = shown(full.filename) if full.filename else "this stage's outputs"

@@ -1,13 +1,13 @@
 """Figures a plug-in's Scored asks for by name (Scored.figures: file -> (function here, data)); the
 evaluate stage draws them, so training never imports matplotlib. Today: the multi-step cells' error by
-horizon step, forecast paths with intervals, attention weights (flows/horizons.py)."""
+horizon step, forecast paths with intervals, attention weights (flows/scoring/horizons.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from flows.plotting import BASELINE_STYLES, Place, _save, plt
+from flows.reporting.plotting import BASELINE_STYLES, Place, _save, plt
 
 
 def rmse_by_horizon(steps: dict, title: str, place: Place, stem: str) -> list[Path]:

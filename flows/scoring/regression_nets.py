@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flows.atomic import read_json
+from flows.core.atomic import read_json
 from models.config import NetworkConfig
 from models.forecasters import build_network
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows import datasets, paths
-from flows.atomic import read_json
+from flows import datasets
+from flows.core import paths
+from flows.core.atomic import read_json
 from models.significance import verdict
 
 

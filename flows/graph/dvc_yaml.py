@@ -1,6 +1,6 @@
 """Writes dvc.yaml from the dataset registry, so every stage lists exactly the code and params it uses.
 
-The stages, their data and params keys come from flows/stagegraph.py (shared with the stages' own
+The stages, their data and params keys come from flows/graph/dataflow.py (shared with the stages' own
 check that their upstream ran). A stage's code deps are the repository files its command can import:
 the generic stage module (or a plug-in's extra stage) plus the dataset's plug-in, followed through
 every `import` statement in flows/ and models/ (module level and inside functions) and every
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from flows import datasets, dvcviews, stagegraph
-from flows.atomic import write_text
-from flows.params import cells_of, planned_datasets, train_spec
-from flows.stagegraph import GENERIC  # noqa: F401 (the stage kinds, also named here)
+from flows import datasets
+from flows.core.atomic import write_text
+from flows.core.params import cells_of, planned_datasets, train_spec
+from flows.graph import dataflow, dvc_views
+from flows.graph.dataflow import GENERIC  # noqa: F401 (the stage kinds, also named here)
 from models.errors import InvalidParameter
 
 PACKAGES = ("flows", "models")
@@ -99,7 +100,7 @@ def plan(root: Path, params: dict) -> dict[str, dict[str, dict]]:
             [*s.deps, *code_deps(root, [s.module, plugin_module], parsed), *s.reads], list(s.params),
             metrics=[{path: options} for path, options in s.metrics],
             outs=[{path: options} if options else path for path, options in s.outs], always_changed=s.always_changed)
-            for name, s in stagegraph.stages(params, dataset).items()}
+            for name, s in dataflow.stages(params, dataset).items()}
     return graph
 
 
@@ -119,7 +120,7 @@ def plots(graph: dict[str, dict[str, dict]], params: dict) -> list[dict]:
                 continue
             columns = [c for c in (roles.get("real"), roles["model"], *roles.get("baselines", ())) if c]
             charts.append({f"{dataset}-{cell}": {
-                "template": dvcviews.DATES if roles.get("x_dates") else "linear", "x": roles["x"],
+                "template": dvc_views.DATES if roles.get("x_dates") else "linear", "x": roles["x"],
                 "y": {f"plots/{dataset}/{cell}.csv": list(columns)},
                 "title": f"{dataset} / {cell}: {', '.join(columns)} per {roles['x']}",
                 "x_label": roles["x"], "y_label": roles.get("ylabel", "value")}})

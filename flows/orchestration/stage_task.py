@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from flows import tracking
-from flows.env import child_env
+from flows.core.env import child_env
 
 ERROR_LINE = re.compile(r"rnnops: (error|skipped): (.+)")
 DVC_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from flows.datasets.base import Scored, horizon_plot_roles
-from flows.scoring import table_csv
+from flows.scoring.regression_nets import table_csv
 from models.errors import InvalidParameter
 from models.metrics import INTERVALS, horizon_key, horizon_report, interval
 from models.model_types import model_type
@@ -46,7 +46,7 @@ def score(net, windows, batch_size: int, period: int, x_labels, title: str,
           to_values: Callable | None = None, prices: bool = False, ylabel: str = "value",
           dates: bool = False) -> Scored:
     """Per-horizon metrics (models.metrics.horizon_report), the h=1 table for DVC's plot, a per-step
-    CSV, and figures (drawn by flows/figures.py): RMSE by horizon vs the baselines, forecast paths with
+    CSV, and figures (drawn by flows/reporting/named_figures.py): RMSE by horizon vs the baselines, forecast paths with
     80%/95% intervals, and the attention weights of a few windows. `to_values(matrix, sd=False)` maps
     model units to reported ones (an affine map: a Gaussian stays Gaussian); `dates`: x_labels are ISO dates."""
     to_values = to_values or (lambda m, sd=False: m)

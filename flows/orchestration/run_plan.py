@@ -1,14 +1,16 @@
 """The pipeline as a graph to schedule: which stages each stage waits for (read from the data flow that
 dvc.yaml is written from), how many run at once (`runtime.jobs`), and the share of the machine each gets.
 
-Nothing here runs a stage; flows/pipeline.py does, through Prefect.
+Nothing here runs a stage; flows/orchestration/pipeline.py does, through Prefect.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from flows import datasets, launch, stagegraph
+from flows import datasets
+from flows.graph import dataflow
+from flows.training import launch
 from models.errors import InvalidParameter
 
 RUNTIME = ("jobs", "threads")
@@ -30,13 +32,13 @@ def graph(params: dict, names: list[str]) -> dict[str, Node]:
     A stage waits for the stages that write what it reads: the same rule DVC applies to dvc.yaml."""
     found: dict[str, Node] = {}
     for dataset in names:
-        stages = stagegraph.stages(params, dataset)
+        stages = dataflow.stages(params, dataset)
         extras = {e.name: e for e in datasets.get(dataset).extra_stages}
         trains = {name for name, e in extras.items() if e.trains}
         for name, stage in stages.items():
             after = extras[stage.kind].after if stage.kind in extras else ()
             ups = frozenset(other.name for other in stages.values() if other is not stage and (any(
-                stagegraph.covers(dep, out) for dep in stage.deps for out in other.writes()) or other.kind in after))
+                dataflow.covers(dep, out) for dep in stage.deps for out in other.writes()) or other.kind in after))
             holds = stage.kind == "train" or stage.kind in trains
             found[name] = Node(name, dataset, stage.cell, ups, _devices(params, dataset, stage.cell) if holds else 0)
     return found

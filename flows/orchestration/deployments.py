@@ -49,7 +49,7 @@ def serve(root: Path, params: dict) -> None:
     from prefect import serve as serve_all
     from prefect.schedules import Cron
 
-    from flows.pipeline import pipeline
+    from flows.orchestration.pipeline import pipeline
 
     specs = schedule_specs(params)
     if not specs:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flows import datasets
-from flows.gradients import gradient_config
-from flows.launch import layout
-from flows.params import cells_of, check_dataset, planned_datasets, train_spec
+from flows.core.params import cells_of, check_dataset, planned_datasets, train_spec
+from flows.scoring.gradient_probe import gradient_config
+from flows.training.launch import layout
 from models.errors import InvalidParameter
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from flows.atomic import full_disk_named, read_json, write_json
+from flows.core.atomic import full_disk_named, read_json, write_json
 
 CKPT, SIDECAR = "last.ckpt", "resume.json"
 
@@ -96,7 +96,7 @@ class EpochCheckpoint(pl.Callback):
     callbacks' state (History, KeepBest, EarlyStopping) and the RNGs, which Lightning leaves out.
 
     Written to a temp file and renamed, so a kill leaves the previous checkpoint or the new one.
-    The data order needs no saving: flows.training's samplers derive it from (seed, epoch).
+    The data order needs no saving: flows.training.lightning_fit's samplers derive it from (seed, epoch).
     """
 
     def __init__(self, resume: Resume, run_id: str | None):

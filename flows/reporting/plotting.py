@@ -13,8 +13,8 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from flows.atomic import atomic_path  # noqa: E402
-from flows.results import Row  # noqa: E402
+from flows.core.atomic import atomic_path  # noqa: E402
+from flows.reporting.results import Row  # noqa: E402
 
 BASELINE_STYLES = ({"linestyle": "--"}, {"linestyle": ":"}, {"linestyle": "-."})
 FORMATS = ("png", "svg")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flows.scoring import table_csv
+from flows.scoring.regression_nets import table_csv
 from models.errors import InvalidParameter
 
 NORMS_FILE = "gradients.csv"  # in plots/<dataset>/<cell>/: ||dL/dh_t|| per step t over the probed windows

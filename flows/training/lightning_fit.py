@@ -13,8 +13,9 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import EarlyStopping
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from flows.launch import Layout, launched, layout, rank_and_world
+from flows.training.launch import Layout, launched, layout, rank_and_world
 from models.errors import RnnopsError
+from models.streams import carries_state
 
 
 class History(pl.Callback):
@@ -108,7 +109,7 @@ def loaders(spec, train_set, val_set, rank: int, world: int):
     Each loader also gets its own generator: a DataLoader otherwise draws its workers' base seed from
     the global RNG whenever an iterator starts, and a resumed fit starts its first iterator at
     another moment than the uninterrupted one; the global RNG is then left to the model (dropout)."""
-    if getattr(train_set, "stateful", False):
+    if carries_state(train_set):
         return stream_loaders(train_set, val_set, rank, world)
     per_rank = spec.optim.batch_size // world
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=spec.seed)
@@ -153,7 +154,7 @@ def build_trainer(spec, where: Layout, callbacks, progress_bar: bool = True) -> 
         precision=where.precision,
         use_distributed_sampler=False,  # ours keeps the 1-process batches (see loaders)
         logger=False,  # MLflow logging goes through flows.tracking, once, from rank 0
-        enable_checkpointing=False,  # epoch checkpoints are flows.checkpoints' (atomic, with the RNGs)
+        enable_checkpointing=False,  # epoch checkpoints are flows.training.checkpoints' (atomic, with the RNGs)
         enable_model_summary=False,
         num_sanity_val_steps=0,
         enable_progress_bar=progress_bar,

@@ -14,7 +14,7 @@ import copy
 import json
 from pathlib import Path
 
-from flows.atomic import write_text
+from flows.core.atomic import write_text
 
 NAME = "offline_plots.html"  # relative to .dvc/, as DVC resolves plots.html_template
 DATES = "dates"  # .dvc/plots/dates.json: the chart template for a date x axis (dvc.yaml names it)

@@ -1,5 +1,5 @@
 """The report site: reports/index.html (every dataset with a report) and reports/<dataset>/index.html,
-rendered from the Jinja2 templates in flows/templates (autoescaped; plug-ins' HTML goes in as Markup)."""
+rendered from the Jinja2 templates in flows/reporting/templates (autoescaped; plug-ins' HTML goes in as Markup)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +8,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from flows import datasets, paths
-from flows.atomic import read_json, write_text
+from flows import datasets
+from flows.core import paths
+from flows.core.atomic import read_json, write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 IMAGES = (".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp")  # the first present is shown, the rest linked

@@ -1,7 +1,7 @@
 """The pipeline's data flow, written once: for each stage of a dataset, the module it runs, the data it reads
 and writes, and the params keys it reads.
 
-flows/dvcgraph.py turns it into dvc.yaml (adding each stage's code files), and a stage started by hand
+flows/graph/dvc_yaml.py turns it into dvc.yaml (adding each stage's code files), and a stage started by hand
 checks it before it starts: an upstream output that is missing is named, with the stage that makes it,
 in one sentence (DVC would run that stage first; `rnnops stage` and `python -m` do not).
 """
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows import datasets
-from flows.params import DEFAULTS, cells_of, has_defaults
-from flows.paths import stage_name
+from flows.core.params import DEFAULTS, cells_of, has_defaults
+from flows.core.paths import stage_name
 from models.errors import RnnopsError
 
 GENERIC = {kind: f"flows.stages.{kind}" for kind in ("ingest", "windows", "train", "evaluate", "report")}
-TEMPLATES = "flows/templates"  # the report's Jinja2 templates: read, not imported
+TEMPLATES = "flows/reporting/templates"  # the report's Jinja2 templates: read, not imported
 ANY_CELL = "<cell>"  # in a message about a stage that reads every cell's output
 
 
@@ -66,7 +66,7 @@ def stages(params: dict | None, dataset: str, cells: list[str] | None = None) ->
                    outs=((windows, {}),))]
     for cell in cells:
         model = f"data/models/{dataset}/{cell}"
-        # raw too: its meta file names the MLflow run's data source (flows.lineage.data_source)
+        # raw too: its meta file names the MLflow run's data source (flows.graph.lineage.data_source)
         found.append(Stage("train", dataset, cell, GENERIC["train"], (windows, raw),
                            ("seed", f"{dataset}.train.{cell}", *plugin.stage_params("train")), outs=((model, {}),)))
         found.append(Stage("evaluate", dataset, cell, GENERIC["evaluate"], (model, windows),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.paths import stage_name
+from flows.core.paths import stage_name
 
 
 def dvc_out_hash(root: Path, stage: str, out: str) -> str | None:
