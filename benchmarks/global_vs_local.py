@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 from emit import args_json, emit, load
 
-from flows.params import with_defaults
+from flows.core.params import with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_CSVS = ("Google_Stock_Price_Train.csv", "Google_Stock_Price_Test.csv")
@@ -67,12 +67,12 @@ def write_sources(root: Path, data_dir: Path) -> dict[str, list[str]]:
 
 
 def run(seed: int, args) -> dict:
+    from flows.core.params import train_spec
     from flows.datasets import get
     from flows.datasets.stocks.local import compare_scopes
-    from flows.params import train_spec
     from flows.stages.ingest import ingest
     from flows.stages.windows import make_windows
-    from flows.training import fit
+    from flows.training.lightning_fit import fit
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from flows import datasets
 from flows.datasets.base import Unscorable
-from flows.lineage import data_source
-from flows.pipeline import pipeline
+from flows.graph.lineage import data_source
+from flows.orchestration.pipeline import pipeline
 from flows.stages.ingest import ingest
 from flows.stages.windows import make_windows
 from models.errors import InvalidParameter

@@ -14,14 +14,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from flows import paths, tracking
-from flows.atomic import staged_outputs
+from flows import tracking
+from flows.core import paths
+from flows.core.atomic import staged_outputs
+from flows.core.params import load_params, train_spec
 from flows.datasets import get
 from flows.datasets.stocks.many import LOCAL_METRICS, dependence, score_part
 from flows.datasets.stocks.panel import head_to_head, pooled_head_to_head, pooled_report
-from flows.params import load_params, train_spec
-from flows.stagecli import stage_main
-from flows.training import fit
+from flows.orchestration.stage_command import stage_main
+from flows.training.lightning_fit import fit
 from models.runtime import flush_denormals
 
 SCOPES = ("global", "local")

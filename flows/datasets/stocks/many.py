@@ -16,16 +16,16 @@ from typing import Any
 import numpy as np
 from torch.utils.data import ConcatDataset
 
-from flows import paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.core.params import config_of, section
 from flows.datasets.base import Dataset, ExtraStage, Headline, Scored, Splits, Unscorable, check_finite
 from flows.datasets.stocks import SOURCES, IngestConfig, StockPrices
 from flows.datasets.stocks.panel import pooled_report
 from flows.datasets.stocks.prices import PriceDataError, check_ticker
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
 from flows.datasets.stocks.series_table import series_html
-from flows.params import config_of, section
-from flows.scoring import predict as predict_windows
+from flows.scoring.regression_nets import predict as predict_windows
 from models.errors import InvalidParameter
 from models.model_types import DEFAULT
 from models.price_windows import PriceTransform
@@ -162,7 +162,7 @@ class ManyStockPrices(StockPrices):
     def ingest(self, root, params, out):
         metas = [self.ingest_ticker(root, cfg, ticker, out)
                  for ticker, cfg in ingest_config(params, self.name).per_ticker(f"{self.name}.ingest").items()]
-        # written last, so the newest meta file: what a training run names as its data (flows.lineage)
+        # written last, so the newest meta file: what a training run names as its data (flows.graph.lineage)
         out.write_json(ALL_META, {"source": metas[0]["source"], "ticker": ", ".join(m["ticker"] for m in metas),
                                   "first_date": min(m["first_date"] for m in metas),
                                   "last_date": max(m["last_date"] for m in metas),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from flows import paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
 
 
 def _cell(value) -> str:
