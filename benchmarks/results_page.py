@@ -22,6 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import results_global_vs_local  # noqa: E402  (beside this script)
 import results_intervals  # noqa: E402  (beside this script)
 
 from flows.core.atomic import write_text  # noqa: E402
@@ -287,7 +288,8 @@ RENDER = {"significance_size": significance_size, "train_throughput": throughput
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
           "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
           "sweep_workers": sweep_workers, "gpu_check": gpu_check, "pipeline_jobs": pipeline_jobs,
-          "intervals": lambda d: results_intervals.intervals(d, g, table)}
+          "intervals": lambda d: results_intervals.intervals(d, g, table),
+          "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table)}
 
 
 def benchmarks(root: Path) -> str:
