@@ -35,11 +35,11 @@ RESULTS = Path(__file__).parent / "results"
 
 def cells(hidden: int) -> dict[str, tuple[NetworkConfig, float | None, bool]]:
     """name -> (network, clip, trained?)."""
-    linear = dict(cell="rnn", activation="linear", hidden_size=hidden)
+    linear = dict(kind="rnn", activation="linear", hidden_size=hidden)
     return {
-        "rnn (tanh)": (NetworkConfig(cell="rnn", activation="tanh", hidden_size=hidden), 1.0, True),
-        "lstm": (NetworkConfig(cell="lstm", hidden_size=hidden), 1.0, True),
-        "gru": (NetworkConfig(cell="gru", hidden_size=hidden), 1.0, True),
+        "rnn (tanh)": (NetworkConfig(kind="rnn", activation="tanh", hidden_size=hidden), 1.0, True),
+        "lstm": (NetworkConfig(kind="lstm", hidden_size=hidden), 1.0, True),
+        "gru": (NetworkConfig(kind="gru", hidden_size=hidden), 1.0, True),
         "linear, guarded (seed cell)": (NetworkConfig(**linear, recurrent_max_norm=1.0), 1.0, True),
         "linear, unguarded, W_hh x1.02 (untrained)": (NetworkConfig(**linear, recurrent_init_scale=1.02), None, False),
         "linear, unguarded, W_hh x1.02 (trained)": (NetworkConfig(**linear, recurrent_init_scale=1.02), None, True),
@@ -114,7 +114,7 @@ def clipping_curve(train, val, args) -> dict:
     """A linear RNN guarded by clipping alone (recurrent_max_norm null, W_hh x1.02), on the seed's recipe
     (Adam 1e-3, batch 100; at 3e-3 / 25 it diverges within 3 steps): every step's norm before and after
     clipping."""
-    net_cfg = NetworkConfig(cell="rnn", activation="linear", hidden_size=args.hidden, recurrent_init_scale=1.02)
+    net_cfg = NetworkConfig(kind="rnn", activation="linear", hidden_size=args.hidden, recurrent_init_scale=1.02)
     optim = OptimConfig(epochs=args.epochs, batch_size=100, lr=1e-3, clip=1.0)
     spec = TrainSpec(net=net_cfg, optim=optim, seed=args.seed, accelerator="cpu")
     try:

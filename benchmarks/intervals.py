@@ -48,7 +48,7 @@ class IngestConfig:
 
 DATASET = GeneratedSeries("noisy_cosine", IngestConfig, "cos(linspace(start, stop, points)) + N(0, noise^2)")
 '''
-SMALL = {"cell": "gru", "head": "gaussian", "hidden_size": 32, "num_layers": 1, "epochs": 5, "batch_size": 50,
+SMALL = {"kind": "gru", "head": "gaussian", "hidden_size": 32, "num_layers": 1, "epochs": 5, "batch_size": 50,
          "lr": 0.003, "clip": 1.0}
 NOISY = {"ingest": {"points": 1500, "start": 1.0, "stop": 50.0, "noise": NOISE, "seed": 0},
          "windows": {"window": 60, "train_windows": 800, "val_windows": 500},
@@ -64,7 +64,7 @@ def stocks_cells(section: dict) -> list[str]:
     s2s = section["train"]["seq2seq"]
     recursive = {k: v for k, v in s2s.items() if k not in ("bidirectional", "scheduled_sampling")}
     section["train"]["gaussian_recursive"] = {**recursive, "task": "recursive"}
-    section["train"]["gaussian_one_step"] = {"cell": "lstm", "head": "gaussian", "hidden_size": 32, "num_layers": 1,
+    section["train"]["gaussian_one_step"] = {"kind": "lstm", "head": "gaussian", "hidden_size": 32, "num_layers": 1,
                                              "epochs": s2s["epochs"], "batch_size": 32, "lr": 0.001, "clip": 1.0}
     section["cells"] = ["seq2seq", "gaussian_recursive", "gaussian_one_step"]
     return section["cells"]

@@ -82,7 +82,7 @@ TINY_TEXT = {
     "windows": {"seq_len": 16, "stride": 8, "val_fraction": 0.2, "mode": "many_to_many"},
     "train": {cell: {"hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "epochs": 2, "batch_size": 32,
                      "lr": 0.01, "clip": 1.0} for cell in ("rnn", "lstm", "gru")},
-    "evaluate": {"seed_text": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
+    "evaluate": {"prompt": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
 }
 
 
