@@ -20,7 +20,7 @@ _warned: set[str] = set()  # what this process has said already
 
 def _shown(key: str, value) -> str:
     """`key: value` as YAML on one line."""
-    return yaml.safe_dump({key: value}, default_flow_style=True, width=10_000).strip()[1:-1]
+    return yaml.safe_dump({key: value}, default_flow_style=True, sort_keys=False, width=10_000).strip()[1:-1]
 
 
 def renamed(values: dict, keys: dict[str, str], where: str) -> dict:
