@@ -1,4 +1,4 @@
-"""Time to validation MSE <= 1e-4 on the seed's cosine: windowed vs stateful (truncated BPTT), PyTorch's
+"""Time to validation MSE <= 1e-4 on the reference recipe's cosine: windowed vs stateful (truncated BPTT), PyTorch's
 default initialisation vs the Keras-style one, LSTM(200) and GRU(200), over several seeds, in one process.
 
 Both formulations are scored on the same 500 target values, cos at points 2500..2999 (the windowed

@@ -185,7 +185,7 @@ class OptimConfig:
 
 
 def stability_note(net: NetworkConfig, optim: OptimConfig) -> str | None:
-    """What keeps a linear recurrence from exploding over hundreds of steps (the seed's Keras recipe diverges)."""
+    """What keeps a linear recurrence from exploding over hundreds of steps (the reference recipe diverges in Keras)."""
     if net.kind != "rnn" or net.activation != "linear":
         return None
     guards = [f"spectral norm of W_hh capped at {net.recurrent_max_norm}" if net.recurrent_max_norm

@@ -168,7 +168,8 @@ class AttentionDecoder(EncoderDecoder):
 
 
 def build_network(cfg: NetworkConfig) -> nn.Module:
-    """The net a cell's config describes: its model type's, or the seeds' RecurrentNet for a point one-step cell."""
+    """The net a cell's config describes: its model type's, or the reference recipes' RecurrentNet for a point
+    one-step cell."""
     if not cfg.multi_step:
         return RecurrentNet(cfg)
     return resolve(model_type(cfg.task).network)(cfg)

@@ -103,11 +103,11 @@ def write_tiny_corpus(root: Path) -> None:
 
 
 def needs_seed_csvs():
-    """In CI the seed's CSVs must be there: a missing ../shared/data fails, it does not skip quietly."""
+    """In CI the tutorial's CSVs must be there: a missing ../shared/data fails, it does not skip quietly."""
     if not (SHARED_DATA / "Google_Stock_Price_Train.csv").exists():
         if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the seed's Google CSVs are not in {SHARED_DATA}")
-        pytest.skip(f"the seed's Google CSVs are not in {SHARED_DATA}")
+            pytest.fail(f"CI is set but the tutorial's Google CSVs are not in {SHARED_DATA}")
+        pytest.skip(f"the tutorial's Google CSVs are not in {SHARED_DATA}")
 
 
 def copy_seed_csvs(root: Path) -> None:
