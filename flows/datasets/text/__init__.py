@@ -93,7 +93,7 @@ class CharacterText(Dataset):
     verbs = (Verb("generate", "generate text from the champion character model or a model folder",
                   "flows.datasets.text.generate", (
                       Option("--prompt", "--seed-text", required=True,
-                             help="the text generation starts from (--seed-text: its old name, deprecated)"),
+                             help="what generation starts from (--seed-text is its old name, deprecated)"),
                       Option("--length", type=int, default=500),
                       Option("--temperature", type=float, default=0.8),
                       Option("--top-k", type=int, default=0, help="0 samples from the whole vocabulary"),
