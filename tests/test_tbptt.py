@@ -22,7 +22,7 @@ CELLS = [("rnn", "linear"), ("rnn", "tanh"), ("lstm", "tanh"), ("gru", "tanh")]
 @pytest.mark.parametrize("cell, activation", CELLS)
 def test_a_stream_in_chunks_with_the_carried_state_equals_the_whole_stream(cell, activation):
     torch.manual_seed(0)
-    net = RecurrentNet(NetworkConfig(cell=cell, activation=activation, hidden_size=6, num_layers=2, input_size=2))
+    net = RecurrentNet(NetworkConfig(kind=cell, activation=activation, hidden_size=6, num_layers=2, input_size=2))
     x = torch.randn(3, 17, 2)
     whole = net(x, many_to_many=True)
     state, parts = None, []
@@ -61,7 +61,7 @@ def manual_grads(net, x, y, k1, k2, update):
 def test_each_update_backpropagates_exactly_k2_steps(k1, k2):
     series = np.cos(np.linspace(0, 6, 25)).astype(np.float32)[:, None]
     train = StreamBlocks(series[:-1], series[1:], streams=2)  # 2 streams of 12 steps: 3 updates each epoch
-    cfg = NetworkConfig(cell="lstm", hidden_size=5)
+    cfg = NetworkConfig(kind="lstm", hidden_size=5)
     # lr so small that Adam's steps leave float32 weights unchanged: every update sees the initial weights
     optim = OptimConfig(epochs=1, lr=1e-30, clip=None, tbptt=Tbptt(k1, k2))
     grads = Grads()
@@ -91,7 +91,7 @@ class Starts(StreamRegressor):
 def test_reset_restarts_streams_from_a_zero_state(reset):
     series = np.cos(np.linspace(0, 6, 49)).astype(np.float32)[:, None]
     train = StreamBlocks(series[:-1], series[1:], streams=3, block=4)  # 4 blocks of 4 steps a stream
-    cfg = NetworkConfig(cell="lstm", hidden_size=5)
+    cfg = NetworkConfig(kind="lstm", hidden_size=5)
     optim = OptimConfig(epochs=1, lr=1e-3, tbptt=Tbptt(4, reset=reset))
     module = Starts(RecurrentNet(cfg), optim)
     module.starts = []
@@ -122,8 +122,8 @@ def test_the_stateful_cosine_scores_the_windowed_targets():
 
 def test_keras_init_sets_the_forget_bias_and_orthogonal_recurrences():
     torch.manual_seed(0)
-    keras = RecurrentNet(NetworkConfig(cell="lstm", hidden_size=8, input_size=3, init="keras")).body
-    default = RecurrentNet(NetworkConfig(cell="lstm", hidden_size=8, input_size=3)).body
+    keras = RecurrentNet(NetworkConfig(kind="lstm", hidden_size=8, input_size=3, init="keras")).body
+    default = RecurrentNet(NetworkConfig(kind="lstm", hidden_size=8, input_size=3)).body
     for body, expect in ((keras, True), (default, False)):
         w = body.weight_hh_l0  # (4H, H): orthonormal columns, as Keras' (H, 4H) kernel has orthonormal rows
         assert torch.allclose(w.T @ w, torch.eye(8), atol=1e-5) == expect
@@ -131,7 +131,7 @@ def test_keras_init_sets_the_forget_bias_and_orthogonal_recurrences():
         forget[8:16] = 1.0
         assert torch.equal(body.bias_ih_l0.detach(), forget) == expect
         assert torch.equal(body.bias_hh_l0.detach(), torch.zeros(32)) == expect
-    gru = RecurrentNet(NetworkConfig(cell="gru", hidden_size=8, init="keras")).body
+    gru = RecurrentNet(NetworkConfig(kind="gru", hidden_size=8, init="keras")).body
     assert torch.allclose(gru.weight_hh_l0.T @ gru.weight_hh_l0, torch.eye(8), atol=1e-5)
     assert not gru.bias_ih_l0.detach().any()
 

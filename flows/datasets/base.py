@@ -168,9 +168,12 @@ class Dataset:
     # What its Scored.plot roles are (x, real or None, model, baselines, ylabel; x_dates: x holds ISO dates):
     # dvc.yaml declares the same axes.
     plot_roles: dict = {}
-    # The seed's training recipe per cell (params.yaml keys of <name>.train.<cell>): the report lists
-    # only what a cell changes from it. A cell missing here has no seed to compare with.
-    seed_recipe: dict[str, dict] = {}
+    # The reference recipe (the tutorial's original configuration) per cell, as params.yaml keys of
+    # <name>.train.<cell>: the report lists only what a cell changes from it. A cell missing here has none.
+    reference_recipe: dict[str, dict] = {}
+    # Keys of its own it renamed, read for one more release: part of its section (train, evaluate ...) ->
+    # old key -> new key. flows/core/params.py renames the train keys; the plug-in those of the parts it reads.
+    renamed_keys: dict[str, dict[str, str]] = {}
     # The model types (models.model_types) its cells may choose: a forecasting plug-in says MODEL_TYPES, the
     # live registry, so that a type registered later is offered too; and the output heads (model_types.HEADS).
     tasks: Collection[str] = (DEFAULT,)

@@ -34,7 +34,7 @@ FORMULATIONS = ("windowed", "stateful")
 @dataclass(frozen=True)
 class WindowConfig:
     window: int = 500
-    train_windows: int = 2000  # windows 0 .. train_windows-1 train the model (the seed's split)
+    train_windows: int = 2000  # windows 0 .. train_windows-1 train the model (the reference recipe's split)
     val_windows: int = 500  # the next val_windows windows validate it
     formulation: str = "windowed"  # stateful: the series as long streams, truncated BPTT (a cell's tbptt; k1 50)
     streams: int = 1  # stateful: parallel stretches the training part is cut into (the batch)
@@ -70,9 +70,9 @@ class GeneratedSeries(Dataset):
 
     plot_roles = {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence"], "ylabel": "value"}
 
-    def __init__(self, name: str, ingest: type, formula: str, seed_recipe: dict[str, dict] | None = None):
+    def __init__(self, name: str, ingest: type, formula: str, reference_recipe: dict[str, dict] | None = None):
         self.name, self.Ingest, self.formula = name, ingest, formula
-        self.seed_recipe = seed_recipe or {}
+        self.reference_recipe = reference_recipe or {}
 
     def ingest_config(self, params: dict):
         return from_mapping(self.Ingest, section(params, self.name, "ingest"), f"{self.name}.ingest")

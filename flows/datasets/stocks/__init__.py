@@ -1,4 +1,5 @@
-"""stocks: next day's price from the last `window` days (the seed: Google's Open, 2012-2016 -> January 2017).
+"""stocks: next day's price from the last `window` days (the reference recipe: Google's Open, 2012-2016 ->
+January 2017).
 
 Splits by date: the model fits on [train_start, val_start), early stopping and the champion are
 chosen on [val_start, train_end] (the last months of the training years), and the test month is
@@ -126,9 +127,9 @@ class StockPrices(Dataset):
                              help="forecast even when the input lies outside what the model was fitted on"))),)
     plot_roles = {"x": "date", "x_dates": True, "real": "real", "model": "predicted",
                   "baselines": ["persistence", "drift"], "ylabel": "price"}
-    # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
-    seed_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
-                          "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
+    # The reference recipe: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
+    reference_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
+                               "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
     tasks, heads = MODEL_TYPES, HEADS
 
     def __init__(self, name: str = "stocks"):
