@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.params import with_defaults
+from flows.core.params import with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 

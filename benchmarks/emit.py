@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from flows.atomic import write_text
+from flows.core.atomic import write_text
 
 
 def load() -> list[float]:

@@ -2,7 +2,7 @@
 two trainings at once on cuda:0 and cuda:1; a 2-GPU DDP training. Prints one JSON object.
 
 Every figure comes from the train stage's own path (params.yaml's `lstm` cell of each dataset, the
-plug-in's data and module, flows.training.fit), on data the real ingest and windows stages write into
+plug-in's data and module, flows.training.lightning_fit.fit), on data the real ingest and windows stages write into
 a temp dir. Each phase runs in its own process under a timeout, inside one overall budget, so a hung
 CUDA call costs that phase (an "error" field) and never the JSON. A phase that cannot run says why
 in "skipped" instead of a figure. The result is also written (--out, default
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.emit import emit, load  # noqa: E402
 from benchmarks.project import repo_params, write_params  # noqa: E402
-from flows.launch import threads_per_rank  # noqa: E402
+from flows.training.launch import threads_per_rank  # noqa: E402
 
 TASKS = ("cosine", "text")
 CELL = "lstm"  # cosine: LSTM(200) on windows of 500; text: char LSTM(256) on blocks of 100 (params.yaml)
@@ -85,11 +85,11 @@ def train_task(task: str, accelerator: str, devices: int, steps: tuple, tmp: Pat
     import torch
 
     from flows import datasets
-    from flows.launch import rank_and_world
-    from flows.params import train_spec
+    from flows.core.params import train_spec
     from flows.stages.ingest import ingest
     from flows.stages.windows import make_windows
-    from flows.training import fit
+    from flows.training.launch import rank_and_world
+    from flows.training.lightning_fit import fit
 
     rank, world = rank_and_world()
     root = tmp / f"{task}-rank{rank}"
@@ -111,7 +111,7 @@ def train_task(task: str, accelerator: str, devices: int, steps: tuple, tmp: Pat
         raise RuntimeError(f"the fit ended after {timer.batches} batches, before its timed steps were done")
     device = next(module.parameters()).device
     net = spec.net
-    return {"model": f"{net.num_layers} x {net.cell.upper()}({net.hidden_size})",
+    return {"model": f"{net.num_layers} x {net.kind.upper()}({net.hidden_size})",
             "sequence": splits.info["window"], "processes": world,
             "batch_per_process": timer.samples // timer.steps, "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -122,7 +122,7 @@ def train_task(task: str, accelerator: str, devices: int, steps: tuple, tmp: Pat
 
 
 def worker(args) -> None:
-    from flows.launch import rank_and_world
+    from flows.training.launch import rank_and_world
     from models.runtime import flush_denormals
 
     flush_denormals()  # as the train stage does

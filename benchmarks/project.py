@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from flows.params import with_defaults
-from flows.perstep import read_metrics
+from flows.core.params import with_defaults
+from flows.core.perstep import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

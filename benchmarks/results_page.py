@@ -1,6 +1,6 @@
 """Writes docs/results.md, the one page the README's figures come from, out of the committed results:
 metrics/<dataset>/<cell>.json (what `make run` / `dvc repro` wrote) and benchmarks/results/*.json (what the
-scripts here printed with --out). Every table names its source file; verdicts come from flows.results, so a
+scripts here printed with --out). Every table names its source file; verdicts come from flows.reporting.results, so a
 re-run of this script after the pipeline is all a changed result needs.
 
     python benchmarks/results_page.py           # rewrite docs/results.md (make results-page)
@@ -22,11 +22,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import results_global_vs_local  # noqa: E402  (beside this script)
 import results_intervals  # noqa: E402  (beside this script)
 
-from flows import paths, perstep, results  # noqa: E402
-from flows.atomic import write_text  # noqa: E402
-from flows.params import cells_of, with_defaults  # noqa: E402
+from flows.core import paths, perstep  # noqa: E402
+from flows.core.atomic import write_text  # noqa: E402
+from flows.core.params import cells_of, with_defaults  # noqa: E402
+from flows.reporting import results  # noqa: E402
 from models.metrics import horizon_key  # noqa: E402
 
 PAGE = Path("docs/results.md")
@@ -200,7 +202,7 @@ def model_types(d: dict) -> str:
     return "\n".join(out)
 
 
-def stocks_seed(d: dict) -> str:
+def stocks_reference(d: dict) -> str:
     rows = [[r["config"], r["seed"], g(r["rmse"]), g(r["persistence_rmse"]), g(r["drift_rmse"]),
              f"{r['skill_vs_persistence']:+.3f}", g(r["backtest_mean_skill"], 2),
              r["backtest_folds_beating_persistence"], g(r["train_seconds"])] for r in d["results"]]
@@ -290,9 +292,11 @@ def gpu_check(d: dict) -> str:
 
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
-          "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
-          "sweep_workers": sweep_workers, "gpu_check": gpu_check, "pipeline_jobs": pipeline_jobs,
-          "intervals": lambda d: results_intervals.intervals(d, g, table)}
+          "model_types": model_types, "stocks_reference": stocks_reference, "ddp_cpu": ddp,
+          "text_profile": text_profile, "sweep_workers": sweep_workers, "gpu_check": gpu_check,
+          "pipeline_jobs": pipeline_jobs,
+          "intervals": lambda d: results_intervals.intervals(d, g, table),
+          "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table)}
 
 
 def benchmarks(root: Path) -> str:

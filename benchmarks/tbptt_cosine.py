@@ -1,9 +1,9 @@
-"""Time to validation MSE <= 1e-4 on the seed's cosine: windowed vs stateful (truncated BPTT), PyTorch's
+"""Time to validation MSE <= 1e-4 on the reference recipe's cosine: windowed vs stateful (truncated BPTT), PyTorch's
 default initialisation vs the Keras-style one, LSTM(200) and GRU(200), over several seeds, in one process.
 
 Both formulations are scored on the same 500 target values, cos at points 2500..2999 (the windowed
 form's validation windows 2000..2499); the windowed model reads the last 500 values, the stateful one
-the state the whole past leaves (models.streams). Training goes through flows.training.fit (Lightning,
+the state the whole past leaves (models.streams). Training goes through flows.training.lightning_fit.fit (Lightning,
 the pipeline's path) for a fixed number of epochs (or until its time budget); the clock runs from the
 first batch. The time to quality is the end of the first epoch after which validation MSE stays at or
 below the target until the run ends (benchmarks/curves.py), per seed, and its median over the seeds.
@@ -26,9 +26,9 @@ import torch
 from curves import median_time, settled_at
 from emit import args_json, emit, load
 
+from flows.core.params import TrainSpec
 from flows.datasets.generated import stateful_splits
-from flows.params import TrainSpec
-from flows.training import fit
+from flows.training.lightning_fit import fit
 from models.config import NetworkConfig, OptimConfig
 from models.networks import RecurrentNet
 from models.regression import Regressor, StreamRegressor
@@ -72,7 +72,7 @@ class Curve(pl.Callback):
 
 
 def run(series, cell: str, init: str, formulation: str, seed: int, args) -> dict:
-    net = NetworkConfig(cell=cell, hidden_size=200, init=init)
+    net = NetworkConfig(kind=cell, hidden_size=200, init=init)
     if formulation == "windowed":  # the pipeline's cosine cells: batch 100, Adam 1e-3, clip 1
         train, val = (WindowDataset(series, 500, r) for r in (range(2000), range(2000, 2500)))
         optim = OptimConfig(epochs=args.windowed_epochs, batch_size=100, lr=1e-3, clip=1.0)

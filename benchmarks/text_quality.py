@@ -28,8 +28,8 @@ import torch
 from emit import args_json, emit, load
 from torch.utils.data import DataLoader
 
-from flows.atomic import atomic_dir, dumps
-from flows.training import quiet_lightning
+from flows.core.atomic import atomic_dir, dumps
+from flows.training.lightning_fit import quiet_lightning
 from models.config import NetworkConfig, OptimConfig
 from models.language_model import LanguageModel
 from models.runtime import flush_denormals
@@ -137,7 +137,7 @@ def main() -> None:
     probe_ids = val_ids[: args.probe + 1]
     probe = StreamBlocks(probe_ids[:-1], probe_ids[1:], args.score_streams, block=1000)
     pl.seed_everything(args.seed, verbose=False)
-    net_cfg = NetworkConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
+    net_cfg = NetworkConfig(kind=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
                             init=args.init)
     optim = OptimConfig(epochs=1000, lr=args.lr, clip=1.0, weight_decay=args.weight_decay,
                         tbptt={"k1": args.k1, "reset": args.reset}, lr_schedule="cosine_decay")

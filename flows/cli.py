@@ -13,15 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-from flows.env import apply_defaults
-from flows.runlock import run_lock
-from flows.stagecli import report_error, stage_main
+from flows.core.env import apply_defaults
+from flows.orchestration.run_lock import run_lock
+from flows.orchestration.stage_command import report_error, stage_main
 from models.errors import InvalidParameter, RnnopsError
 
 
 def summary_table(root: Path, names: list[str], cells: list[str] | dict[str, list[str]], outcomes=None) -> str:
-    """cells: one list for every dataset, or dataset -> its cells (flows.params.cells_of)."""
-    from flows.results import HEADER, cells_table, collect
+    """cells: one list for every dataset, or dataset -> its cells (flows.core.params.cells_of)."""
+    from flows.reporting.results import HEADER, cells_table, collect
 
     rows = [["dataset", *HEADER]]
     for dataset in names:
@@ -34,22 +34,22 @@ def summary_table(root: Path, names: list[str], cells: list[str] | dict[str, lis
 
 
 def _run(args) -> int:
-    from flows import stagedag
-    from flows.checks import check_all
-    from flows.params import cells_of, load_params
+    from flows.core.params import cells_of, load_params
+    from flows.orchestration import run_plan
+    from flows.orchestration.preflight import check_all
 
     root = Path(".").resolve()
     params = load_params(root)
     names = args.datasets or params["datasets"]
     check_all(params, names)  # fail in a second, before a server starts, on an impossible parameter
-    jobs = stagedag.parse_jobs(args.jobs)
-    stagedag.runtime(params, jobs)
+    jobs = run_plan.parse_jobs(args.jobs)
+    run_plan.runtime(params, jobs)
     from flows.tracking import check_reachable, warm_up
 
     check_reachable(root)
     with run_lock(root, wait=not args.no_wait):  # before the server starts; the flow re-enters it
         warm_up(root)  # MLflow's tables are made while Prefect's server starts, not after
-        from flows.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
+        from flows.orchestration.pipeline import pipeline  # the flow writes dvc.yaml, under this lock
 
         started = time.perf_counter()
         outcomes = pipeline(root=str(root), datasets=names, force=args.force, jobs=jobs)
@@ -74,7 +74,7 @@ def _run(args) -> int:
 
 def mlflow_lines(root: Path, names: list[str], cells: dict[str, list[str]]) -> list[str]:
     """Where to look in MLflow: the runs table and each evaluated dataset's registered models."""
-    from flows.results import collect
+    from flows.reporting.results import collect
     from flows.tracking import experiment_link, model_link, tracking_uri
 
     local = "" if tracking_uri(root).startswith(("http://", "https://")) else " (serve it with `make ui`)"
@@ -85,7 +85,7 @@ def mlflow_lines(root: Path, names: list[str], cells: dict[str, list[str]]) -> l
 
 
 def stability_lines(params: dict, names: list[str]) -> list[str]:
-    from flows.params import cells_of, train_spec
+    from flows.core.params import cells_of, train_spec
     from models.config import stability_note
 
     specs = ((d, c, train_spec(params, d, c)) for d in names for c in cells_of(params, d))
@@ -100,7 +100,7 @@ def exit_code(outcomes) -> int:
 
 def _stage(args) -> int:
     from flows import datasets
-    from flows.stagegraph import GENERIC
+    from flows.graph.dataflow import GENERIC
 
     extras = {} if args.name in GENERIC else {e.name: e for e in datasets.get(args.dataset).extra_stages}
     if args.name not in GENERIC and args.name not in extras:
@@ -133,7 +133,7 @@ def _ui(args) -> int:
 
 
 def _sweep(args) -> int:
-    from flows.params import load_params
+    from flows.core.params import load_params
     from flows.sweeps.config import sweep_config
 
     root = Path(".").resolve()
@@ -179,8 +179,8 @@ def _sweep(args) -> int:
 
 
 def _serve(args) -> int:
-    from flows.params import load_params
-    from flows.schedules import serve
+    from flows.core.params import load_params
+    from flows.orchestration.deployments import serve
 
     try:
         serve(Path(".").resolve(), load_params("."))
@@ -190,23 +190,24 @@ def _serve(args) -> int:
 
 
 def _dvc_yaml(args) -> int:
-    from flows import dvcgraph, dvcviews
-    from flows.params import load_params
+    from flows.core.params import load_params
+    from flows.graph import dvc_views as dvcviews
+    from flows.graph import dvc_yaml
 
     params = load_params(".")
     if args.check:
         current = Path("dvc.yaml").read_text(encoding="utf-8") if Path("dvc.yaml").exists() else ""
-        if current != dvcgraph.render(dvcgraph.plan(Path("."), params), params):
+        if current != dvc_yaml.render(dvc_yaml.plan(Path("."), params), params):
             raise RnnopsError("dvc.yaml is out of date with the plug-ins or params.yaml; run `rnnops dvc-yaml`.")
         return 0
-    print("dvc.yaml " + ("rewritten" if dvcgraph.sync(Path("."), params)[1] else "already up to date"))
+    print("dvc.yaml " + ("rewritten" if dvc_yaml.sync(Path("."), params)[1] else "already up to date"))
     if dvcviews.sync_template(Path(".")):
         print(f".dvc/{dvcviews.NAME} or .dvc/plots/ rewritten (`dvc plots show`'s page and chart templates)")
     return 0
 
 
 def _metrics(args) -> int:
-    from flows.dvcviews import show_metrics
+    from flows.graph.dvc_views import show_metrics
 
     if args.digits < 1:
         raise InvalidParameter(f"--digits must be at least 1, got {args.digits}.")
@@ -215,7 +216,7 @@ def _metrics(args) -> int:
 
 
 def _plots(args) -> int:
-    from flows.dvcviews import show_plots
+    from flows.graph.dvc_views import show_plots
 
     return show_plots(Path("."), args.out)
 
@@ -231,7 +232,7 @@ def _gradcheck(args) -> int:
 
 
 def _summary(args) -> int:
-    from flows.params import cells_of, load_params
+    from flows.core.params import cells_of, load_params
 
     params = load_params(".")
     print(summary_table(Path("."), params["datasets"], {d: cells_of(params, d) for d in params["datasets"]}))

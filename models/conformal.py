@@ -5,7 +5,7 @@ Nonconformity score of a forecast: |y - mean| for a point head, |y - mean| / sd 
 (the head's own spread decides the shape, the calibration its size). Split conformal's guarantee,
 P(y in interval) >= level, assumes the calibration and the new scores are exchangeable; overlapping
 windows of one series are not quite, which is why evaluate reports coverage on data it did not
-calibrate on (flows/intervals.py), and why the rolling profile adapts (ACI).
+calibrate on (flows/scoring/intervals.py), and why the rolling profile adapts (ACI).
 """
 from __future__ import annotations
 

@@ -16,8 +16,6 @@ from models.errors import InvalidParameter
 
 
 class StreamBlocks(Dataset):
-    stateful = True  # flows.training.loaders: in order, one item per batch, streams split across ranks
-
     def __init__(self, inputs, targets, streams: int = 1, block: int | None = None, weights=None):
         """inputs (T, ...), targets (T, ...): step t's input and what follows it; weights (T,): which
         steps count in the loss (None: all), e.g. only a held-out tail after a warm-up on the past."""
@@ -67,3 +65,9 @@ def detach_state(state):
     if state is None or isinstance(state, torch.Tensor):
         return None if state is None else state.detach()
     return tuple(s.detach() for s in state)
+
+
+def carries_state(data) -> bool:
+    """Whether a training set is the stateful formulation: its type says so (no flag beside it to keep in
+    step). flows.training.lightning_fit.loaders serves it in order, one item per batch, streams split across ranks."""
+    return isinstance(data, StreamBlocks)

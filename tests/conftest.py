@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows import dvcgraph
+from flows.graph import dvc_yaml
 
 
 def _pin_xdist_worker() -> None:
     """Under `pytest -n K` give each worker its own share of the CPUs, before anything imports torch
-    (flows.dvcgraph does not): K workers that each let torch (and every stage they start) use all
+    (flows.graph.dvc_yaml does not): K workers that each let torch (and every stage they start) use all
     cores would oversubscribe the machine, the OpenMP trap in ENVIRONMENT.md, and run slower."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if not worker.startswith("gw") or not count or not hasattr(os, "sched_setaffinity"):
@@ -82,7 +82,7 @@ TINY_TEXT = {
     "windows": {"seq_len": 16, "stride": 8, "val_fraction": 0.2, "mode": "many_to_many"},
     "train": {cell: {"hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "epochs": 2, "batch_size": 32,
                      "lr": 0.01, "clip": 1.0} for cell in ("rnn", "lstm", "gru")},
-    "evaluate": {"seed_text": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
+    "evaluate": {"prompt": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
 }
 
 
@@ -103,11 +103,11 @@ def write_tiny_corpus(root: Path) -> None:
 
 
 def needs_seed_csvs():
-    """In CI the seed's CSVs must be there: a missing ../shared/data fails, it does not skip quietly."""
+    """In CI the tutorial's CSVs must be there: a missing ../shared/data fails, it does not skip quietly."""
     if not (SHARED_DATA / "Google_Stock_Price_Train.csv").exists():
         if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the seed's Google CSVs are not in {SHARED_DATA}")
-        pytest.skip(f"the seed's Google CSVs are not in {SHARED_DATA}")
+            pytest.fail(f"CI is set but the tutorial's Google CSVs are not in {SHARED_DATA}")
+        pytest.skip(f"the tutorial's Google CSVs are not in {SHARED_DATA}")
 
 
 def copy_seed_csvs(root: Path) -> None:
@@ -157,7 +157,7 @@ def project(tmp_path, mlflow_uri) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     write_params(root, tiny_params())
-    dvcgraph.sync(root, tiny_params())
+    dvc_yaml.sync(root, tiny_params())
     git(root, "init", "-q")
     git(root, "config", "user.email", "ci@example.invalid")
     git(root, "config", "user.name", "ci")

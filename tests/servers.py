@@ -4,7 +4,7 @@
     with postgres() as pg, moto_s3() as s3, mlflow_server(pg.url("mlflow"), s3) as url: ...
     with prefect_server(tmp, database_url=pg.url("prefect", "postgresql+asyncpg")) as api_url: ...
 
-The command lines come from flows/servers.py, the same ones infra/compose.yaml runs.
+The command lines come from flows/orchestration/team_servers.py, the same ones infra/compose.yaml runs.
 `STARTUP` keeps each server's measured start-up seconds (printed by the tests with -s).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows import servers
+from flows.orchestration import team_servers as servers
 
 STARTUP: dict[str, float] = {}
 BIN = Path(sys.executable).parent  # the venv's mlflow / prefect / dvc

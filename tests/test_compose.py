@@ -1,11 +1,12 @@
 """infra/compose.yaml, checked without a Docker engine: health checks, loopback-only ports, secrets from the
-environment only, and the very commands that tests/test_team_*.py start for real (flows/servers.py)."""
+environment only, and the very commands that tests/test_team_*.py start for real
+(flows/orchestration/team_servers.py)."""
 import re
 from urllib.parse import urlsplit
 
 import yaml
 
-from flows import servers
+from flows.orchestration import team_servers
 from tests.conftest import REPO
 
 COMPOSE = yaml.safe_load((REPO / "infra/compose.yaml").read_text())
@@ -45,29 +46,29 @@ def test_secrets_come_from_the_environment_only():
 
 def test_commands_are_the_ones_the_tests_run():
     mlflow = SERVICES["mlflow"]
-    assert mlflow["command"] == servers.mlflow_server("0.0.0.0", 5000, "s3://mlflow/artifacts",
-                                                      servers.allowed_hosts("mlflow"), workers=2)
-    backend = env("mlflow")[servers.MLFLOW_BACKEND_ENV]
-    assert env("mlflow").items() >= servers.mlflow_server_env(backend).items()
+    assert mlflow["command"] == team_servers.mlflow_server("0.0.0.0", 5000, "s3://mlflow/artifacts",
+                                                           team_servers.allowed_hosts("mlflow"), workers=2)
+    backend = env("mlflow")[team_servers.MLFLOW_BACKEND_ENV]
+    assert env("mlflow").items() >= team_servers.mlflow_server_env(backend).items()
     assert backend.startswith("postgresql+psycopg2://rnnops:") and backend.endswith("@postgres:5432/mlflow")
     # the S3 settings tests/servers.py gives its mlflow server, and only the server (and the init job) has them
     s3_keys = {"MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
     assert env("mlflow").keys() >= s3_keys and env("s3-init").keys() >= s3_keys
     assert not {k for k in env("worker") if k.startswith("AWS_")}
-    assert SERVICES["s3-init"]["command"] == servers.create_buckets("mlflow", "rnnops-dvc")
+    assert SERVICES["s3-init"]["command"] == team_servers.create_buckets("mlflow", "rnnops-dvc")
 
     prefect = SERVICES["prefect"]
-    assert prefect["command"] == servers.prefect_server("0.0.0.0", 4200)
-    database = env("prefect")[servers.PREFECT_DATABASE_ENV]
+    assert prefect["command"] == team_servers.prefect_server("0.0.0.0", 4200)
+    database = env("prefect")[team_servers.PREFECT_DATABASE_ENV]
     assert database.startswith("postgresql+asyncpg://rnnops:") and database.endswith("@postgres:5432/prefect")
-    assert env("prefect").items() >= servers.prefect_server_env(env("prefect")["PREFECT_HOME"], database).items()
+    assert env("prefect").items() >= team_servers.prefect_server_env(env("prefect")["PREFECT_HOME"], database).items()
 
     worker = SERVICES["worker"]
-    assert worker["command"] == servers.prefect_worker("rnnops")
+    assert worker["command"] == team_servers.prefect_worker("rnnops")
     assert "..:/opt/rnnops" in worker["volumes"] and worker["working_dir"] == "/opt/rnnops"
     assert env("worker")["PREFECT_API_URL"] == "http://prefect:4200/api" and worker["stop_signal"] == "SIGINT"
     # the worker's MLflow host name is one the server accepts (else MLflow 3 answers 403)
-    assert urlsplit(env("worker")["MLFLOW_TRACKING_URI"]).hostname in servers.allowed_hosts("mlflow")
+    assert urlsplit(env("worker")["MLFLOW_TRACKING_URI"]).hostname in team_servers.allowed_hosts("mlflow")
 
 
 def test_services_wait_for_what_they_need():

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from flows.pipeline import pipeline
-from flows.stagerun import run_stage
+from flows.orchestration.pipeline import pipeline
+from flows.orchestration.stage_task import run_stage
 from tests.conftest import dvc, git, tiny_params, write_params
 from tests.test_runlock import flow_run_logs, stage_spans
 
@@ -63,7 +63,7 @@ def outcome_of(root) -> dict:
 def test_four_trainings_with_two_and_four_jobs_compute_what_one_job_does(project, mlflow_uri, prefect_harness):
     params = tiny_params()
     params["cosine"]["cells"] = ["rnn", "lstm", "gru", "wide"]  # 4 trainings that do not wait for each other
-    params["cosine"]["train"]["wide"] = {**params["cosine"]["train"]["gru"], "cell": "gru", "hidden_size": 24}
+    params["cosine"]["train"]["wide"] = {**params["cosine"]["train"]["gru"], "kind": "gru", "hidden_size": 24}
     params["cosine"]["evaluate"]["gradients"] = False
     params["runtime"] = {"threads": 1}  # torch's GRU sums in another order on 2 threads: same share each run
     write_params(project, params)

@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.cli import exit_code
-from flows.pipeline import PipelineFailed, pipeline
+from flows.orchestration.pipeline import PipelineFailed, pipeline
 from tests.conftest import REPO, tiny_params, write_params
 
 pytestmark = pytest.mark.slow

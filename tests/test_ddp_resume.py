@@ -13,7 +13,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from flows import checkpoints
+from flows.training import checkpoints
 from tests.conftest import tiny_params, write_params
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows import dvcgraph
+from flows.graph import dvc_yaml
 from tests.conftest import REPO, dvc, git, tiny_params, write_params, write_tiny_corpus
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ def test_every_stage_declares_what_it_imports_and_reads_and_a_text_edit_touches_
     params["cells"] = ["lstm"]
     write_tiny_corpus(project)
     write_params(project, params)
-    dvcgraph.sync(project, params)
+    dvc_yaml.sync(project, params)
     git(project, "add", "-A")
     git(project, "commit", "-qm", "cosine + text")
     record_env(monkeypatch, tmp_path / "records")
@@ -87,7 +87,7 @@ def test_every_stage_declares_what_it_imports_and_reads_and_a_text_edit_touches_
     assert any(r.startswith("text.windows") for r in records["windows-text"]["reads"])
     assert "models/regression.py" in records["train-cosine-lstm"]["files"]
     assert "data/sources/tiny.txt" in records["ingest-text"]["opened"]  # the corpus, and the report's templates
-    assert "flows/templates/dataset.html.j2" in records["report-text"]["opened"]
+    assert "flows/reporting/templates/dataset.html.j2" in records["report-text"]["opened"]
     assert not any("datasets/text" in f for name, r in records.items() if "cosine" in name for f in r["files"])
 
     assert dvc(project, "status").stdout.strip() == "Data and pipelines are up to date."
@@ -99,8 +99,8 @@ def test_every_stage_declares_what_it_imports_and_reads_and_a_text_edit_touches_
 
 
 def test_the_committed_dvc_yaml_is_the_one_the_registry_writes():
-    from flows.params import load_params
+    from flows.core.params import load_params
 
     params = load_params(REPO)
-    assert (REPO / "dvc.yaml").read_text() == dvcgraph.render(dvcgraph.plan(REPO, params), params), \
+    assert (REPO / "dvc.yaml").read_text() == dvc_yaml.render(dvc_yaml.plan(REPO, params), params), \
         "dvc.yaml is stale: run `rnnops dvc-yaml`"

@@ -1,8 +1,9 @@
 """dvc.yaml's charts: one for every cell each dataset really trains (its own `<dataset>.cells` when it has
 them), each naming columns of the table that cell's evaluate writes, one-step or multi-step."""
-from flows import datasets, dvcgraph
-from flows.params import cells_of, train_spec
-from flows.scoring import table_csv
+from flows import datasets
+from flows.core.params import cells_of, train_spec
+from flows.graph import dvc_yaml
+from flows.scoring.regression_nets import table_csv
 from flows.stages.ingest import ingest
 from flows.stages.windows import make_windows
 from models.forecasters import build_network
@@ -17,9 +18,9 @@ def test_each_cells_chart_names_columns_of_the_table_its_evaluate_writes(tmp_pat
     params = tiny_params(("cosine", "stocks"))
     for dataset, kind in (("cosine", "gru"), ("stocks", "lstm")):  # a dataset's own cells, one a model type
         params[dataset]["cells"] = [kind, "s2s"]
-        params[dataset]["train"]["s2s"] = {"cell": kind, **MULTI_STEP}
+        params[dataset]["train"]["s2s"] = {"kind": kind, **MULTI_STEP}
     write_params(tmp_path, params)
-    charts = {name: chart for entry in dvcgraph.plots(dvcgraph.plan(REPO, params), params)
+    charts = {name: chart for entry in dvc_yaml.plots(dvc_yaml.plan(REPO, params), params)
               for name, chart in entry.items()}
     assert set(charts) == {"cosine-gru", "cosine-s2s", "stocks-lstm", "stocks-s2s", "cosine-s2s-horizons",
                            "stocks-s2s-horizons"}  # a multi-step cell's RMSE against h too (tests/test_dvc_views.py)

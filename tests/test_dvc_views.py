@@ -14,10 +14,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows import dvcgraph, dvcviews, paths, perstep
-from flows.atomic import read_json
-from flows.params import cells_of, planned_net, with_defaults
-from flows.scoring import table_csv
+from flows.core import paths, perstep
+from flows.core.atomic import read_json
+from flows.core.params import cells_of, planned_net, with_defaults
+from flows.graph import dvc_views as dvcviews
+from flows.graph import dvc_yaml as dvcgraph
+from flows.scoring.regression_nets import table_csv
 from models.metrics import horizon_report
 from tests.conftest import REPO, dvc, git, tiny_params, write_params
 
@@ -141,7 +143,7 @@ def test_a_multi_step_cells_curves_are_a_plots_file_drawn_by_dvc(project, monkey
     params = tiny_params(("cosine", "stocks"))
     params["cosine"]["cells"] = ["rnn", "s2s"]
     params["cosine"]["train"]["rnn"]["epochs"] = 1
-    params["cosine"]["train"]["s2s"] = {"cell": "gru", **MULTI}
+    params["cosine"]["train"]["s2s"] = {"kind": "gru", **MULTI}
     write_params(project, params)
     dvcgraph.sync(project, params)
     dvcviews.sync_template(project)  # the chart templates dvc.yaml names, as `rnnops dvc-yaml` writes them

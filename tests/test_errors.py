@@ -89,7 +89,7 @@ def test_impossible_stock_parameters_fail_before_anything_starts(tmp_path, edit,
 
 
 def test_staged_outputs_appear_together_or_not_at_all(tmp_path):
-    from flows.atomic import atomic_dir, staged_outputs
+    from flows.core.atomic import atomic_dir, staged_outputs
 
     (tmp_path / "a.json").write_text("old a")
     with pytest.raises(OSError, match="disk full"):
@@ -125,7 +125,7 @@ def test_an_unreachable_mlflow_server_is_one_sentence_before_anything_starts(tmp
 
 
 def test_a_stage_that_dies_of_an_exception_reports_it_not_see_above():
-    from flows.stagerun import failure_reason
+    from flows.orchestration.stage_task import failure_reason
 
     output = ("Traceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n"
               "mlflow.exceptions.MlflowException: Run with id=abc not found\n"

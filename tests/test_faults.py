@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows import checkpoints, servers, tracking
-from flows.runlock import run_lock
+from flows import tracking
+from flows.orchestration import team_servers as servers
+from flows.orchestration.run_lock import run_lock
 from flows.tracking.store import OWNER, REPOSITORY
+from flows.training import checkpoints
 from tests.conftest import REPO, tiny_params, write_params
 from tests.servers import free_port, http_ok, process, server_env
 

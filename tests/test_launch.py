@@ -7,16 +7,17 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from flows import checkpoints, tracking
-from flows.launch import layout
-from flows.params import TrainSpec, train_spec
-from flows.training import fit, loaders
+from flows import tracking
+from flows.core.params import TrainSpec, train_spec
+from flows.training import checkpoints
+from flows.training.launch import layout
+from flows.training.lightning_fit import fit, loaders
 from models.config import NetworkConfig, OptimConfig
 from models.errors import InvalidParameter, RnnopsError
 from models.windows import WindowDataset
 from tests.conftest import tiny_params, write_params
 
-SPEC = TrainSpec(NetworkConfig(cell="lstm", hidden_size=4), OptimConfig(epochs=2, batch_size=20), seed=7)
+SPEC = TrainSpec(NetworkConfig(kind="lstm", hidden_size=4), OptimConfig(epochs=2, batch_size=20), seed=7)
 
 DATA = tracking.DataInput("cosine-windows", "abc123", "generated", "cos(x)", {"train": 1, "val": 1})
 
@@ -118,7 +119,7 @@ def test_resuming_reopens_the_run_a_later_training_marked_killed(tmp_path, mlflo
 
 
 def test_the_train_stage_refuses_an_impossible_batch_split_in_one_line(tmp_path, monkeypatch, capsys):
-    from flows.stagecli import stage_main
+    from flows.orchestration.stage_command import stage_main
     from flows.stages.train import train
 
     params = tiny_params()

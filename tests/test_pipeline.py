@@ -10,7 +10,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from flows.cli import summary_table
-from flows.pipeline import pipeline
+from flows.orchestration.pipeline import pipeline
 from tests.conftest import dvc, git, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
             assert (figures / name).stat().st_size > 500 and name in logged, (cell, name)
         summary = json.loads((project / f"metrics/cosine/{cell}.json").read_text())["gradients"]
         assert summary["windows"] == 4 and summary["norm_last_step"] > 0
-    # Conformal intervals (flows/intervals.py): calibrated on validation's first half, scored on its second,
+    # Conformal intervals (flows/scoring/intervals.py): calibrated on validation's first half, scored on its second,
     # in the metrics, MLflow and the weights a champion is served from
     for run in runs:
         val = json.loads((project / f"metrics/cosine/{run.data.tags['cell']}.json").read_text())["val"]
@@ -93,7 +93,7 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     assert champion.run_id == best.info.run_id
     assert len(client.search_model_versions("name='rnnops-cosine'")) == 3
     loaded = mlflow.pytorch.load_model("models:/rnnops-cosine@champion")
-    assert loaded.cfg.cell == best.data.tags["cell"]
+    assert loaded.cfg.kind == best.data.tags["cell"]
 
     # DVC metrics and plots, and the report
     shown = dvc(project, "metrics", "show", "--json")

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from flows import dvcgraph, dvcviews, lineage, paths
-from flows.atomic import read_json
+from flows.core import paths
+from flows.core.atomic import read_json
+from flows.graph import dvc_views as dvcviews
+from flows.graph import dvc_yaml, lineage
 from flows.stages.evaluate import evaluate
 from flows.stages.ingest import ingest
 from flows.stages.report import report
@@ -42,7 +44,7 @@ def site(tmp_path_factory):
     write_tiny_corpus(root)
     corpus = root / "data/sources/tiny.txt"  # one line: samples wrap only where the page wraps them
     corpus.write_text(corpus.read_text().replace("\n", " "))
-    dvcgraph.sync(root, params)
+    dvc_yaml.sync(root, params)
     git(root, "init", "-q")
     git(root, "config", "user.email", "ci@example.invalid")
     git(root, "config", "user.name", "ci")
@@ -81,15 +83,15 @@ def test_the_report_site_in_chromium(site):
         page = (site / "reports" / dataset / "index.html").read_text()
         for stem in made:
             assert f'<img src="{CELL}_{stem}.svg"' in page and f'href="{CELL}_{stem}.png"' in page
-    # lineage: the run's commit, data hash, what differs from the seed and its MLflow link
+    # lineage: the run's commit, data hash, what differs from the reference recipe and its MLflow link
     cosine = (site / "reports/cosine/index.html").read_text()
     run_id = read_json(paths.model_dir(site, "cosine", CELL) / "run.json")["run_id"]
     assert re.search(rf'href="http://127\.0\.0\.1:5000/#/experiments/\d+/runs/{run_id}\?workflowType=machine_learning"',
                      cosine)
     assert git(site, "rev-parse", "HEAD").strip() in cosine
     assert lineage.data_hash(site, "cosine").split()[0] in cosine
-    assert "<code>hidden_size</code>: 16 <span class=\"muted\">(seed: 200)</span>" in cosine
-    assert "<code>epochs</code>" not in cosine  # 10, as in the seed
+    assert "<code>hidden_size</code>: 16 <span class=\"muted\">(reference: 200)</span>" in cosine
+    assert "<code>epochs</code>" not in cosine  # 10, as in the reference recipe
     # text samples are escaped and wrapped in <pre>
     text = (site / "reports/text/index.html").read_text()
     assert "temperature 0.5</h3><pre>" in text

@@ -1,10 +1,12 @@
-"""The rooms of the code: no import cycles, stages never import one another, and each outside tool has one door."""
+"""The rooms of the code: flows/ holds rooms (packages) named for what they hold, the lower rooms never reach up
+into the ones that drive them, no import cycles, stages never import one another, and each outside tool has one
+door."""
 import ast
 import re
 from pathlib import Path
 
 from flows import datasets
-from flows.dvcgraph import module_file
+from flows.graph.dvc_yaml import module_file
 from tests.conftest import REPO
 
 
@@ -44,6 +46,49 @@ def outside_imports(path: Path) -> set[str]:
     return names
 
 
+# flows/'s rooms: every module of flows/ lives in one of these (docs/layout.md says what each holds);
+# the entry point (cli.py, named in pyproject.toml) is the only module at the top.
+NAMED_ONLY = {"core", "orchestration", "graph", "training", "scoring", "reporting"}  # a name, not a cost
+ROOMS = NAMED_ONLY | {"datasets", "stages", "sweeps", "tracking"}
+# The rooms below, and the rooms of flows/ each may import: none reaches up into orchestration, stages, sweeps
+# or the CLI, which run them. (models/ is below all of them.)
+BELOW = {
+    "core": {"datasets"},  # params.py checks a dataset's name against the registry
+    "tracking": {"core"},
+    "scoring": {"core", "datasets"},
+    "training": {"core", "scoring"},  # the gradient-norm trace writes its CSV with scoring's table helper
+    "reporting": {"core", "datasets"},
+    "graph": {"core", "datasets"},
+}
+
+
+def room_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "flows" and len(parts) > 1 and parts[1] in ROOMS else None
+
+
+def test_flows_holds_rooms_and_its_entry_point_only():
+    top = REPO / "flows"
+    assert sorted(p.name for p in top.glob("*.py")) == ["__init__.py", "cli.py"]
+    found = {p.name for p in top.iterdir() if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.py"))}
+    assert found == ROOMS, f"undeclared rooms: {sorted(found - ROOMS)}; declared, not found: {sorted(ROOMS - found)}"
+    for room in ROOMS:
+        init = ast.parse((top / room / "__init__.py").read_text())
+        assert ast.get_docstring(init), f"flows/{room}/__init__.py: say what the room holds in a docstring"
+        if room in NAMED_ONLY:  # importing the room loads none of its modules (a stage pays for what it uses)
+            assert len(init.body) == 1, f"flows/{room}/__init__.py imports its modules; import them by name instead"
+
+
+def test_the_rooms_below_never_reach_up():
+    edges, reaching = graph(), []
+    for module, named in edges.items():
+        room = room_of(module)
+        if room in BELOW:
+            reaching += [f"{module} imports {other}" for other in sorted(named)
+                         if room_of(other) not in (None, room, *BELOW[room])]
+    assert reaching == []
+
+
 def test_no_import_cycles():
     edges, state, cycles = graph(), {}, []
 
@@ -76,7 +121,8 @@ def test_each_outside_tool_has_one_door():
              # the text corpora's URL source, and tracking's health check of a remote MLflow server
              "urllib": {"flows.datasets.text.corpora", "flows.tracking.store"},
              # the flows, the stage task they share, their deployments
-             "prefect": {"flows.pipeline", "flows.stagerun", "flows.schedules", "flows.sweeps.flow"},
+             "prefect": {"flows.orchestration.pipeline", "flows.orchestration.stage_task",
+                         "flows.orchestration.deployments", "flows.sweeps.flow"},
              "optuna": sweeps}  # the sweep's config is checked without it, in a second
     for tool, allowed in doors.items():
         users = {name for name, path in modules().items() if tool in outside_imports(path)}

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from flows.runlock import RunLocked, lock_path, run_lock
+from flows.orchestration.run_lock import RunLocked, lock_path, run_lock
 from tests.conftest import REPO
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from flows.runlock import run_lock
+from flows.orchestration.run_lock import run_lock
 with run_lock(Path(sys.argv[1])):
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -97,8 +97,8 @@ def test_a_scheduled_run_started_during_an_interactive_one_waits_and_their_stage
     from mlflow.tracking import MlflowClient
     from prefect.settings import PREFECT_API_URL
 
-    from flows.pipeline import pipeline
-    from flows.schedules import parameters
+    from flows.orchestration.deployments import parameters
+    from flows.orchestration.pipeline import pipeline
     from tests.conftest import tiny_params, write_params
 
     params = tiny_params()
@@ -136,7 +136,7 @@ def test_a_scheduled_run_started_during_an_interactive_one_waits_and_their_stage
 
 @pytest.mark.slow
 def test_a_scheduled_run_that_may_not_wait_fails_in_one_sentence(tmp_path, prefect_harness):
-    from flows.pipeline import pipeline
+    from flows.orchestration.pipeline import pipeline
 
     proc = holder(tmp_path, 60)
     try:

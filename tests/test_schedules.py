@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows import servers
-from flows.schedules import schedule_specs
+from flows.orchestration import team_servers
+from flows.orchestration.deployments import schedule_specs
 from models.errors import InvalidParameter
 from tests.conftest import REPO, tiny_params, write_params
 from tests.servers import BIN, free_port, prefect_server, process, server_env
@@ -27,11 +27,12 @@ def test_infra_prefect_yaml_declares_exactly_the_schedules_of_params():
     assert {d["name"] for d in scheduled} == set(specs)
     for d in scheduled:
         spec = specs[d["name"]]
-        assert d["entrypoint"] == "flows/pipeline.py:pipeline"  # a file path: the worker needs no package index
+        assert d["entrypoint"] == "flows/orchestration/pipeline.py:pipeline"  # a file path: the worker needs no package
+        # index
         assert d["schedules"] == [{"cron": spec["cron"], "timezone": spec["timezone"]}]
         assert d["parameters"] == {"root": ROOT_VAR, "datasets": spec["datasets"], "scheduled": True}
         assert d["concurrency_limit"] == 1
-        assert d["work_pool"]["name"] == servers.WORK_POOL  # the pool compose's worker polls
+        assert d["work_pool"]["name"] == team_servers.WORK_POOL  # the pool compose's worker polls
         assert d["work_pool"]["job_variables"]["working_dir"] == ROOT_VAR  # absolute, set by the operator
 
 
@@ -42,7 +43,7 @@ def test_the_sweep_worker_deployment_runs_one_worker_in_the_checkout():
     (worker,) = [d for d in declared["deployments"] if d["name"] == "sweep-worker"]
     assert worker["entrypoint"] == "flows/sweeps/flow.py:sweep_worker" and sweep_worker.name == "sweep-worker"
     assert worker["parameters"] == {"root": ROOT_VAR, "pull": True} and "schedules" not in worker
-    assert worker["work_pool"] == {"name": servers.WORK_POOL, "job_variables": {"working_dir": ROOT_VAR}}
+    assert worker["work_pool"] == {"name": team_servers.WORK_POOL, "job_variables": {"working_dir": ROOT_VAR}}
 
 
 def test_a_bad_schedule_is_one_sentence():
@@ -89,7 +90,7 @@ def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_serv
     write_params(project, params)
     (project / "infra").mkdir()
     shutil.copy(REPO / "infra/prefect.yaml", project / "infra/prefect.yaml")
-    prefect(project, "work-pool", "create", servers.WORK_POOL, "--type", "process")
+    prefect(project, "work-pool", "create", team_servers.WORK_POOL, "--type", "process")
     prefect(project, "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml")
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("pipeline/weekly-full")
@@ -100,7 +101,7 @@ def test_infra_deployment_runs_on_a_real_server_through_a_process_worker(on_serv
     started = time.monotonic()
     monkeypatch.setenv("PREFECT_WORKER_WEBSERVER_HOST", "127.0.0.1")  # compose's worker command, run once
     monkeypatch.setenv("PREFECT_WORKER_WEBSERVER_PORT", str(free_port()))
-    prefect(project, *servers.prefect_worker()[1:], "--run-once", timeout=600)
+    prefect(project, *team_servers.prefect_worker()[1:], "--run-once", timeout=600)
     print(f"scheduled run through the worker: {time.monotonic() - started:.0f} s")
     with get_client(sync_client=True) as client:
         finished = client.read_flow_run(run.id)

@@ -3,15 +3,15 @@ import io
 
 import pytest
 
-from flows import stagedag
-from flows.progress import Board
+from flows.orchestration import run_plan
+from flows.orchestration.progress import Board
 from models.errors import InvalidParameter
 from tests.conftest import tiny_params
 
 
 def test_each_stage_waits_only_for_the_stages_whose_outputs_it_reads():
     params = tiny_params(("cosine", "text"))
-    nodes = stagedag.graph(params, ["cosine", "text"])
+    nodes = run_plan.graph(params, ["cosine", "text"])
     assert nodes["ingest-cosine"].upstream == frozenset()
     assert nodes["windows-cosine"].upstream == {"ingest-cosine"}
     assert nodes["train-cosine-lstm"].upstream == {"windows-cosine", "ingest-cosine"}
@@ -29,22 +29,22 @@ def test_each_stage_waits_only_for_the_stages_whose_outputs_it_reads():
 
 
 def test_the_daily_forecast_waits_for_the_champion_that_the_evaluate_stages_elect():
-    nodes = stagedag.graph(tiny_params(), ["stocks_daily"])
+    nodes = run_plan.graph(tiny_params(), ["stocks_daily"])
     assert {f"evaluate-stocks_daily-{c}" for c in ("rnn", "lstm", "gru")} <= nodes["forecast-stocks_daily"].upstream
     assert "forecast-stocks_daily" in nodes["report-stocks_daily"].upstream
 
 
 def test_trainings_start_longest_first_by_their_last_recorded_seconds(tmp_path):
-    from flows.pipeline import Scheduler
+    from flows.orchestration.pipeline import Scheduler
 
     params = tiny_params()
-    nodes = stagedag.graph(params, ["cosine"])
+    nodes = run_plan.graph(params, ["cosine"])
     for cell, seconds in (("rnn", 5), ("gru", 90)):  # metrics/ is in git: a fresh clone has these
         (tmp_path / "metrics/cosine").mkdir(parents=True, exist_ok=True)
         (tmp_path / f"metrics/cosine/{cell}.json").write_text(f'{{"train_seconds": {seconds}}}')
     (tmp_path / "data/models/cosine/lstm").mkdir(parents=True)
     (tmp_path / "data/models/cosine/lstm/run.json").write_text('{"train_seconds": 40}')  # this machine's own run
-    scheduler = Scheduler(tmp_path, nodes, stagedag.Runtime(2, 1, ()), None, tmp_path, False, None, None)
+    scheduler = Scheduler(tmp_path, nodes, run_plan.Runtime(2, 1, ()), None, tmp_path, False, None, None)
     scheduler.ended.update({"ingest-cosine": "done", "windows-cosine": "done"})
     assert scheduler.ready() == ["train-cosine-gru", "train-cosine-lstm", "train-cosine-rnn"]
 
@@ -52,22 +52,22 @@ def test_trainings_start_longest_first_by_their_last_recorded_seconds(tmp_path):
 def test_a_training_that_asks_for_n_devices_holds_n():
     params = tiny_params()
     params["cosine"]["train"]["gru"]["devices"] = 2
-    nodes = stagedag.graph(params, ["cosine"])
+    nodes = run_plan.graph(params, ["cosine"])
     assert nodes["train-cosine-gru"].devices == 2 and nodes["train-cosine-lstm"].devices == 1
     assert nodes["evaluate-cosine-gru"].devices == 0
 
 
 def test_jobs_and_threads_come_from_the_flag_then_params_then_the_machine(monkeypatch):
-    monkeypatch.setattr(stagedag.launch, "cores", lambda: 16)
+    monkeypatch.setattr(run_plan.launch, "cores", lambda: 16)
     params = tiny_params()
-    assert stagedag.runtime(params, gpus=()) == stagedag.Runtime(16, 1, ())
+    assert run_plan.runtime(params, gpus=()) == run_plan.Runtime(16, 1, ())
     params["runtime"] = {"jobs": 4}
-    assert stagedag.runtime(params, gpus=("0", "1")) == stagedag.Runtime(4, 4, ("0", "1"))
-    assert stagedag.runtime(params, 2, gpus=()).jobs == 2  # --jobs wins over params
+    assert run_plan.runtime(params, gpus=("0", "1")) == run_plan.Runtime(4, 4, ("0", "1"))
+    assert run_plan.runtime(params, 2, gpus=()).jobs == 2  # --jobs wins over params
     params["runtime"] = {"jobs": "auto", "threads": 1}
-    assert stagedag.runtime(params, gpus=()) == stagedag.Runtime(16, 1, ())
-    monkeypatch.setattr(stagedag.launch, "cores", lambda: 64)
-    assert stagedag.runtime({}, gpus=()).jobs == stagedag.MAX_AUTO_JOBS
+    assert run_plan.runtime(params, gpus=()) == run_plan.Runtime(16, 1, ())
+    monkeypatch.setattr(run_plan.launch, "cores", lambda: 64)
+    assert run_plan.runtime({}, gpus=()).jobs == run_plan.MAX_AUTO_JOBS
 
 
 @pytest.mark.parametrize("section, jobs, words", [
@@ -78,9 +78,9 @@ def test_jobs_and_threads_come_from_the_flag_then_params_then_the_machine(monkey
 ])
 def test_an_impossible_runtime_is_one_sentence(section, jobs, words):
     with pytest.raises(InvalidParameter, match="^" + words.replace("[", r"\[").replace("]", r"\]")):
-        stagedag.runtime({"runtime": section}, jobs, gpus=())
+        run_plan.runtime({"runtime": section}, jobs, gpus=())
     with pytest.raises(InvalidParameter, match="got 'x'"):
-        stagedag.parse_jobs("x")
+        run_plan.parse_jobs("x")
 
 
 EPOCH = "cosine/lstm: epoch 3/8 trained (train/grad_norm 0.3, train/loss 0.01, val/loss 0.02, val/rmse 0.1)"

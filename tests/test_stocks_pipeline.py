@@ -1,4 +1,4 @@
-"""The stocks dataset through the real pipeline (tiny profile on the seed's CSVs), and offline behaviour."""
+"""The stocks dataset through the real pipeline (tiny profile on the tutorial's CSVs), and offline behaviour."""
 import json
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.cli import exit_code
-from flows.pipeline import pipeline
-from flows.stagerun import run_stage
+from flows.orchestration.pipeline import pipeline
+from flows.orchestration.stage_task import run_stage
 from tests.conftest import copy_seed_csvs, git, tiny_params, write_params
 from tests.test_dvc_deps import record_env, recorded_stages, undeclared
 
@@ -31,7 +31,7 @@ def test_stocks_end_to_end_with_baselines_backtest_and_predict(project, mlflow_u
 
     lstm = json.loads((project / "metrics/stocks/lstm.json").read_text())
     assert lstm["headline"]["split"] == "test"
-    # Persistence on the seed's January 2017 depends on the data handling only (measured: 8.42 / 5.94 / 0.73%)
+    # Persistence on the tutorial's January 2017 depends on the data handling only (measured: 8.42 / 5.94 / 0.73%)
     test = lstm["test"]
     assert test["persistence_rmse"] == pytest.approx(8.4157, abs=1e-3)
     assert test["persistence_mae"] == pytest.approx(5.9445, abs=1e-3)

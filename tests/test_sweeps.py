@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from flows.sweeps.config import sweep_config
+from flows.sweeps.flow import worker_gpus
 from models.errors import InvalidParameter
 from tests.conftest import git, tiny_params, write_params
 from tests.servers import free_port
@@ -143,7 +144,7 @@ def test_a_pruned_trial_keeps_its_curve_and_apply_then_repro_reproduces_the_best
     best = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["cosine"]["cells"] == ["rnn", "lstm", "gru", "tuned"]
-    assert params["cosine"]["train"]["tuned"] == {**params["cosine"]["train"]["lstm"], "cell": "lstm", **best.params}
+    assert params["cosine"]["train"]["tuned"] == {**params["cosine"]["train"]["lstm"], "kind": "lstm", **best.params}
     repro = subprocess.run([sys.executable, "-m", "dvc", "repro", "evaluate-cosine-tuned"], cwd=project,
                            capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
                                                                      PATH=f"{os.path.dirname(sys.executable)}"
@@ -192,3 +193,21 @@ def test_a_sigkilled_worker_loses_no_trial_and_a_rerun_completes_the_study(proje
     assert killed.info.status == "KILLED" and killed.data.tags["trial_state"] == "FAIL"
     assert sorted(r.data.tags["trial_state"] for r in children) == ["COMPLETE", "COMPLETE", "FAIL"]
     assert "2 of 2 trials finished (2 complete, 0 pruned, 0 failed; 1 lost" in done.stdout
+
+
+def test_each_worker_gets_a_block_of_the_gpus_its_trials_ranks_use():
+    assert worker_gpus(0, 1, 0) is None  # a CPU machine
+    assert [worker_gpus(i, 2, 8) for i in range(4)] == ["0,1", "2,3", "4,5", "6,7"]
+    assert [worker_gpus(i, 1, 2) for i in range(3)] == ["0", "1", "0"]  # more workers than GPUs share them
+    assert worker_gpus(0, 4, 2) == "0,1"  # the trial's layout then refuses devices 4 on 2 GPUs in one sentence
+
+
+def test_a_trial_spans_one_node_only():
+    params = tiny_params()
+    params["cosine"]["train"]["lstm"].update(devices=2, num_nodes=2)
+    params["sweeps"] = {"s": {"dataset": "cosine", "cell": "lstm", "space": {"lr": {"type": "float", "low": 0.001,
+                                                                                    "high": 0.02}}}}
+    with pytest.raises(InvalidParameter, match="asks for several nodes; a sweep trains each trial on its worker's"):
+        sweep_config(params, "s")
+    params["cosine"]["train"]["lstm"]["num_nodes"] = 1
+    assert sweep_config(params, "s").cell == "lstm"  # 2 devices on one node: its trials run as 2 ranks

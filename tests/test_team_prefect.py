@@ -1,5 +1,5 @@
 """A team's Prefect: `prefect server start` on PostgreSQL and a process worker polling the `rnnops` pool,
-started with the command lines of flows/servers.py, the same as infra/compose.yaml's services."""
+started with the command lines of flows/orchestration/team_servers.py, the same as infra/compose.yaml's services."""
 import json
 import time
 import urllib.error
@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from flows import servers
+from flows.orchestration import team_servers as servers
 from tests.servers import STARTUP, postgres, prefect_server, prefect_worker
 
 pytestmark = pytest.mark.slow

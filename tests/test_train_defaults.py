@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from flows import dvcgraph
-from flows.params import cells_of, load_params, train_spec, with_defaults
+from flows.core.params import cells_of, load_params, train_spec, with_defaults
+from flows.graph import dvc_yaml
 from models.errors import InvalidParameter
 from tests.conftest import dvc, git, tiny_params, write_params
 
@@ -60,7 +60,7 @@ def changed(project) -> set[str]:
 def test_dvc_reruns_every_cell_for_a_defaults_change_and_one_cell_for_its_own(project):
     params = with_cosine_defaults(tiny_params())
     write_params(project, params)
-    dvcgraph.sync(project, load_params(project))
+    dvc_yaml.sync(project, load_params(project))
     git(project, "add", "-A")
     git(project, "commit", "-qm", "cosine with train defaults")
     trains = ["train-cosine-rnn", "train-cosine-lstm"]
@@ -90,6 +90,6 @@ def test_sweep_apply_writes_a_cell_that_trains_as_the_trial_did_over_the_default
     cfg, values = SimpleNamespace(dataset="cosine", cell="rnn"), {"hidden_size": 24}
     for cell in ("rnn", "tuned"):  # in place (the short cell gets the key) and --as (a new cell in full)
         new = with_defaults(yaml.safe_load(edited(text, params, cfg, values, cell)))
-        kind = {"cell": "rnn"} if cell != "rnn" else {}  # a cell not named rnn/lstm/gru names its kind
+        kind = {"kind": "rnn"} if cell != "rnn" else {}  # a cell not named rnn/lstm/gru names its kind
         assert new["cosine"]["train"][cell] == {**params["cosine"]["train"]["rnn"], **kind, **values}
         assert new["cosine"]["train"]["lstm"] == params["cosine"]["train"]["lstm"]

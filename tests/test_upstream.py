@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from flows import stagegraph
 from flows.cli import main
+from flows.graph import dataflow
 from tests.conftest import REPO, tiny_params, write_params
 
 DATASETS = ("cosine", "stocks", "stocks_daily", "text")
 CELL = "rnn"
 # What each kind of stage finds missing first in a project where nothing ran, and the stage that makes it.
-# Written out here, not derived from flows.stagegraph, so that a wrong graph cannot agree with itself;
+# Written out here, not derived from flows.graph.dataflow, so that a wrong graph cannot agree with itself;
 # a new kind of stage fails with a KeyError until it is added.
 FIRST_MISSING = {"windows": ("data/raw/{d}", "`rnnops stage ingest {d}`"),
                  "train": ("data/windows/{d}", "`rnnops stage windows {d}`"),
@@ -26,7 +26,7 @@ FIRST_MISSING = {"windows": ("data/raw/{d}", "`rnnops stage ingest {d}`"),
 
 def _cases():
     params = tiny_params(DATASETS)
-    return [(d, s.kind, s.cell) for d in DATASETS for s in stagegraph.stages(params, d).values()
+    return [(d, s.kind, s.cell) for d in DATASETS for s in dataflow.stages(params, d).values()
             if s.kind != "ingest" and s.cell in (None, CELL)]
 
 

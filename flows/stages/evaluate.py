@@ -7,14 +7,20 @@ import sys
 from pathlib import Path
 
 import models
-from flows import datasets, figures, gradients, gradtrace, intervals, paths, perstep, plotting, tracking
-from flows.atomic import read_json, staged_outputs
-from flows.lineage import data_hash
-from flows.params import load_params, section
-from flows.rescoring import rescorer
-from flows.results import verdicts
-from flows.scoring import table_csv
-from flows.stagecli import stage_main
+from flows import datasets, tracking
+from flows.core import paths, perstep
+from flows.core.atomic import read_json, staged_outputs
+from flows.core.params import load_params, section
+from flows.graph.lineage import data_hash
+from flows.orchestration.stage_command import stage_main
+from flows.reporting import named_figures as figures
+from flows.reporting import plotting
+from flows.reporting.results import verdicts
+from flows.scoring import gradient_probe as gradients
+from flows.scoring import intervals
+from flows.scoring.regression_nets import table_csv
+from flows.scoring.rescoring import rescorer
+from flows.training import grad_norm_trace
 
 
 def evaluate(root: Path, dataset: str, cell: str) -> dict:
@@ -75,7 +81,7 @@ def gradient_figures(out, model_folder: Path, images: Path, title: str, norms) -
     def place(name: str) -> Path:
         return out.path(images / name)
 
-    trace = model_folder / gradtrace.GRAD_TRACE
+    trace = model_folder / grad_norm_trace.GRAD_TRACE
     if trace.exists():  # models trained before the trace existed have none
         files += plotting.training_grad_norms(gradients.read_columns(trace), f"{title}: gradient norm per step", place)
     if norms is not None:

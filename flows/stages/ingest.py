@@ -4,10 +4,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from flows import datasets, paths
-from flows.atomic import staged_outputs
-from flows.params import load_params
-from flows.stagecli import stage_main
+from flows import datasets
+from flows.core import paths
+from flows.core.atomic import staged_outputs
+from flows.core.params import load_params
+from flows.orchestration.stage_command import stage_main
 
 
 def ingest(root: Path, dataset: str) -> Path:

@@ -3,7 +3,7 @@
 Runs in its own process (the DVC stage command). When params ask for more than one process it
 opens the MLflow run, then starts itself again as the ranks under torchrun, which find the run id
 in RNNOPS_RUN_ID; only global rank 0 logs and writes the model folder. Every epoch ends with a
-checkpoint (flows.checkpoints): a re-run after a kill resumes from it into the same MLflow run.
+checkpoint (flows.training.checkpoints): a re-run after a kill resumes from it into the same MLflow run.
 """
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ from pathlib import Path
 
 import torch
 
-from flows import checkpoints, datasets, launch, paths, tracking
-from flows.atomic import atomic_dir, dumps, read_json
-from flows.env import child_env
-from flows.gradtrace import GRAD_TRACE, grad_curves, grad_trace_csv
-from flows.lineage import data_hash, data_source
-from flows.params import load_params, train_spec
-from flows.stagecli import ERROR_FILE, stage_main
-from flows.training import History, KeepBest, fit
+from flows import datasets, tracking
+from flows.core import paths
+from flows.core.atomic import atomic_dir, dumps, read_json
+from flows.core.env import child_env
+from flows.core.params import load_params, train_spec
+from flows.graph.lineage import data_hash, data_source
+from flows.orchestration.stage_command import ERROR_FILE, stage_main
+from flows.training import checkpoints, launch
+from flows.training.grad_norm_trace import GRAD_TRACE, grad_curves, grad_trace_csv
+from flows.training.lightning_fit import History, KeepBest, fit
 from models.config import stability_note
 from models.errors import RnnopsError
 from models.model_types import model_type
@@ -35,9 +37,9 @@ RUN_ID = "RNNOPS_RUN_ID"  # set by the launcher for its ranks
 def describe(dataset: str, cell: str, spec, source: str) -> str:
     """The run's description in MLflow: what was trained on what, in one line."""
     net, optim = spec.net, spec.optim
-    shape = f"{net.num_layers} x {net.cell.upper()}({net.hidden_size})"
+    shape = f"{net.num_layers} x {net.kind.upper()}({net.hidden_size})"
     shape += ", bidirectional" if net.bidirectional else ""
-    if net.cell == "rnn":
+    if net.kind == "rnn":
         shape += f", {net.activation}"
     shape += f", dropout {net.dropout}"
     if getattr(net, "multi_step", False):  # text's nets have no model type

@@ -18,12 +18,13 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from flows import datasets, dvcgraph
-from flows.atomic import write_text
-from flows.params import PARAMS_FILE, cells_of, check_cell, train_spec, with_defaults
+from flows import datasets
+from flows.core.atomic import write_text
+from flows.core.params import PARAMS_FILE, cells_of, check_cell, train_spec, with_defaults
+from flows.graph import dvc_yaml
 from flows.sweeps import engine
 from flows.sweeps.config import WINDOWS, SweepConfig
-from models.config import CELLS
+from models.config import KINDS
 from models.errors import InvalidParameter, RnnopsError
 
 
@@ -57,8 +58,8 @@ def edited(text: str, params: dict, cfg: SweepConfig, values: dict, cell: str, n
     train = section["train"]
     if cell != cfg.cell:  # the starting cell's values, without its comments (they describe that cell)
         copied = CommentedMap(copy.deepcopy(params[cfg.dataset]["train"][cfg.cell]))
-        if cfg.cell in CELLS and "cell" not in copied:  # a cell not named rnn/lstm/gru names its kind
-            copied.insert(0, "cell", cfg.cell)
+        if cfg.cell in KINDS and "kind" not in copied:  # a cell not named rnn/lstm/gru names its kind
+            copied.insert(0, "kind", cfg.cell)
         train[cell] = copied
         if note:
             train.yaml_add_eol_comment(note, cell)
@@ -96,7 +97,7 @@ def apply_best(root: Path, params: dict, cfg: SweepConfig, as_cell: str | None =
         if got != value or type(got) is not type(value):
             raise RnnopsError(f"params.yaml would say {key}: {got!r} where trial {top['number']} trained {value!r}.")
     write_text(path, text)
-    _, rewritten = dvcgraph.sync(Path(root), new)
+    _, rewritten = dvc_yaml.sync(Path(root), new)
     metric = datasets.get(cfg.dataset).headline.metric
     what = "replaced the searched keys of" if cell == cfg.cell else "written as the new cell"
     lines = [f"sweep {cfg.name}: trial {top['number']} (val {metric} {top['value']:.6g}) {what} "

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows import datasets
-from flows.launch import layout
-from flows.params import RUNTIME_KEYS, check_cell, planned_datasets, section, train_spec
+from flows.core.params import RUNTIME_KEYS, check_cell, planned_datasets, section, train_spec
+from flows.training.launch import layout
 from models.config import NetworkConfig, OptimConfig
 from models.errors import InvalidParameter
 
@@ -238,9 +238,8 @@ def sweep_config(params: dict, name: str) -> SweepConfig:
             if not next(d for d in cfg.space if d.key == key).contains(value):
                 raise InvalidParameter(f"{_where(name, 'space', key)} does not hold the starting cell's value "
                                        f"{value!r}, which trial 0 trains; widen it, or set start_trial: false.")
-    spec = train_spec(params, dataset, cell)
-    if spec.devices not in ("auto", 1) or spec.num_nodes != 1:  # auto: the one GPU a worker is given
-        raise InvalidParameter(f"{dataset}.train.{cell} asks for {spec.devices} devices x {spec.num_nodes} nodes; a "
-                               f"sweep trains each trial in its worker's process on one device: set devices: 1 "
-                               f"(or auto) and num_nodes: 1 there, or sweep a one-device copy of the cell.")
+    if train_spec(params, dataset, cell).num_nodes != 1:
+        raise InvalidParameter(f"{dataset}.train.{cell} asks for several nodes; a sweep trains each trial on its "
+                               f"worker's machine (devices: N ranks there): set num_nodes: 1 there, or sweep a "
+                               f"one-node copy of the cell.")
     return cfg

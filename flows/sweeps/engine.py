@@ -27,7 +27,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
-from flows.env import redact
+from flows.core.env import redact
 from flows.sweeps.config import SweepConfig, start_values
 from flows.tracking import sweeps as tracking
 from models.errors import RnnopsError
@@ -176,6 +176,14 @@ def open_sweep(root: Path, params: dict, cfg: SweepConfig, worker: int = 0, url:
                 **{f"space.{d.key}": d.describe() for d in cfg.space}})
             study.set_user_attr(PARENT, parent)
     return Sweep(Path(root), params, cfg, storage, study, parent)
+
+
+def reopen_trial(cfg: SweepConfig, url: str, trial_id: int) -> optuna.Trial:
+    """A trial another process claimed (its worker), for the rank of its torchrun launch that reports it:
+    the study's own pruner, so the rank decides as the worker would."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name(cfg), storage=url, pruner=pruner(cfg))
+    return optuna.Trial(study, trial_id)
 
 
 def claim(sweep: Sweep):

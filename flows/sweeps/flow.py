@@ -12,14 +12,15 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.states import Failed
 
-from flows import datasets, launch, tracking
-from flows.env import child_env
-from flows.params import load_params
-from flows.paths import stage_name
-from flows.runlock import run_lock
-from flows.stagerun import StageFailed, dvc
+from flows import datasets, tracking
+from flows.core.env import child_env
+from flows.core.params import load_params, train_spec
+from flows.core.paths import stage_name
+from flows.orchestration.run_lock import run_lock
+from flows.orchestration.stage_task import StageFailed, dvc
 from flows.sweeps import engine
 from flows.sweeps.config import SweepConfig, sweep_config
+from flows.training import launch
 from models.errors import RnnopsError
 
 
@@ -50,12 +51,28 @@ def worker_threads(workers: int) -> int:
         launch.threads_per_rank(workers)
 
 
+def worker_gpus(index: int, per_trial: int, gpus: int) -> str | None:
+    """CUDA_VISIBLE_DEVICES of worker `index`: the `per_trial` GPUs its trials' ranks use (one for a
+    one-device cell), a block of its own while there are enough; None on a machine without GPUs."""
+    if not gpus:
+        return None
+    return ",".join(str((index * per_trial + j) % gpus) for j in range(min(per_trial, gpus)))
+
+
+def trial_devices(root: str, name: str) -> int:
+    """The devices each trial of sweep `name` trains on (its cell's `devices`; auto: one)."""
+    params = load_params(Path(root))
+    cfg = sweep_config(params, name)
+    devices = train_spec(params, cfg.dataset, cfg.cell).devices
+    return devices if isinstance(devices, int) else 1
+
+
 @task(name="sweep-worker-process", task_run_name="{name}-worker-{index}")
-def worker_process(root: str, name: str, index: int, threads: int, gpu: int | None = None):
-    """`python -m flows.sweeps.worker <name>` with its share of the cores (and one GPU); its output is logged.
+def worker_process(root: str, name: str, index: int, threads: int, gpus: str | None = None):
+    """`python -m flows.sweeps.worker <name>` with its share of the cores (and its GPUs); its output is logged.
     Returns the exit code, or a Failed state with the worker's one-sentence reason."""
     env = child_env(OMP_NUM_THREADS=str(threads), **{engine.WORKER_ENV: str(index)},
-                    **({"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}))
+                    **({"CUDA_VISIBLE_DEVICES": gpus} if gpus is not None else {}))
     last = ""
     with subprocess.Popen([sys.executable, "-m", "flows.sweeps.worker", name], cwd=root, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
@@ -71,20 +88,21 @@ def worker_process(root: str, name: str, index: int, threads: int, gpu: int | No
 @flow(name="sweep", log_prints=True)
 def sweep(root: str, name: str, workers: int) -> list[str]:
     """K workers side by side, each with cores / K threads (fewer when the user's OMP_NUM_THREADS says so)
-    and, where there are GPUs, one GPU."""
-    threads, gpus = worker_threads(workers), gpu_count()
-    futures = [worker_process.submit(root, name, i, threads, i % gpus if gpus else None) for i in range(workers)]
+    and, where there are GPUs, as many as its cell's `devices` (one by default)."""
+    threads, gpus, per_trial = worker_threads(workers), gpu_count(), trial_devices(root, name)
+    futures = [worker_process.submit(root, name, i, threads, worker_gpus(i, per_trial, gpus)) for i in range(workers)]
     states = [f.wait() or f.state for f in futures]
     return [s.message for s in states if s.is_failed()]
 
 
 @flow(name="sweep-worker", log_prints=True)
 def sweep_worker(root: str, name: str, pull: bool = True) -> list[str]:
-    """One worker on the machine that picked up this flow run, with all its cores and its first GPU."""
+    """One worker on the machine that picked up this flow run, with all its cores and its first GPUs."""
     base = Path(root).resolve()
     cfg = sweep_config(load_params(base), name)
     prepare_data(base, cfg.dataset, pull=pull)
-    state = worker_process(str(base), name, 0, worker_threads(1), 0 if gpu_count() else None, return_state=True)
+    gpus = worker_gpus(0, trial_devices(str(base), name), gpu_count())
+    state = worker_process(str(base), name, 0, worker_threads(1), gpus, return_state=True)
     if state.is_failed():
         raise RnnopsError(state.message)
     return []

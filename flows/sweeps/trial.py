@@ -1,53 +1,80 @@
 """One trial, trained as the train stage trains a cell: the same params check (train_spec), the plug-in's
-splits, budget and Lightning module, the same fit (flows.training.fit: seeding, selection callbacks,
+splits, budget and Lightning module, the same fit (flows.training.lightning_fit.fit: seeding, selection callbacks,
 loaders), and evaluate's validation score (the plug-in's score on the val split, never test). Only a
-per-epoch callback is added: it reports the validation curve to Optuna and stops a pruned fit."""
+per-epoch callback is added: it reports the validation curve to Optuna and stops a pruned fit. A cell
+that asks for several devices trains as the train stage's does, as ranks under torchrun (flows.sweeps.ranks)."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
 import pytorch_lightning as pl
+import torch
 from optuna.trial import TrialState
 
-from flows import datasets, launch, paths, tracking
-from flows.atomic import staged_outputs
-from flows.lineage import data_hash, data_source
-from flows.params import train_spec
+from flows import datasets, tracking
+from flows.core import paths
+from flows.core.atomic import read_json, staged_outputs
+from flows.core.env import child_env
+from flows.core.params import train_spec
+from flows.graph.lineage import data_hash, data_source
+from flows.orchestration.stage_command import ERROR_FILE
 from flows.stages.train import describe, run_params
 from flows.sweeps.config import WINDOWS, with_values
 from flows.tracking import sweeps as sweep_runs
-from flows.training import History, fit
+from flows.training import launch
+from flows.training.lightning_fit import History, fit
 from models.config import stability_note
 from models.errors import RnnopsError
 from models.runtime import flush_denormals
 
+ORDER = "RNNOPS_TRIAL_ORDER"  # a trial's ranks read what to train (sweep, values, trial, run) from it
+
 
 class ReportEpochs(pl.Callback):
     """Each epoch's validation headline to Optuna (step = epoch); when the pruner says so the fit stops
-    after this epoch, and the curve logged so far stays in the trial's MLflow run."""
+    after this epoch, and the curve logged so far stays in the trial's MLflow run. Under torchrun only
+    rank 0 holds the trial (`trial` None elsewhere): it decides, and every rank stops together."""
 
-    def __init__(self, trial: optuna.Trial, key: str):
+    def __init__(self, trial: optuna.Trial | None, key: str):
         self.trial, self.key, self.pruned_at, self.lost = trial, key, None, False
 
-    def on_train_epoch_end(self, trainer, module):  # validation has run by now
+    def verdict(self, trainer) -> tuple[bool, bool]:
+        """(prune, lost) for this epoch, from the trial's holder."""
         value = trainer.callback_metrics.get(self.key)
-        if value is None:
-            return
-        epoch = trainer.current_epoch + 1
+        if self.trial is None or value is None:
+            return False, False
         try:
-            self.trial.report(float(value), epoch)
+            self.trial.report(float(value), trainer.current_epoch + 1)
         except optuna.exceptions.UpdateFinishedTrialError:  # failed as stale meanwhile: its retry goes on
+            return False, True
+        return self.trial.should_prune(), False
+
+    def on_train_epoch_end(self, trainer, module):  # validation has run by now
+        prune, lost = self.verdict(trainer)
+        if trainer.world_size > 1:  # every rank calls it every epoch, or the collective waits for ever
+            prune, lost = trainer.strategy.broadcast((prune, lost), src=0)
+        if lost:
             self.lost, trainer.should_stop = True, True
-            return
-        if self.trial.should_prune():
-            self.pruned_at = epoch
-            trainer.should_stop = True
+        elif prune:
+            self.pruned_at, trainer.should_stop = trainer.current_epoch + 1, True
+
+
+@dataclass
+class Outcome:
+    """What a fit of a trial came to: the validation headline (None when pruned) and its figures."""
+
+    value: float | None = None
+    metrics: dict = field(default_factory=dict)
+    pruned_at: int | None = None
+    epochs: int = 0
 
 
 def suggest(trial: optuna.Trial, dim):
@@ -100,7 +127,7 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
     started, run, said = time.perf_counter(), None, ""
     try:
         spec = train_spec(params, cfg.dataset, cfg.cell)
-        launch.layout(spec, f"{cfg.dataset}.train.{cfg.cell}")
+        where = launch.layout(spec, f"{cfg.dataset}.train.{cfg.cell}")  # a bad runtime key fails before any data
         with trial_data(root, params, cfg.dataset, any(k.startswith(WINDOWS) for k in values)) as (data, digest):
             splits = plugin.task_splits(data, spec.net)
             if splits.val is None:
@@ -115,18 +142,10 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
                 tracking.DataInput(f"{cfg.dataset}-windows", digest, kind, source, sizes),
                 describe(cfg.dataset, cfg.cell, spec, source))
             trial.set_user_attr("mlflow_run_id", run.run_id)
-            reporter = ReportEpochs(trial, f"val/{metric}")
-            module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val,
-                                  [History(sink=run.log_epoch), reporter],
-                                  progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "0") != "0")
-            if reporter.lost:
-                raise RnnopsError("another worker took this one for dead (no heartbeat within the grace period); "
-                                  "the trial's retry counts instead")
-            if reporter.pruned_at is None:
-                scored = plugin.score(root, params, module.net, splits, "val")
-                value = float(scored.metrics[metric])
-                if not math.isfinite(value):
-                    raise RnnopsError(f"the validation {metric} is {value}")
+            if where.world > 1:
+                outcome = launch_trial(sweep, trial, values, where, run)
+            else:
+                outcome = fit_trial(root, params, spec, plugin, splits, trial, run)
     except RnnopsError as exc:  # diverged, a combination the params refuse: a result of the search
         said = " ".join(str(exc).split())
         if run is not None:
@@ -143,12 +162,48 @@ def run_trial(sweep, trial: optuna.Trial) -> None:
             sweep.storage.heartbeat_stale_trial_callback(sweep.study, frozen)
         raise
     seconds = round(time.perf_counter() - started, 2)
-    if reporter.pruned_at is not None:
+    if outcome.pruned_at is not None:
         sweep_runs.finish_trial_run(run, "PRUNED")
         tell(sweep, trial, state=TrialState.PRUNED)
-        print(f"{cfg.name}: trial {trial.number} PRUNED after epoch {reporter.pruned_at} ({seconds} s) {values}")
+        print(f"{cfg.name}: trial {trial.number} PRUNED after epoch {outcome.pruned_at} ({seconds} s) {values}")
         return
-    sweep_runs.finish_trial_run(run, "COMPLETE", {"val": scored.metrics, "train_seconds": seconds,
-                                                "epochs": trainer.current_epoch})
-    tell(sweep, trial, value)
-    print(f"{cfg.name}: trial {trial.number} COMPLETE val {metric} {value:.6g} ({seconds} s) {values}")
+    sweep_runs.finish_trial_run(run, "COMPLETE", {"val": outcome.metrics, "train_seconds": seconds,
+                                                "epochs": outcome.epochs})
+    tell(sweep, trial, outcome.value)
+    print(f"{cfg.name}: trial {trial.number} COMPLETE val {metric} {outcome.value:.6g} ({seconds} s) {values}")
+
+
+def fit_trial(root: Path, params: dict, spec, plugin, splits, trial: optuna.Trial | None, run) -> Outcome:
+    """Fit and score in this process: the worker's own, or one rank of a torchrun launch (rank 0 scores)."""
+    metric = plugin.headline.metric
+    reporter = ReportEpochs(trial, f"val/{metric}")
+    module, trainer = fit(spec, lambda: plugin.build_module(spec, splits), splits.train, splits.val,
+                          [History(sink=run.log_epoch), reporter],
+                          progress_bar=os.environ.get("RNNOPS_PROGRESS_BAR", "0") != "0")
+    if reporter.lost:
+        raise RnnopsError("another worker took this one for dead (no heartbeat within the grace period); "
+                          "the trial's retry counts instead")
+    if reporter.pruned_at is not None or not trainer.is_global_zero:
+        return Outcome(pruned_at=reporter.pruned_at, epochs=trainer.current_epoch)
+    scored = plugin.score(root, params, module.net, splits, "val")
+    value = float(scored.metrics[metric])
+    if not math.isfinite(value):
+        raise RnnopsError(f"the validation {metric} is {value}")
+    return Outcome(value, scored.metrics, None, trainer.current_epoch)
+
+
+def launch_trial(sweep, trial: optuna.Trial, values: dict, where: launch.Layout, run) -> Outcome:
+    """A trial whose cell asks for several devices: its ranks under torchrun, as the train stage starts
+    its own (flows.sweeps.ranks); this worker keeps the trial's heartbeat and tells the study."""
+    with tempfile.TemporaryDirectory(prefix="rnnops-trial-ranks-") as tmp:
+        result, errors = Path(tmp) / "outcome.json", Path(tmp) / "error.txt"
+        order = {"sweep": sweep.cfg.name, "values": values, "storage": sweep.storage.url,
+                 "trial_id": trial._trial_id, "run_id": run.run_id, "outcome": str(result)}
+        env = child_env(**{ORDER: json.dumps(order), ERROR_FILE: str(errors),
+                           "RNNOPS_THREADS": str(torch.get_num_threads())})  # this worker's share, split
+        print(f"{sweep.cfg.name}: trial {trial.number} trains as {where.devices} processes under torchrun", flush=True)
+        code = launch.torchrun("flows.sweeps.ranks", [], where.devices, env)
+        if code or not result.exists():
+            said = (errors.read_text(encoding="utf-8").splitlines() or [""])[0] if errors.exists() else ""
+            raise RnnopsError(said or f"the trial's {where.devices} processes under torchrun failed (exit code {code})")
+        return Outcome(**read_json(result))

@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from flows.env import apply_defaults
-from flows.stagecli import report_error
+from flows.core.env import apply_defaults
+from flows.orchestration.stage_command import report_error
 from models.errors import RnnopsError
 
 
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if len(args) != 1:
             raise RnnopsError(f"usage: python -m flows.sweeps.worker <sweep>; got {' '.join(args) or 'nothing'}.")
-        from flows.params import load_params
+        from flows.core.params import load_params
         from flows.sweeps import engine
         from flows.sweeps.config import sweep_config
 

@@ -2,7 +2,7 @@
 the plug-ins' summary runs of their own stages (summaries: a backtest, a scorecard),
 evaluation and the model registry (registry) with its champion alias, elected on one data version (election);
 a sweep's parent and trial runs (sweeps: imported by flows.sweeps only, so no stage depends on it)."""
-from flows.env import redact
+from flows.core.env import redact
 from flows.tracking.election import best_version, champion_version, elect_champion, score_on, score_tag
 from flows.tracking.registry import champion_weights, evaluation_metrics, finish_evaluation
 from flows.tracking.runs import (

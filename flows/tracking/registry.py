@@ -12,8 +12,8 @@ import torch
 from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
-from flows.env import redact
-from flows.perstep import PER_STEP  # curves for the run, too many to tag a model version with
+from flows.core.env import redact
+from flows.core.perstep import PER_STEP  # curves for the run, too many to tag a model version with
 from flows.tracking.election import DATA_TAG, Rescore, champion_version, elect_champion
 from flows.tracking.store import (
     CHAMPION,

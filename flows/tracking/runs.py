@@ -18,7 +18,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from flows.env import redact
+from flows.core.env import redact
 from flows.tracking.store import (
     OWNER,
     PHASE,
@@ -207,7 +207,7 @@ def close_ghosts(mlc: MlflowClient, experiment_id: str) -> list[str]:
 def close_dead_pipelines(mlc: MlflowClient, experiment_id: str, root: Path) -> list[str]:
     """Mark KILLED the pipeline runs left RUNNING by a `rnnops run` that died (kill -9, a reboot).
 
-    Called under the repository's run lock (flows.runlock), so no other pipeline run of this repository
+    Called under the repository's run lock (flows.orchestration.run_lock), so no other pipeline run of this repository
     is alive: one of its RUNNING parents is dead whatever its pid names now (pids are reused, e.g. in a
     restarted container). Another repository's on this host is dead when its pid is; a run of another
     host, or one without an owner (made before the tag existed), is left as it is."""
@@ -234,7 +234,7 @@ def start_pipeline_run(root: Path, cells: dict[str, list[str]], flow_run_id: str
     its children, so the UI groups one pipeline run's runs under one row. The runs a killed pipeline
     left RUNNING (its parent, its trainings) are closed as KILLED first. Call it under the run lock.
 
-    `cells`: each dataset of the run, in order, with the cells it trains (flows.params.cells_of: a
+    `cells`: each dataset of the run, in order, with the cells it trains (flows.core.params.cells_of: a
     dataset's own list, e.g. cosine's model types, or params' `cells`); logged as params `datasets` and
     `cells.<dataset>`."""
     ready(root)  # the store warm_up began, if it did
@@ -246,7 +246,7 @@ def start_pipeline_run(root: Path, cells: dict[str, list[str]], flow_run_id: str
     what = "; ".join(f"{dataset} x {', '.join(names)}" for dataset, names in cells.items())
     tags = {"kind": "pipeline", "prefect_flow_run_id": flow_run_id or "none",
             OWNER: f"{os.getpid()}@{socket.gethostname()}", REPOSITORY: str(Path(root).resolve()),
-            **source_tags(root, "flows/pipeline.py", f"{how}: {what}", None)}
+            **source_tags(root, "flows/orchestration/pipeline.py", f"{how}: {what}", None)}
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime())
     run = mlc.create_run(experiment, run_name=f"{how} {stamp}", tags=tags)
     per_dataset = [Param(f"cells.{dataset}", ",".join(names)) for dataset, names in cells.items()]

@@ -22,7 +22,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from flows.env import redact
+from flows.core.env import redact
 from models.errors import RnnopsError
 
 CHAMPION = "champion"

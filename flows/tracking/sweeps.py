@@ -9,7 +9,7 @@ import socket
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from flows.env import redact
+from flows.core.env import redact
 from flows.tracking.registry import evaluation_metrics
 from flows.tracking.runs import DataInput, TrainingRun, close_ghosts, source_tags
 from flows.tracking.store import OWNER, PHASE, client, experiment_id_of, flat_metrics, git_sha

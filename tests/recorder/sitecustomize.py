@@ -1,7 +1,7 @@
 """Loaded by every Python process started with this folder on PYTHONPATH and RNNOPS_RECORD_DIR set.
 
 In a stage process (python -m flows.stages.* or a plug-in's stage module) it records, at exit, the
-repository files the process imported, every params.yaml key it read (flows.params.load_params
+repository files the process imported, every params.yaml key it read (flows.core.params.load_params
 is wrapped the moment that module loads, so nothing extra is imported early) and every file under
 the repository it opened for reading (an audit hook on `open`: builtins.open, io.open_code, os.open,
 and so numpy, pandas, torch.load, pathlib and Jinja2's loader). The dependency test compares all
@@ -117,7 +117,7 @@ def _read_files(root: Path, imported: set) -> list[str]:
 
 class _WrapParams(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "flows.params":
+        if name != "flows.core.params":
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None:

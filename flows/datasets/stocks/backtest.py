@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from flows import paths, tracking
-from flows.atomic import staged_outputs
+from flows import tracking
+from flows.core import paths
+from flows.core.atomic import staged_outputs
+from flows.core.params import load_params, section, train_spec
 from flows.datasets import get
 from flows.datasets.base import Splits
 from flows.datasets.stocks import ticker_of, window_config
 from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
-from flows.params import load_params, section, train_spec
-from flows.scoring import predict
-from flows.stagecli import stage_main
-from flows.training import fit
+from flows.orchestration.stage_command import stage_main
+from flows.scoring.regression_nets import predict
+from flows.training.lightning_fit import fit
 from models.errors import InvalidParameter
 from models.price_windows import PriceTransform
 from models.runtime import flush_denormals

@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 
 from flows import tracking
-from flows.atomic import staged_outputs
+from flows.core.atomic import staged_outputs
+from flows.core.params import load_params
 from flows.datasets.stocks import adaptive, ticker_of
 from flows.datasets.stocks.predict import forecast_next
 from flows.datasets.stocks.scorecard import COLUMNS, card_path, log_path, read_log
 from flows.datasets.stocks.series import load_snapshot, snapshot_path
-from flows.params import load_params
-from flows.scoring import table_csv
-from flows.stagecli import stage_main
+from flows.orchestration.stage_command import stage_main
+from flows.scoring.regression_nets import table_csv
 
 
 def score_pending(log: pd.DataFrame, prices: pd.Series) -> pd.DataFrame:

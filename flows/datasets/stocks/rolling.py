@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from flows.core.params import config_of
 from flows.datasets.base import ExtraStage
 from flows.datasets.stocks import StockPrices
 from flows.datasets.stocks.scorecard import scorecard_html
-from flows.params import config_of
 from models.errors import InvalidParameter
 from models.price_windows import TARGETS
 

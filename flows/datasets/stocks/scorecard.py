@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flows.atomic import read_json
+from flows.core.atomic import read_json
 
 COLUMNS = ("made_at", "last_date", "last_price", "forecast", "cell", "version", "snapshot_md5",
            "realised_date", "realised", "error", "persistence_error")

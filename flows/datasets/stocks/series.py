@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flows import paths
+from flows.core import paths
 from flows.datasets.stocks.prices import check_ticker, read_canonical
 from models.errors import InvalidParameter
 from models.metrics import forecast_report

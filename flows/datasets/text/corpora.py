@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from flows.atomic import atomic_path
+from flows.core.atomic import atomic_path
 from models.errors import RnnopsError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
