@@ -208,7 +208,7 @@ class StockPrices(Dataset):
 
     def budget(self, spec, splits):
         """The net reads as many features per step as the windows hold (1 + the covariates')."""
-        features = splits.train.series.shape[1]
+        features = splits.train[0][0].shape[-1]  # (window, features), whatever dataset holds the windows
         return spec if features == spec.net.input_size else \
             dataclasses.replace(spec, net=dataclasses.replace(spec.net, input_size=features))
 
