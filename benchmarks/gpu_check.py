@@ -111,7 +111,7 @@ def train_task(task: str, accelerator: str, devices: int, steps: tuple, tmp: Pat
         raise RuntimeError(f"the fit ended after {timer.batches} batches, before its timed steps were done")
     device = next(module.parameters()).device
     net = spec.net
-    return {"model": f"{net.num_layers} x {net.cell.upper()}({net.hidden_size})",
+    return {"model": f"{net.num_layers} x {net.kind.upper()}({net.hidden_size})",
             "sequence": splits.info["window"], "processes": world,
             "batch_per_process": timer.samples // timer.steps, "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

@@ -1,5 +1,5 @@
-"""Gradients through time on the seed's cosine: ||dL/dh_t|| at t = T, T-10, ..., 1 for trained RNN (tanh),
-LSTM and GRU (the vanishing picture), the seed's linear RNN with its guards, and the linear RNN without
+"""Gradients through time on the reference recipe's cosine: ||dL/dh_t|| at t = T, T-10, ..., 1 for trained RNN (tanh),
+LSTM and GRU (the vanishing picture), the reference recipe's linear RNN with its guards, and the linear RNN without
 them (the exploding picture); plus the gradient norm of every training step before and after clipping
 for a linear RNN whose only guard is clipping. Prints JSON; writes the figures beside --out.
 
@@ -35,12 +35,12 @@ RESULTS = Path(__file__).parent / "results"
 
 def cells(hidden: int) -> dict[str, tuple[NetworkConfig, float | None, bool]]:
     """name -> (network, clip, trained?)."""
-    linear = dict(cell="rnn", activation="linear", hidden_size=hidden)
+    linear = dict(kind="rnn", activation="linear", hidden_size=hidden)
     return {
-        "rnn (tanh)": (NetworkConfig(cell="rnn", activation="tanh", hidden_size=hidden), 1.0, True),
-        "lstm": (NetworkConfig(cell="lstm", hidden_size=hidden), 1.0, True),
-        "gru": (NetworkConfig(cell="gru", hidden_size=hidden), 1.0, True),
-        "linear, guarded (seed cell)": (NetworkConfig(**linear, recurrent_max_norm=1.0), 1.0, True),
+        "rnn (tanh)": (NetworkConfig(kind="rnn", activation="tanh", hidden_size=hidden), 1.0, True),
+        "lstm": (NetworkConfig(kind="lstm", hidden_size=hidden), 1.0, True),
+        "gru": (NetworkConfig(kind="gru", hidden_size=hidden), 1.0, True),
+        "linear, guarded (reference cell)": (NetworkConfig(**linear, recurrent_max_norm=1.0), 1.0, True),
         "linear, unguarded, W_hh x1.02 (untrained)": (NetworkConfig(**linear, recurrent_init_scale=1.02), None, False),
         "linear, unguarded, W_hh x1.02 (trained)": (NetworkConfig(**linear, recurrent_init_scale=1.02), None, True),
     }
@@ -66,7 +66,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS / "gradients_through_time.json")
     args = p.parse_args()
     flush_denormals()
-    series = IngestConfig().series()  # the seed's 3000 points of cos(x) on [1, 100]
+    series = IngestConfig().series()  # the reference recipe's 3000 points of cos(x) on [1, 100]
     train = WindowDataset(series, args.window, range(args.train_windows))
     val = WindowDataset(series, args.window, range(args.train_windows, args.train_windows + args.val_windows))
     picked = np.linspace(0, len(val) - 1, args.probe_windows).round().astype(int)
@@ -111,10 +111,10 @@ def main() -> None:
 
 
 def clipping_curve(train, val, args) -> dict:
-    """A linear RNN guarded by clipping alone (recurrent_max_norm null, W_hh x1.02), on the seed's recipe
+    """A linear RNN guarded by clipping alone (recurrent_max_norm null, W_hh x1.02), on the reference recipe
     (Adam 1e-3, batch 100; at 3e-3 / 25 it diverges within 3 steps): every step's norm before and after
     clipping."""
-    net_cfg = NetworkConfig(cell="rnn", activation="linear", hidden_size=args.hidden, recurrent_init_scale=1.02)
+    net_cfg = NetworkConfig(kind="rnn", activation="linear", hidden_size=args.hidden, recurrent_init_scale=1.02)
     optim = OptimConfig(epochs=args.epochs, batch_size=100, lr=1e-3, clip=1.0)
     spec = TrainSpec(net=net_cfg, optim=optim, seed=args.seed, accelerator="cpu")
     try:

@@ -2,7 +2,7 @@
 forecasts with split-conformal calibration (flows/scoring/intervals.py), through the real stages in a temp copy
 of the project. Prints JSON.
 
-stocks: the seed's Google CSVs (../shared/data): params' Gaussian seq2seq cell (H = 20), the same cell
+stocks: the tutorial's Google CSVs (../shared/data): params' Gaussian seq2seq cell (H = 20), the same cell
 as a recursive forecaster, and a one-step Gaussian LSTM; validation (conformal calibrated on its first
 half, both intervals scored on its second half) and the January 2017 test month (calibrated on all of
 validation). cosine with noise: cos(x) + N(0, 0.1^2) (a plug-in this script adds to its temp copy), a
@@ -48,7 +48,7 @@ class IngestConfig:
 
 DATASET = GeneratedSeries("noisy_cosine", IngestConfig, "cos(linspace(start, stop, points)) + N(0, noise^2)")
 '''
-SMALL = {"cell": "gru", "head": "gaussian", "hidden_size": 32, "num_layers": 1, "epochs": 5, "batch_size": 50,
+SMALL = {"kind": "gru", "head": "gaussian", "hidden_size": 32, "num_layers": 1, "epochs": 5, "batch_size": 50,
          "lr": 0.003, "clip": 1.0}
 NOISY = {"ingest": {"points": 1500, "start": 1.0, "stop": 50.0, "noise": NOISE, "seed": 0},
          "windows": {"window": 60, "train_windows": 800, "val_windows": 500},
@@ -64,7 +64,7 @@ def stocks_cells(section: dict) -> list[str]:
     s2s = section["train"]["seq2seq"]
     recursive = {k: v for k, v in s2s.items() if k not in ("bidirectional", "scheduled_sampling")}
     section["train"]["gaussian_recursive"] = {**recursive, "task": "recursive"}
-    section["train"]["gaussian_one_step"] = {"cell": "lstm", "head": "gaussian", "hidden_size": 32, "num_layers": 1,
+    section["train"]["gaussian_one_step"] = {"kind": "lstm", "head": "gaussian", "hidden_size": 32, "num_layers": 1,
                                              "epochs": s2s["epochs"], "batch_size": 32, "lr": 0.001, "clip": 1.0}
     section["cells"] = ["seq2seq", "gaussian_recursive", "gaussian_one_step"]
     return section["cells"]
@@ -96,7 +96,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--datasets", nargs="+", default=["stocks", "noisy_cosine"])
     p.add_argument("--epochs", type=int, default=None, help="every cell's epochs (a smoke run; say so when quoting)")
-    p.add_argument("--data", type=Path, default=SHARED, help="the folder holding the seed's Google CSVs")
+    p.add_argument("--data", type=Path, default=SHARED, help="the folder holding the tutorial's Google CSVs")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     params, load_before = repo_params(), load()
@@ -107,7 +107,7 @@ def main() -> None:
         (root / "flows/datasets/noisy_cosine.py").write_text(NOISY_PLUGIN)
         if "stocks" in args.datasets:
             if not all((args.data / f).exists() for f in CSVS):
-                sys.exit(f"the seed's CSVs are not in {args.data}; pass --data")
+                sys.exit(f"the tutorial's CSVs are not in {args.data}; pass --data")
             for f in CSVS:
                 shutil.copy(args.data / f, root / "data/sources" / f)
             params["stocks"]["ingest"].update(source="csv", paths=[f"data/sources/{f}" for f in CSVS])

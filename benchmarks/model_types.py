@@ -1,8 +1,8 @@
 """Per-horizon RMSE of every model type against persistence and seasonal-naive, from params.yaml's own
 cells, through the real stages (subprocesses) in a temp copy of the project. Prints JSON.
 
-cosine: the cells of params' `cosine.cells` (the seeds' one-step cells are skipped unless --one-step).
-stocks: params' `stocks` model-type cells on the seed's Google CSVs (csv source, no network), when
+cosine: the cells of params' `cosine.cells` (the reference recipes' one-step cells are skipped unless --one-step).
+stocks: params' `stocks` model-type cells on the tutorial's Google CSVs (csv source, no network), when
 ../shared/data has them. `--all-types` adds the types a dataset's params do not list (recursive, synced
 with a Gaussian head, attention), each a copy of the dataset's own multi-step cell (its size, horizon,
 epochs, optimiser) with another task. `--epochs N` overrides every cell's epochs (a shorter run; say
@@ -21,7 +21,7 @@ from emit import emit, load
 from project import SHARED, repo_params, stage, temp_project, train_and_evaluate, write_params
 
 CSVS = ["Google_Stock_Price_Train.csv", "Google_Stock_Price_Test.csv"]
-SEEDS = ("rnn", "lstm", "gru")
+REFERENCE_CELLS = ("rnn", "lstm", "gru")
 TYPES = {"recursive": {"task": "recursive"}, "synced": {"task": "synced", "head": "gaussian"},
          "attention": {"task": "attention", "attention": "additive", "scheduled_sampling": 0.5}}
 ONLY_SEQ2SEQ = ("task", "head", "bidirectional", "scheduled_sampling", "attention")
@@ -64,7 +64,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--datasets", nargs="+", default=["cosine", "stocks"])
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--one-step", action="store_true", help="also the seeds' one-step cells (cosine: minutes each)")
+    p.add_argument("--one-step", action="store_true",
+                   help="also the reference recipes' one-step cells (cosine: minutes each)")
     p.add_argument("--all-types", action="store_true", help="add the types a dataset's params do not list")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
@@ -74,12 +75,13 @@ def main() -> None:
     with temp_project("rnnops-types-") as root:
         if "stocks" in args.datasets:
             if not all((SHARED / f).exists() for f in CSVS):
-                sys.exit(f"the seed's CSVs are not in {SHARED}")
+                sys.exit(f"the tutorial's CSVs are not in {SHARED}")
             for f in CSVS:
                 shutil.copy(SHARED / f, root / "data/sources" / f)
             params["stocks"]["ingest"].update(source="csv", paths=[f"data/sources/{f}" for f in CSVS])
         for dataset in args.datasets:
-            cells = [c for c in params[dataset].get("cells", params["cells"]) if args.one_step or c not in SEEDS]
+            cells = [c for c in params[dataset].get("cells", params["cells"])
+                     if args.one_step or c not in REFERENCE_CELLS]
             params[dataset]["cells"] = cells
             if args.all_types:
                 cells += add_types(params[dataset])

@@ -3,7 +3,7 @@ invocation on this machine. Prints JSON: each run's wall time (the whole command
 server, every stage's process, DVC's bookkeeping), the mean per jobs setting and the ratio jobs=2 / jobs=1.
 
 The profile is params.yaml's own cells (cosine's seven, text's three, and stocks' four with their
-backtests, on the seed's Google CSVs when ../shared/data has them), with fewer epochs and a shorter cosine
+backtests, on the tutorial's Google CSVs when ../shared/data has them), with fewer epochs and a shorter cosine
 window, so every dataset trains several cells in minutes. Both settings get the same threads per stage
 (runtime.threads: 1), so they compute the same results and differ only in how many stages run at once.
 

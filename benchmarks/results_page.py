@@ -22,6 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import results_global_vs_local  # noqa: E402  (beside this script)
 import results_intervals  # noqa: E402  (beside this script)
 
 from flows.core.atomic import write_text  # noqa: E402
@@ -195,7 +196,7 @@ def model_types(d: dict) -> str:
     return "\n".join(out)
 
 
-def stocks_seed(d: dict) -> str:
+def stocks_reference(d: dict) -> str:
     rows = [[r["config"], r["seed"], g(r["rmse"]), g(r["persistence_rmse"]), g(r["drift_rmse"]),
              f"{r['skill_vs_persistence']:+.3f}", g(r["backtest_mean_skill"], 2),
              r["backtest_folds_beating_persistence"], g(r["train_seconds"])] for r in d["results"]]
@@ -285,9 +286,11 @@ def gpu_check(d: dict) -> str:
 
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
-          "model_types": model_types, "stocks_seed": stocks_seed, "ddp_cpu": ddp, "text_profile": text_profile,
-          "sweep_workers": sweep_workers, "gpu_check": gpu_check, "pipeline_jobs": pipeline_jobs,
-          "intervals": lambda d: results_intervals.intervals(d, g, table)}
+          "model_types": model_types, "stocks_reference": stocks_reference, "ddp_cpu": ddp,
+          "text_profile": text_profile, "sweep_workers": sweep_workers, "gpu_check": gpu_check,
+          "pipeline_jobs": pipeline_jobs,
+          "intervals": lambda d: results_intervals.intervals(d, g, table),
+          "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table)}
 
 
 def benchmarks(root: Path) -> str:

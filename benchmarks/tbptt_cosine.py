@@ -1,4 +1,4 @@
-"""Time to validation MSE <= 1e-4 on the seed's cosine: windowed vs stateful (truncated BPTT), PyTorch's
+"""Time to validation MSE <= 1e-4 on the reference recipe's cosine: windowed vs stateful (truncated BPTT), PyTorch's
 default initialisation vs the Keras-style one, LSTM(200) and GRU(200), over several seeds, in one process.
 
 Both formulations are scored on the same 500 target values, cos at points 2500..2999 (the windowed
@@ -72,7 +72,7 @@ class Curve(pl.Callback):
 
 
 def run(series, cell: str, init: str, formulation: str, seed: int, args) -> dict:
-    net = NetworkConfig(cell=cell, hidden_size=200, init=init)
+    net = NetworkConfig(kind=cell, hidden_size=200, init=init)
     if formulation == "windowed":  # the pipeline's cosine cells: batch 100, Adam 1e-3, clip 1
         train, val = (WindowDataset(series, 500, r) for r in (range(2000), range(2000, 2500)))
         optim = OptimConfig(epochs=args.windowed_epochs, batch_size=100, lr=1e-3, clip=1.0)

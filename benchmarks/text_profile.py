@@ -1,6 +1,6 @@
-"""The pipeline's default text cells (params.yaml `text`) on a corpus of the seed's size, through the real
-stages: train seconds, validation nats against the unigram baseline, and samples, per cell. Othello (the
-seed's corpus, ~150k characters) is not in this repository; by default the first --chars characters of
+"""The pipeline's default text cells (params.yaml `text`) on a corpus of the reference recipe's size, through
+the real stages: train seconds, validation nats against the unigram baseline, and samples, per cell. Othello
+(the reference recipe's corpus, ~150k characters) is not in this repository; by default the first --chars characters of
 ../shared/data/tinyshakespeare.txt stand in for it. Prints JSON.
 
     python benchmarks/text_profile.py [--corpus FILE] [--chars 150000] [--epochs N] [--out F]
@@ -20,7 +20,7 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, default=SHARED / "tinyshakespeare.txt")
     p.add_argument("--chars", type=int, default=150_000, help="characters of the corpus used (0: all)")
     p.add_argument("--epochs", type=int, default=None, help="override every text cell's epochs")
-    p.add_argument("--seed-text", default=None, help="default: the validation split's first seq_len characters")
+    p.add_argument("--prompt", default=None, help="default: the validation split's first seq_len characters")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     text = args.corpus.read_text(encoding="utf-8")
@@ -31,7 +31,7 @@ def main() -> None:
     if args.epochs:
         for cell in cells:
             section["train"][cell]["epochs"] = args.epochs
-    section["evaluate"]["seed_text"] = args.seed_text  # params' seed is about Python, not this corpus
+    section["evaluate"]["prompt"] = args.prompt  # params' prompt is about Python, not this corpus
     load_before = load()
     result = {"benchmark": "text_profile", "corpus": args.corpus.name, "characters": len(text),
               "lowercase": section["ingest"]["lowercase"], "cells": {}}
@@ -50,7 +50,7 @@ def main() -> None:
                                      "train_seconds": round(metrics["train_seconds"], 1),
                                      "val_nats": round(val["loss_nats"], 4),
                                      "unigram_nats": round(val["unigram_loss_nats"], 4),
-                                     "seed_text": samples["seed_text"], "samples": samples["samples"]}
+                                     "prompt": samples["prompt"], "samples": samples["samples"]}
     emit(result, load_before, args.out)
 
 

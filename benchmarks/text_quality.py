@@ -137,7 +137,7 @@ def main() -> None:
     probe_ids = val_ids[: args.probe + 1]
     probe = StreamBlocks(probe_ids[:-1], probe_ids[1:], args.score_streams, block=1000)
     pl.seed_everything(args.seed, verbose=False)
-    net_cfg = NetworkConfig(cell=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
+    net_cfg = NetworkConfig(kind=args.cell, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
                             init=args.init)
     optim = OptimConfig(epochs=1000, lr=args.lr, clip=1.0, weight_decay=args.weight_decay,
                         tbptt={"k1": args.k1, "reset": args.reset}, lr_schedule="cosine_decay")

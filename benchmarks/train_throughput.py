@@ -28,9 +28,9 @@ from models.runtime import flush_denormals
 from models.windows import WindowDataset
 
 SEED_CELLS = {  # the cosine defaults of params.yaml
-    "rnn": NetworkConfig(cell="rnn", activation="linear", hidden_size=200, recurrent_max_norm=1.0),
-    "lstm": NetworkConfig(cell="lstm", hidden_size=200),
-    "gru": NetworkConfig(cell="gru", hidden_size=200),
+    "rnn": NetworkConfig(kind="rnn", activation="linear", hidden_size=200, recurrent_max_norm=1.0),
+    "lstm": NetworkConfig(kind="lstm", hidden_size=200),
+    "gru": NetworkConfig(kind="gru", hidden_size=200),
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from models.errors import InvalidParameter
 from models.model_types import DEFAULT, HEADS, model_type, names_where
 
-CELLS = ("rnn", "lstm", "gru")
+KINDS = ("rnn", "lstm", "gru")  # the recurrent kinds (params key `kind`); a cell is a named configuration
 ACTIVATIONS = ("tanh", "relu", "linear")
 ATTENTIONS = ("dot", "additive")
 INITS = ("torch", "keras")
@@ -35,7 +35,7 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    cell: str = "lstm"
+    kind: str = "lstm"  # the recurrent kind: rnn | lstm | gru
     input_size: int = 1
     hidden_size: int = 64
     num_layers: int = 1
@@ -56,14 +56,14 @@ class NetworkConfig:
 
     def __post_init__(self):
         _check(self.init in INITS, f"init must be one of {', '.join(INITS)}, got {self.init!r}.")
-        _check(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}.")
+        _check(self.kind in KINDS, f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}.")
         _check(
             self.activation in ACTIVATIONS,
             f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}.",
         )
         _check(
-            self.cell == "rnn" or self.activation == "tanh",
-            f"activation {self.activation!r} applies to the vanilla rnn cell only; "
+            self.kind == "rnn" or self.activation == "tanh",
+            f"activation {self.activation!r} applies to the vanilla rnn kind only; "
             f"LSTM/GRU have fixed gates (leave activation at tanh).",
         )
         for name in ("input_size", "hidden_size", "num_layers", "output_size"):
@@ -82,34 +82,53 @@ class NetworkConfig:
 
     def _check_task(self) -> None:
         """What the cell's model type (models.model_types) allows of horizon, head, direction and inputs."""
-        kind = model_type(self.task)
+        mtype = model_type(self.task)
         _check(isinstance(self.horizon, int) and self.horizon > 0,
                f"horizon must be a positive integer, got {self.horizon!r}.")
-        _check(kind.multi_step or self.horizon == 1,
+        _check(mtype.multi_step or self.horizon == 1,
                f"task {self.task} forecasts one step but horizon is {self.horizon}; set horizon: 1 or choose task "
                f"{_either(names_where(lambda k: k.multi_step))}.")
         _check(self.head in HEADS, f"head must be one of {', '.join(HEADS)}, got {self.head!r}.")
-        _check(self.head in kind.heads, f"task {self.task} has head {' | '.join(kind.heads)}, not {self.head!r}; "
+        _check(self.head in mtype.heads, f"task {self.task} has head {' | '.join(mtype.heads)}, not {self.head!r}; "
                f"change head.")
         _check(self.attention in ATTENTIONS,
                f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}.")
         _check(0.0 <= self.scheduled_sampling <= 1.0,
                f"scheduled_sampling must be in [0, 1], got {self.scheduled_sampling!r}.")
         decoders = names_where(lambda k: k.decoder)
-        _check(self.scheduled_sampling == 0 or kind.decoder,
+        _check(self.scheduled_sampling == 0 or mtype.decoder,
                f"scheduled_sampling applies to the decoder tasks ({', '.join(decoders)}), not {self.task!r}; "
                f"set it to 0.")
-        _check(not (self.bidirectional and kind.one_way),
-               f"task {self.task} {kind.one_way}; set bidirectional: false (or use "
+        _check(not (self.bidirectional and mtype.one_way),
+               f"task {self.task} {mtype.one_way}; set bidirectional: false (or use "
                f"{_either(names_where(lambda k: not k.one_way))}, which may read the window both ways).")
-        _check(not kind.single_feature or self.input_size == 1,
-               f"task {self.task} {kind.single_feature}, so the series must be its only feature "
+        _check(not mtype.single_feature or self.input_size == 1,
+               f"task {self.task} {mtype.single_feature}, so the series must be its only feature "
                f"(input_size 1, got {self.input_size}).")
 
     @property
     def multi_step(self) -> bool:
-        """True for every net of models.forecasters (anything but the seeds' point one-step)."""
-        return not (model_type(self.task).seed_point and self.head == "point")
+        """True for every net of models.forecasters (anything but the reference recipes' point one-step)."""
+        return not (model_type(self.task).reference_point and self.head == "point")
+
+    def __setstate__(self, state: dict) -> None:
+        """A network pickled before `cell` was renamed `kind` (an MLflow model) unpickles with its kind, not
+        the default one."""
+        object.__setattr__(self, "__dict__", saved_fields(state))
+
+
+# Keys a saved network config (weights/config.json, a pickle) may hold under an older name: old name -> new.
+RENAMED_FIELDS = {"cell": "kind"}
+
+
+def saved_fields(values: dict) -> dict:
+    """A saved NetworkConfig's fields under today's names (a model written before a rename still loads)."""
+    return {RENAMED_FIELDS.get(key, key): value for key, value in values.items()}
+
+
+def saved_network(values: dict) -> NetworkConfig:
+    """The NetworkConfig of a saved model folder's config.json "net"."""
+    return NetworkConfig(**saved_fields(values))
 
 
 @dataclass(frozen=True)
@@ -166,8 +185,8 @@ class OptimConfig:
 
 
 def stability_note(net: NetworkConfig, optim: OptimConfig) -> str | None:
-    """What keeps a linear recurrence from exploding over hundreds of steps (the seed's Keras recipe diverges)."""
-    if net.cell != "rnn" or net.activation != "linear":
+    """What keeps a linear recurrence from exploding over hundreds of steps (the reference recipe diverges in Keras)."""
+    if net.kind != "rnn" or net.activation != "linear":
         return None
     guards = [f"spectral norm of W_hh capped at {net.recurrent_max_norm}" if net.recurrent_max_norm
               else "NO cap on W_hh (recurrent_max_norm: null), so h_t may grow without bound",

@@ -124,7 +124,7 @@ class EncoderDecoder(Forecaster):
         encoded = cfg.hidden_size * directions
         self.encoder = make_recurrent(cfg)
         self.bridge = nn.Linear(encoded, cfg.hidden_size)
-        cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(cfg.cell)
+        cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(cfg.kind)
         self.decoder = cell(1, cfg.hidden_size) if cell else nn.RNNCell(
             1, cfg.hidden_size, nonlinearity="relu" if cfg.activation == "relu" else "tanh")
         self.attend = Attention(cfg.attention, cfg.hidden_size, encoded) if attend else None
@@ -135,13 +135,13 @@ class EncoderDecoder(Forecaster):
     def forward(self, x: torch.Tensor, teacher: torch.Tensor | None = None, return_weights: bool = False):
         states = all_states(self.encoder, x)
         hidden = torch.tanh(self.bridge(last_state(states, self.cfg)))
-        state = (hidden, torch.zeros_like(hidden)) if self.cfg.cell == "lstm" else hidden
+        state = (hidden, torch.zeros_like(hidden)) if self.cfg.kind == "lstm" else hidden
         keys = self.attend.prepare(states) if self.attend else None
         previous = x[:, -1, :1]
         outputs, weights = [], []
         for step in range(self.cfg.horizon):
             state = self.decoder(previous, state)
-            features = state[0] if self.cfg.cell == "lstm" else state
+            features = state[0] if self.cfg.kind == "lstm" else state
             if self.attend:
                 context, w = self.attend(features, states, keys)
                 features = torch.cat([features, context], 1)
@@ -169,7 +169,8 @@ class AttentionDecoder(EncoderDecoder):
 
 
 def build_network(cfg: NetworkConfig) -> nn.Module:
-    """The net a cell's config describes: its model type's, or the seeds' RecurrentNet for a point one-step cell."""
+    """The net a cell's config describes: its model type's, or the reference recipes' RecurrentNet for a point
+    one-step cell."""
     if not cfg.multi_step:
         return RecurrentNet(cfg)
     return resolve(model_type(cfg.task).network)(cfg)

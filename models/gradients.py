@@ -71,7 +71,7 @@ def state_gradient_norms(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np
     rnet, seen = _inner(net), []
     many = y.dim() == (2 if classes else 3)
 
-    def catch(module, args):  # float64 on the way in too (the seed-faithful character model casts ids to float32)
+    def catch(module, args):  # float64 on the way in too (the reference_input character model casts ids to float32)
         seen.append(args[0].double())
         return (seen[-1], *args[1:])
 

@@ -162,7 +162,7 @@ class SequenceModule(pl.LightningModule):
         self.log_dict(self.val_metrics(sums))
 
     def configure_optimizers(self):
-        # AdamW with weight_decay 0 is Adam (the seeds' optimiser) step for step.
+        # AdamW with weight_decay 0 is Adam (the reference recipes' optimiser) step for step.
         return torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
 
 

@@ -1,4 +1,4 @@
-"""A linear recurrence, h_t = W_hh h_{t-1} + W_ih x_t + b: the seed's Keras SimpleRNN(activation="linear").
+"""A linear recurrence, h_t = W_hh h_{t-1} + W_ih x_t + b: the reference recipe's Keras SimpleRNN(activation="linear").
 
 torch's nn.RNN only has tanh/relu. A Python loop over 500 steps is slow to differentiate, but a
 linear recurrence started from h_{-1} = 0 has a closed form for its last state,

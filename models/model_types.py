@@ -16,7 +16,7 @@ from typing import Any, Callable
 from models.errors import InvalidParameter
 
 HEADS = ("point", "gaussian")  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
-DEFAULT = "one_step"  # the seeds' many-to-one, what a cell without `task:` is
+DEFAULT = "one_step"  # the reference recipes' many-to-one, what a cell without `task:` is
 Target = str | Callable  # "package.module:attribute", or the class / function itself
 
 
@@ -31,9 +31,9 @@ class ModelType:
     module: Target = "models.forecast_module:HorizonRegressor"
     multi_step: bool = True  # forecasts `horizon` steps; False: one step only (horizon must be 1)
     heads: tuple[str, ...] = HEADS
-    # With head point it is the seeds' many-to-one net (models.networks.RecurrentNet, trained by
+    # With head point it is the reference recipes' many-to-one net (models.networks.RecurrentNet, trained by
     # models.regression.Regressor, scored by the plug-in's one-step scoring); its `network` is its Gaussian form.
-    seed_point: bool = False
+    reference_point: bool = False
     one_way: str | None = None  # why its net may not read the window both ways (refuses bidirectional), or None
     single_feature: str | None = None  # why the series must be its only input feature, or None
     decoder: bool = False  # trained with teacher forcing: scheduled_sampling applies
@@ -72,13 +72,14 @@ def resolve(target: Target) -> Callable[..., Any]:
 def build_module(net, optim):
     """The LightningModule that trains `net` (built by models.forecasters.build_network from net.cfg);
     imports Lightning: call it from training only."""
-    seed = not net.cfg.multi_step
-    return resolve("models.regression:Regressor" if seed else model_type(net.cfg.task).module)(net, optim)
+    reference = not net.cfg.multi_step
+    return resolve("models.regression:Regressor" if reference else model_type(net.cfg.task).module)(net, optim)
 
 
 # The built-in types; their networks are in models/forecasters.py.
 FEEDS_BACK = "feeds its forecasts back as inputs"
-register(ModelType("one_step", "models.forecasters:Recursive", "the next value", multi_step=False, seed_point=True))
+register(ModelType("one_step", "models.forecasters:Recursive", "the next value", multi_step=False,
+                   reference_point=True))
 register(ModelType("recursive", "models.forecasters:Recursive", "the next value, fed its own forecast back H times",
                    single_feature=FEEDS_BACK))
 register(ModelType("synced", "models.forecasters:Synced", "the H values after every step of the window",

@@ -9,7 +9,7 @@ from models.linear_rnn import LinearRNN
 
 
 def make_recurrent(cfg: NetworkConfig) -> nn.Module:
-    if cfg.cell == "rnn" and cfg.activation == "linear":
+    if cfg.kind == "rnn" and cfg.activation == "linear":
         return LinearRNN(
             cfg.input_size,
             cfg.hidden_size,
@@ -26,9 +26,9 @@ def make_recurrent(cfg: NetworkConfig) -> nn.Module:
         bidirectional=cfg.bidirectional,
         batch_first=True,
     )
-    if cfg.cell == "rnn":
+    if cfg.kind == "rnn":
         return nn.RNN(nonlinearity=cfg.activation, **kwargs)
-    return (nn.LSTM if cfg.cell == "lstm" else nn.GRU)(**kwargs)
+    return (nn.LSTM if cfg.kind == "lstm" else nn.GRU)(**kwargs)
 
 
 @torch.no_grad()

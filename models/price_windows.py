@@ -1,7 +1,7 @@
 """Prices -> model series and back, with every statistic fit on the training rows only.
 
 Two formulations of "predict tomorrow's price from the last `window` days":
-- level (the seed): MinMax-scale the price to [0, 1] on the training years; the target is the
+- level (the reference recipe): MinMax-scale the price to [0, 1] on the training years; the target is the
   next scaled price. Test prices above the training maximum fall outside anything the network
   has seen, and a model that mostly copies its last input scores like persistence at best.
 - log_return: standardise r_t = log(p_t / p_{t-1}) on the training years; the target is the next

@@ -19,7 +19,7 @@ Backward. h_t reaches L along two roads, its own output (many-to-many, or t = T-
     dW_hy += dy_t^T h_t      db_y  += sum over the batch of dy_t
     dh0   = sum over the batch of da_0 W_hh
 
-The seed tutorial's backward had three bugs: f' taken at the wrong time index, a name that was
+The cosine tutorial's backward had three bugs: f' taken at the wrong time index, a name that was
 never defined, and a gradient added to the wrong bias. Each changes a number that
 tests/test_reference_rnn.py compares with torch (or, the undefined name, fails the first call).
 """
@@ -168,7 +168,7 @@ class SGD:
 
 
 def cosine_windows(points: int = 120, window: int = 12, stop: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
-    """The seed's task, tiny: windows of cos(x) -> the next value; x: (N, window, 1), y: (N, 1)."""
+    """The reference recipe's task, tiny: windows of cos(x) -> the next value; x: (N, window, 1), y: (N, 1)."""
     series = np.cos(np.linspace(1.0, stop, points))
     starts = range(points - window)
     x = np.stack([series[s:s + window] for s in starts])[..., None]

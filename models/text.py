@@ -18,7 +18,7 @@ UNKNOWN = "\ufffd"  # stands for characters the training split never showed
 
 
 class Vocab:
-    """Sorted characters of the training split (the seed's recipe), plus one id for unseen ones."""
+    """Sorted characters of the training split (the reference recipe's), plus one id for unseen ones."""
 
     def __init__(self, chars: list[str]):
         self.chars = list(chars)
@@ -47,7 +47,7 @@ class Vocab:
 class CharWindows(Dataset):
     """Sequences of `seq_len` ids every `stride` characters, as views of one id tensor (memory O(text)).
 
-    many_to_many: the target is the input shifted by one (char-rnn); otherwise the next id (the seed).
+    many_to_many: the target is the input shifted by one (char-rnn); otherwise the next id (the reference recipe).
     """
 
     def __init__(self, ids: np.ndarray, seq_len: int, stride: int = 1, many_to_many: bool = True):
@@ -71,18 +71,19 @@ class CharWindows(Dataset):
 
 
 class CharNet(nn.Module):
-    """Embedding (or the seed's normalised id as one feature) -> RNN/LSTM/GRU -> logits over the vocabulary."""
+    """Embedding (or, reference_input, the reference recipe's normalised id as one feature) -> RNN/LSTM/GRU ->
+    logits over the vocabulary."""
 
-    def __init__(self, vocab_size: int, net: NetworkConfig, embedding_dim: int = 64, seed_faithful: bool = False):
+    def __init__(self, vocab_size: int, net: NetworkConfig, embedding_dim: int = 64, reference_input: bool = False):
         super().__init__()
-        self.vocab_size, self.seed_faithful = vocab_size, seed_faithful
-        self.embed = None if seed_faithful else nn.Embedding(vocab_size, embedding_dim)
-        width = 1 if seed_faithful else embedding_dim
+        self.vocab_size, self.reference_input = vocab_size, reference_input
+        self.embed = None if reference_input else nn.Embedding(vocab_size, embedding_dim)
+        width = 1 if reference_input else embedding_dim
         self.rnn = RecurrentNet(NetworkConfig(**{**net.__dict__, "input_size": width, "output_size": vocab_size}))
 
     def forward(self, ids: torch.Tensor, many_to_many: bool = True, state=None, return_state: bool = False):
         """ids: (batch, time) -> logits (batch, time, vocab) or (batch, vocab); state as RecurrentNet's."""
-        x = ids[..., None].float() / self.vocab_size if self.seed_faithful else self.embed(ids)
+        x = ids[..., None].float() / self.vocab_size if self.reference_input else self.embed(ids)
         return self.rnn(x, many_to_many=many_to_many, state=state, return_state=return_state)
 
 
@@ -146,19 +147,19 @@ def dynamic_nats(net: CharNet, ids, segment: int, lr: float, decay: float = 0.0)
 
 
 @torch.no_grad()
-def generate(net: CharNet, vocab: Vocab, seed_text: str, length: int, temperature: float = 1.0, top_k: int = 0,
+def generate(net: CharNet, vocab: Vocab, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
              rng_seed: int = 0, context: int = 256, stateful: bool = False) -> str:
-    """One-to-many: feed the seed, then sample one character at a time (deterministic for a given rng_seed).
+    """One-to-many: feed the prompt, then sample one character at a time (deterministic for a given rng_seed).
 
     stateful (a model trained on streams): the state runs on from character to character, as in training;
     otherwise each step re-reads the last `context` characters from a zero state, as windows were read."""
     if temperature <= 0:
         raise InvalidParameter(f"temperature must be > 0, got {temperature}.")
-    if not seed_text:
-        raise InvalidParameter("the seed text is empty; give at least one character.")
+    if not prompt:
+        raise InvalidParameter("the prompt is empty; give at least one character.")
     net.eval()
     generator = torch.Generator().manual_seed(rng_seed)
-    ids = torch.as_tensor(vocab.encode(seed_text)[0])[None]
+    ids = torch.as_tensor(vocab.encode(prompt)[0])[None]
     unknown = vocab.index[UNKNOWN]
     out, state = [], None
     for _ in range(length):

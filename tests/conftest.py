@@ -82,7 +82,7 @@ TINY_TEXT = {
     "windows": {"seq_len": 16, "stride": 8, "val_fraction": 0.2, "mode": "many_to_many"},
     "train": {cell: {"hidden_size": 16, "num_layers": 1, "embedding_dim": 8, "epochs": 2, "batch_size": 32,
                      "lr": 0.01, "clip": 1.0} for cell in ("rnn", "lstm", "gru")},
-    "evaluate": {"seed_text": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
+    "evaluate": {"prompt": None, "length": 40, "temperatures": [0.5, 1.0], "top_k": 0, "rng_seed": 1},
 }
 
 
@@ -103,11 +103,11 @@ def write_tiny_corpus(root: Path) -> None:
 
 
 def needs_seed_csvs():
-    """In CI the seed's CSVs must be there: a missing ../shared/data fails, it does not skip quietly."""
+    """In CI the tutorial's CSVs must be there: a missing ../shared/data fails, it does not skip quietly."""
     if not (SHARED_DATA / "Google_Stock_Price_Train.csv").exists():
         if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the seed's Google CSVs are not in {SHARED_DATA}")
-        pytest.skip(f"the seed's Google CSVs are not in {SHARED_DATA}")
+            pytest.fail(f"CI is set but the tutorial's Google CSVs are not in {SHARED_DATA}")
+        pytest.skip(f"the tutorial's Google CSVs are not in {SHARED_DATA}")
 
 
 def copy_seed_csvs(root: Path) -> None:

@@ -48,7 +48,7 @@ from flows import tracking
 from models.config import NetworkConfig
 from models.networks import RecurrentNet
 root, score = Path(sys.argv[1]), float(sys.argv[2])
-net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=4)).eval()
 run = tracking.start_training_run(root, "race", "gru", {},
                                   tracking.DataInput("cosine-windows", "abc", "generated", "cos", {"train": 1}))
 result = tracking.finish_evaluation(root, "race", run.run_id, {"cell": "gru", "val": {"rmse": score}}, [], net,
@@ -199,7 +199,7 @@ def test_a_stock_champion_is_rescored_through_its_own_fitted_transform(tmp_path)
     own = PriceTransform.fit(prices[:40] * 0.8, "level")  # the incumbent's fit, on older and lower prices
     model = tmp_path / "incumbent"
     model.mkdir()
-    cfg = NetworkConfig(cell="gru", hidden_size=4)
+    cfg = NetworkConfig(kind="gru", hidden_size=4)
     torch.manual_seed(0)
     torch.save(build_network(cfg).state_dict(), model / "model.pt")
     (model / "config.json").write_text(dumps({"net": dataclasses.asdict(cfg), "window": 10}))
@@ -228,7 +228,7 @@ def test_a_text_champion_of_another_vocabulary_is_unscorable(tmp_path):
     data = plugin.load(tmp_path)
     rescore = rescorer(tmp_path, params, plugin, data, "loss_nats")
     chars = data.info["vocab"].chars
-    cfg = NetworkConfig(cell="gru", hidden_size=4)
+    cfg = NetworkConfig(kind="gru", hidden_size=4)
     for name, vocab in (("same", chars), ("other", ["#" if c == chars[1] else c for c in chars])):
         model = tmp_path / name
         model.mkdir()

@@ -63,7 +63,7 @@ def outcome_of(root) -> dict:
 def test_four_trainings_with_two_and_four_jobs_compute_what_one_job_does(project, mlflow_uri, prefect_harness):
     params = tiny_params()
     params["cosine"]["cells"] = ["rnn", "lstm", "gru", "wide"]  # 4 trainings that do not wait for each other
-    params["cosine"]["train"]["wide"] = {**params["cosine"]["train"]["gru"], "cell": "gru", "hidden_size": 24}
+    params["cosine"]["train"]["wide"] = {**params["cosine"]["train"]["gru"], "kind": "gru", "hidden_size": 24}
     params["cosine"]["evaluate"]["gradients"] = False
     params["runtime"] = {"threads": 1}  # torch's GRU sums in another order on 2 threads: same share each run
     write_params(project, params)

@@ -18,7 +18,7 @@ def test_each_cells_chart_names_columns_of_the_table_its_evaluate_writes(tmp_pat
     params = tiny_params(("cosine", "stocks"))
     for dataset, kind in (("cosine", "gru"), ("stocks", "lstm")):  # a dataset's own cells, one a model type
         params[dataset]["cells"] = [kind, "s2s"]
-        params[dataset]["train"]["s2s"] = {"cell": kind, **MULTI_STEP}
+        params[dataset]["train"]["s2s"] = {"kind": kind, **MULTI_STEP}
     write_params(tmp_path, params)
     charts = {name: chart for entry in dvc_yaml.plots(dvc_yaml.plan(REPO, params), params)
               for name, chart in entry.items()}

@@ -23,7 +23,7 @@ TYPES = [  # (task, head, bidirectional): every type, each encoder that may read
 
 def net_for(task, head, bidirectional, cell="gru", attention="dot"):
     torch.manual_seed(0)
-    cfg = NetworkConfig(cell=cell, hidden_size=8, task=task, head=head, horizon=1 if task == "one_step" else H,
+    cfg = NetworkConfig(kind=cell, hidden_size=8, task=task, head=head, horizon=1 if task == "one_step" else H,
                         bidirectional=bidirectional, attention=attention)
     return build_network(cfg).eval()
 
@@ -136,11 +136,11 @@ def test_impossible_task_params_say_which_key_to_fix(change, message):
 def test_a_freely_named_cell_needs_its_kind_and_text_offers_no_forecasting_task():
     params = tiny_params()
     params["cosine"]["train"]["lstm_s2s"] = {"hidden_size": 4, "task": "seq2seq", "horizon": 5}
-    with pytest.raises(InvalidParameter, match="needs a key cell: rnn | lstm | gru"):
+    with pytest.raises(InvalidParameter, match="needs a key kind: rnn | lstm | gru"):
         train_spec(params, "cosine", "lstm_s2s")
-    params["cosine"]["train"]["lstm_s2s"]["cell"] = "lstm"
+    params["cosine"]["train"]["lstm_s2s"]["kind"] = "lstm"
     spec = train_spec(params, "cosine", "lstm_s2s")
-    assert (spec.net.cell, spec.net.task, spec.net.horizon) == ("lstm", "seq2seq", 5)
+    assert (spec.net.kind, spec.net.task, spec.net.horizon) == ("lstm", "seq2seq", 5)
     params["text"]["train"]["gru"]["task"] = "synced"
     with pytest.raises(InvalidParameter, match="text offers task one_step with head point only"):
         train_spec(params, "text", "gru")

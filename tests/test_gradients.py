@@ -35,7 +35,7 @@ def reference_of(net: RecurrentNet) -> dict:
 @pytest.mark.parametrize("many_to_many", [False, True])
 def test_the_probe_equals_the_reference_bptt(activation, many_to_many):
     torch.manual_seed(0)
-    net = RecurrentNet(NetworkConfig(cell="rnn", activation=activation, hidden_size=6, input_size=2)).double()
+    net = RecurrentNet(NetworkConfig(kind="rnn", activation=activation, hidden_size=6, input_size=2)).double()
     x = torch.randn(4, 15, 2, dtype=torch.float64)
     y = torch.randn(4, 15, 1, dtype=torch.float64) if many_to_many else torch.randn(4, 1, dtype=torch.float64)
     found = state_gradient_norms(net, x, y)
@@ -50,7 +50,7 @@ def test_the_probe_equals_the_reference_bptt(activation, many_to_many):
 def test_the_probe_is_the_total_derivative_in_a_stacked_network(cell):
     """Two layers: nudge the top layer's h_t along the probe's gradient and rerun the rest of the window."""
     torch.manual_seed(1)
-    net = RecurrentNet(NetworkConfig(cell=cell, hidden_size=5, num_layers=2, input_size=1)).double().eval()
+    net = RecurrentNet(NetworkConfig(kind=cell, hidden_size=5, num_layers=2, input_size=1)).double().eval()
     x, y = torch.randn(1, 12, 1, dtype=torch.float64), torch.randn(1, 1, dtype=torch.float64)
     from models.gradients import last_layer_states
 
@@ -82,10 +82,10 @@ def test_the_probe_is_the_total_derivative_in_a_stacked_network(cell):
 def test_vanishing_for_gated_and_tanh_cells_exploding_for_the_unguarded_linear_rnn():
     x = torch.cos(torch.linspace(0, 20, 101))[:-1].reshape(1, 100, 1).repeat(2, 1, 1)
     ratios = {}
-    for name, cfg in {**{cell: NetworkConfig(cell=cell, hidden_size=16) for cell in ("rnn", "lstm", "gru")},
-                      "linear unguarded": NetworkConfig(cell="rnn", activation="linear", hidden_size=16,
+    for name, cfg in {**{cell: NetworkConfig(kind=cell, hidden_size=16) for cell in ("rnn", "lstm", "gru")},
+                      "linear unguarded": NetworkConfig(kind="rnn", activation="linear", hidden_size=16,
                                                         recurrent_init_scale=1.1),
-                      "linear guarded": NetworkConfig(cell="rnn", activation="linear", hidden_size=16,
+                      "linear guarded": NetworkConfig(kind="rnn", activation="linear", hidden_size=16,
                                                       recurrent_init_scale=1.1, recurrent_max_norm=1.0)}.items():
         torch.manual_seed(2)
         y = torch.ones(2, 1) * 5  # a loss far from 0 at t = T, so dL/dh_T is not tiny
@@ -98,20 +98,20 @@ def test_vanishing_for_gated_and_tanh_cells_exploding_for_the_unguarded_linear_r
 
 def test_the_character_model_is_probed_through_its_embedding():
     torch.manual_seed(3)
-    net = CharNet(11, NetworkConfig(cell="lstm", hidden_size=8), embedding_dim=4)
+    net = CharNet(11, NetworkConfig(kind="lstm", hidden_size=8), embedding_dim=4)
     ids = torch.randint(0, 11, (3, 20))
     many = state_gradient_norms(net, ids, torch.randint(0, 11, (3, 20)))
     one = state_gradient_norms(net, ids, torch.randint(0, 11, (3,)))
     assert many.shape == one.shape == (3, 20) and np.isfinite(many).all() and (many > 0).all()
     assert one[:, -1].mean() > one[:, 0].mean()  # one target at the end: the signal fades going back
     assert net.training and next(net.parameters()).dtype == torch.float32  # left as found
-    faithful = CharNet(11, NetworkConfig(cell="gru", hidden_size=8), seed_faithful=True)  # the scaled id as input
+    faithful = CharNet(11, NetworkConfig(kind="gru", hidden_size=8), reference_input=True)  # the scaled id as input
     assert np.isfinite(state_gradient_norms(faithful, ids, torch.randint(0, 11, (3,)))).all()
 
 
 def test_a_long_fade_stays_visible_in_float64():
     torch.manual_seed(4)
-    net = RecurrentNet(NetworkConfig(cell="lstm", hidden_size=8))
+    net = RecurrentNet(NetworkConfig(kind="lstm", hidden_size=8))
     norms = state_gradient_norms(net, torch.randn(1, 600, 1), torch.ones(1, 1)).mean(0)
     assert 0 < norms[0] < 1e-40 < norms[-1]  # below float32's smallest number, yet not zero
 
@@ -119,7 +119,7 @@ def test_a_long_fade_stays_visible_in_float64():
 def test_probe_spreads_over_the_validation_windows():
     series = np.cos(np.linspace(0, 30, 300))
     windows = WindowDataset(series, 20, range(100, 250))
-    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4))
+    net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=4))
     assert probe(net, windows, 5).shape == (5, 20)
     assert probe(net, WindowDataset(series, 20, range(100, 103)), 8).shape == (3, 20)
 
@@ -141,7 +141,7 @@ def test_impossible_settings_are_one_sentence(evaluate, message):
 def test_training_traces_every_step_before_and_after_clipping(clip):
     pl.seed_everything(0)
     ds = WindowDataset(np.cos(np.linspace(1, 30, 200)), 20)
-    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=8))
+    net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=8))
     module = Regressor(net, OptimConfig(epochs=2, lr=0.01, clip=clip))
     trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0)
@@ -174,5 +174,5 @@ def test_the_probe_skips_what_it_cannot_follow_instead_of_failing_evaluate():
 
     series = np.cos(np.linspace(0, 20, 200)).astype(np.float32)
     windows = WindowDataset(series, 20, range(10), horizon=5)
-    net = build_network(NetworkConfig(cell="gru", hidden_size=4, task="recursive", horizon=5))
+    net = build_network(NetworkConfig(kind="gru", hidden_size=4, task="recursive", horizon=5))
     assert probe(net, windows, 4) is None

@@ -17,7 +17,7 @@ from models.errors import InvalidParameter, RnnopsError
 from models.windows import WindowDataset
 from tests.conftest import tiny_params, write_params
 
-SPEC = TrainSpec(NetworkConfig(cell="lstm", hidden_size=4), OptimConfig(epochs=2, batch_size=20), seed=7)
+SPEC = TrainSpec(NetworkConfig(kind="lstm", hidden_size=4), OptimConfig(epochs=2, batch_size=20), seed=7)
 
 DATA = tracking.DataInput("cosine-windows", "abc123", "generated", "cos(x)", {"train": 1, "val": 1})
 

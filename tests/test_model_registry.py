@@ -62,7 +62,7 @@ def test_a_type_registered_here_trains_and_is_scored_per_horizon_through_the_plu
 
     params = tiny_params()
     params["cosine"]["cells"] = ["direct"]
-    params["cosine"]["train"] = {"direct": {"cell": "gru", "task": "direct", "horizon": H, "hidden_size": 8,
+    params["cosine"]["train"] = {"direct": {"kind": "gru", "task": "direct", "horizon": H, "hidden_size": 8,
                                             "epochs": 1, "batch_size": 50, "lr": 0.01, "clip": 1.0}}
     write_params(tmp_path, params)
     ingest(tmp_path, "cosine")
@@ -106,7 +106,7 @@ def test_a_registered_entry_decides_what_a_cell_may_set(toy_types, values, messa
 
 def test_a_dataset_offers_the_registered_types_and_only_its_own_heads(toy_types, monkeypatch):
     params = tiny_params()
-    params["cosine"]["train"]["toy"] = {"cell": "gru", "task": "direct", "horizon": H, "head": "gaussian"}
+    params["cosine"]["train"]["toy"] = {"kind": "gru", "task": "direct", "horizon": H, "head": "gaussian"}
     assert train_spec(params, "cosine", "toy").net.task == "direct"  # offered, though registered after cosine loaded
     monkeypatch.setattr(datasets.get("cosine"), "heads", ("point",))
     with pytest.raises(InvalidParameter, match="cosine offers task .*direct.* with head point only"):
@@ -119,7 +119,7 @@ def test_a_dataset_offers_the_registered_types_and_only_its_own_heads(toy_types,
 @pytest.mark.parametrize("task,drawn", [("attention", True), ("seq2seq", False)])
 def test_horizons_draws_attention_weights_of_the_types_whose_entry_says_so(task, drawn):
     torch.manual_seed(0)
-    net = build_network(NetworkConfig(cell="gru", hidden_size=4, task=task, horizon=H))
+    net = build_network(NetworkConfig(kind="gru", hidden_size=4, task=task, horizon=H))
     windows = WindowDataset(np.cos(np.linspace(0, 20, 200)).astype(np.float32), 20, range(0, 150), horizon=H)
     _, weights = horizons.forecast(net, windows, weights=True)
     assert (weights is not None) == drawn

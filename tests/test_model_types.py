@@ -22,7 +22,7 @@ TYPES = {  # cell -> its params beyond COMMON: each type once, both heads, a bid
     # free-running forecasts, and its tiny-profile runs were unstable (the stocks test covers a Gaussian seq2seq)
     "attention": {"task": "attention", "attention": "additive", "scheduled_sampling": 0.5},
 }
-COMMON = {"cell": "gru", "hidden_size": 16, "num_layers": 1, "epochs": 8, "batch_size": 25, "lr": 0.01, "clip": 1.0,
+COMMON = {"kind": "gru", "hidden_size": 16, "num_layers": 1, "epochs": 8, "batch_size": 25, "lr": 0.01, "clip": 1.0,
           "horizon": H}  # each type through train and evaluate in ~1-6 minutes on a busy 2-core machine
 
 
@@ -31,7 +31,7 @@ def test_every_model_type_runs_through_rnnops_run_with_comparable_per_horizon_me
     cosine = params["cosine"]
     cosine["ingest"] = {"points": 500, "start": 1.0, "stop": 50.0}  # ~64 samples a cycle
     cosine["windows"] = {"window": 30, "train_windows": 300, "val_windows": 120}
-    cosine["cells"] = list(TYPES)  # the seeds' one-step cells, unchanged, are tests/test_pipeline.py's
+    cosine["cells"] = list(TYPES)  # the reference recipes' one-step cells, unchanged, are tests/test_pipeline.py's
     cosine["train"].update({cell: {**COMMON, **more} for cell, more in TYPES.items()})
     write_params(project, params)
     git(project, "add", "-A")
@@ -80,7 +80,7 @@ def test_every_model_type_runs_through_rnnops_run_with_comparable_per_horizon_me
 
 
 def test_a_gaussian_seq2seq_forecasts_the_stocks_test_month_from_december(tmp_path, mlflow_uri, monkeypatch):
-    """The stages in this process, on the seed's CSVs: H = 20 trading days on the price scale, the 95%
+    """The stages in this process, on the tutorial's CSVs: H = 20 trading days on the price scale, the 95%
     interval's coverage of January 2017, the attention-free figures, and a log_return target refused."""
     from flows.stages.evaluate import evaluate
     from flows.stages.ingest import ingest
@@ -91,7 +91,7 @@ def test_a_gaussian_seq2seq_forecasts_the_stocks_test_month_from_december(tmp_pa
     params = tiny_params(("stocks",))
     stocks = params["stocks"]
     stocks["cells"] = ["s2s"]
-    stocks["train"] = {"s2s": {"cell": "lstm", "task": "seq2seq", "head": "gaussian", "horizon": 20, "hidden_size": 8,
+    stocks["train"] = {"s2s": {"kind": "lstm", "task": "seq2seq", "head": "gaussian", "horizon": 20, "hidden_size": 8,
                                "epochs": 3, "batch_size": 32, "lr": 0.01, "clip": 1.0}}
     write_params(tmp_path, params)
     monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")

@@ -11,7 +11,7 @@ from models.networks import RecurrentNet
                                               ("lstm", "tanh"), ("gru", "tanh")])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_output_shapes(cell, activation, layers):
-    net = RecurrentNet(NetworkConfig(cell=cell, activation=activation, hidden_size=6, num_layers=layers,
+    net = RecurrentNet(NetworkConfig(kind=cell, activation=activation, hidden_size=6, num_layers=layers,
                                      input_size=3, output_size=2))
     x = torch.randn(4, 9, 3)  # (batch, time, features)
     assert net(x).shape == (4, 2)
@@ -20,7 +20,7 @@ def test_output_shapes(cell, activation, layers):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_bidirectional_last_state_reads_both_ends(cell):
-    net = RecurrentNet(NetworkConfig(cell=cell, hidden_size=5, bidirectional=True))
+    net = RecurrentNet(NetworkConfig(kind=cell, hidden_size=5, bidirectional=True))
     assert net(torch.randn(2, 7, 1)).shape == (2, 1)
     assert net.head.in_features == 10
 
@@ -50,8 +50,8 @@ def test_spectral_cap_bounds_the_recurrence():
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    ({"cell": "transformer"}, "cell must be one of"),
-    ({"cell": "lstm", "activation": "relu"}, "vanilla rnn cell only"),
+    ({"kind": "transformer"}, "kind must be one of"),
+    ({"kind": "lstm", "activation": "relu"}, "vanilla rnn kind only"),
     ({"hidden_size": 0}, "hidden_size must be a positive integer"),
     ({"dropout": 1.5}, "dropout must be in"),
 ])

@@ -92,7 +92,7 @@ def test_pipeline_end_to_end_then_dvc_repro_then_failures(project, mlflow_uri, p
     assert champion.run_id == best.info.run_id
     assert len(client.search_model_versions("name='rnnops-cosine'")) == 3
     loaded = mlflow.pytorch.load_model("models:/rnnops-cosine@champion")
-    assert loaded.cfg.cell == best.data.tags["cell"]
+    assert loaded.cfg.kind == best.data.tags["cell"]
 
     # DVC metrics and plots, and the report
     shown = dvc(project, "metrics", "show", "--json")

@@ -61,7 +61,7 @@ def test_a_plugins_verb_is_built_from_its_declaration_and_runs_its_module(toys, 
 def test_the_real_plugins_declare_predict_and_generate():
     found = datasets.verbs()
     assert list(found) == ["generate", "predict"]
-    assert found["predict"][1] == ["stocks", "stocks_daily"] and found["generate"][1] == ["text"]
+    assert found["predict"][1] == ["stocks", "stocks_daily", "stocks_many"] and found["generate"][1] == ["text"]
     assert not found["generate"][0].per_dataset
 
 

@@ -30,7 +30,7 @@ def history(last_price: float, end: str = "2026-11-20") -> pd.DataFrame:
 def model_folder(tmp_path, frame: pd.DataFrame, target: str, last_seen: str, head: str = "point"):
     folder = tmp_path / "model"
     folder.mkdir()
-    cfg = NetworkConfig(cell="gru", hidden_size=4, head=head)
+    cfg = NetworkConfig(kind="gru", hidden_size=4, head=head)
     torch.manual_seed(0)
     torch.save(build_network(cfg).state_dict(), folder / "model.pt")
     (folder / "config.json").write_text(json.dumps({"net": cfg.__dict__, "window": WINDOW}))
@@ -72,7 +72,7 @@ def test_a_gaussian_champion_forecasts_its_mean(tmp_path):
     snapshot(tmp_path, frame)
     folder = model_folder(tmp_path, frame, "log_return", last_seen="2017-03-31", head="gaussian")
     result = forecast_next(tmp_path, "TOY", folder)
-    net = build_network(NetworkConfig(cell="gru", hidden_size=4, head="gaussian"))
+    net = build_network(NetworkConfig(kind="gru", hidden_size=4, head="gaussian"))
     net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
     fitted = PriceTransform(**json.loads((folder / "transform.json").read_text())["transform"])
     prices = frame["Open"].to_numpy()[-(WINDOW + fitted.offset):]
@@ -91,7 +91,7 @@ def test_predict_prints_the_split_conformal_interval_calibrated_on_validation(tm
     result = forecast_next(tmp_path, "TOY", folder, force=True)
     scale = 1.0  # a point head's scores are absolute price errors
     if head == "gaussian":  # a Gaussian head's are errors over its sd, on the price scale: variance x MinMax scale
-        net = build_network(NetworkConfig(cell="gru", hidden_size=4, head="gaussian"))
+        net = build_network(NetworkConfig(kind="gru", hidden_size=4, head="gaussian"))
         net.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
         fitted = PriceTransform(**json.loads((folder / "transform.json").read_text())["transform"])
         with torch.no_grad():

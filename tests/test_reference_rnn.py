@@ -1,4 +1,4 @@
-"""The NumPy reference RNN: its BPTT equals torch autograd, it trains, and the seed's bugs cannot hide."""
+"""The NumPy reference RNN: its BPTT equals torch autograd, it trains, and the tutorial's bugs cannot hide."""
 import dataclasses
 import json
 
@@ -21,12 +21,12 @@ def test_gradients_match_torch_autograd(activation, mode):
 
 
 def wrong_time_index(params, cache, dy):
-    """The seed's bug: f' taken at the previous step's pre-activation."""
+    """The tutorial's bug: f' taken at the previous step's pre-activation."""
     return ref.backward(params, dataclasses.replace(cache, a=np.roll(cache.a, 1, axis=1)), dy)
 
 
 def wrong_bias(params, cache, dy):
-    """The seed's bug: the hidden bias's gradient also lands on the output bias."""
+    """The tutorial's bug: the hidden bias's gradient also lands on the output bias."""
     grads, dh = ref.backward(params, cache, dy)
     grads["b_y"] = grads["b_y"] + grads["b_h"][: len(grads["b_y"])]
     return grads, dh

@@ -83,15 +83,15 @@ def test_the_report_site_in_chromium(site):
         page = (site / "reports" / dataset / "index.html").read_text()
         for stem in made:
             assert f'<img src="{CELL}_{stem}.svg"' in page and f'href="{CELL}_{stem}.png"' in page
-    # lineage: the run's commit, data hash, what differs from the seed and its MLflow link
+    # lineage: the run's commit, data hash, what differs from the reference recipe and its MLflow link
     cosine = (site / "reports/cosine/index.html").read_text()
     run_id = read_json(paths.model_dir(site, "cosine", CELL) / "run.json")["run_id"]
     assert re.search(rf'href="http://127\.0\.0\.1:5000/#/experiments/\d+/runs/{run_id}\?workflowType=machine_learning"',
                      cosine)
     assert git(site, "rev-parse", "HEAD").strip() in cosine
     assert lineage.data_hash(site, "cosine").split()[0] in cosine
-    assert "<code>hidden_size</code>: 16 <span class=\"muted\">(seed: 200)</span>" in cosine
-    assert "<code>epochs</code>" not in cosine  # 10, as in the seed
+    assert "<code>hidden_size</code>: 16 <span class=\"muted\">(reference: 200)</span>" in cosine
+    assert "<code>epochs</code>" not in cosine  # 10, as in the reference recipe
     # text samples are escaped and wrapped in <pre>
     text = (site / "reports/text/index.html").read_text()
     assert "temperature 0.5</h3><pre>" in text

@@ -20,7 +20,7 @@ from curves import median_time, settled_at  # noqa: E402
 # here: it goes on the page (a renderer in benchmarks/results_page.py) or out of the prose.
 NOT_RESULTS = {
     "addresses, ports and years of the data": "127.0.0.1 4200 8000 2012 2014 03 27 2016 2018",
-    "sizes of the seeds' recipes and of params' defaults": (
+    "sizes of the reference recipes and of params' defaults": (
         "0.2 1.0 1e-3 3e-3 4e-3 5e-3 7e-3 1e-6 0.05 0.25 1.25 0.95 30 32 60 90 256 300 3000"),
     "start-up seconds of the team servers, measured by hand to size the tests' timeouts": "22",
     "sizes of the corpora and of the default budgets, and arithmetic on them": "465k 1,115,394 150k 1.5M 1.2M 1M",

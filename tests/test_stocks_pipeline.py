@@ -1,4 +1,4 @@
-"""The stocks dataset through the real pipeline (tiny profile on the seed's CSVs), and offline behaviour."""
+"""The stocks dataset through the real pipeline (tiny profile on the tutorial's CSVs), and offline behaviour."""
 import json
 import subprocess
 import sys
@@ -31,7 +31,7 @@ def test_stocks_end_to_end_with_baselines_backtest_and_predict(project, mlflow_u
 
     lstm = json.loads((project / "metrics/stocks/lstm.json").read_text())
     assert lstm["headline"]["split"] == "test"
-    # Persistence on the seed's January 2017 depends on the data handling only (measured: 8.42 / 5.94 / 0.73%)
+    # Persistence on the tutorial's January 2017 depends on the data handling only (measured: 8.42 / 5.94 / 0.73%)
     test = lstm["test"]
     assert test["persistence_rmse"] == pytest.approx(8.4157, abs=1e-3)
     assert test["persistence_mae"] == pytest.approx(5.9445, abs=1e-3)

@@ -144,7 +144,7 @@ def test_a_pruned_trial_keeps_its_curve_and_apply_then_repro_reproduces_the_best
     best = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["cosine"]["cells"] == ["rnn", "lstm", "gru", "tuned"]
-    assert params["cosine"]["train"]["tuned"] == {**params["cosine"]["train"]["lstm"], "cell": "lstm", **best.params}
+    assert params["cosine"]["train"]["tuned"] == {**params["cosine"]["train"]["lstm"], "kind": "lstm", **best.params}
     repro = subprocess.run([sys.executable, "-m", "dvc", "repro", "evaluate-cosine-tuned"], cwd=project,
                            capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
                                                                      PATH=f"{os.path.dirname(sys.executable)}"

@@ -22,7 +22,7 @@ CELLS = [("rnn", "linear"), ("rnn", "tanh"), ("lstm", "tanh"), ("gru", "tanh")]
 @pytest.mark.parametrize("cell, activation", CELLS)
 def test_a_stream_in_chunks_with_the_carried_state_equals_the_whole_stream(cell, activation):
     torch.manual_seed(0)
-    net = RecurrentNet(NetworkConfig(cell=cell, activation=activation, hidden_size=6, num_layers=2, input_size=2))
+    net = RecurrentNet(NetworkConfig(kind=cell, activation=activation, hidden_size=6, num_layers=2, input_size=2))
     x = torch.randn(3, 17, 2)
     whole = net(x, many_to_many=True)
     state, parts = None, []
@@ -61,7 +61,7 @@ def manual_grads(net, x, y, k1, k2, update):
 def test_each_update_backpropagates_exactly_k2_steps(k1, k2):
     series = np.cos(np.linspace(0, 6, 25)).astype(np.float32)[:, None]
     train = StreamBlocks(series[:-1], series[1:], streams=2)  # 2 streams of 12 steps: 3 updates each epoch
-    cfg = NetworkConfig(cell="lstm", hidden_size=5)
+    cfg = NetworkConfig(kind="lstm", hidden_size=5)
     # lr so small that Adam's steps leave float32 weights unchanged: every update sees the initial weights
     optim = OptimConfig(epochs=1, lr=1e-30, clip=None, tbptt=Tbptt(k1, k2))
     grads = Grads()
@@ -91,7 +91,7 @@ class Starts(StreamRegressor):
 def test_reset_restarts_streams_from_a_zero_state(reset):
     series = np.cos(np.linspace(0, 6, 49)).astype(np.float32)[:, None]
     train = StreamBlocks(series[:-1], series[1:], streams=3, block=4)  # 4 blocks of 4 steps a stream
-    cfg = NetworkConfig(cell="lstm", hidden_size=5)
+    cfg = NetworkConfig(kind="lstm", hidden_size=5)
     optim = OptimConfig(epochs=1, lr=1e-3, tbptt=Tbptt(4, reset=reset))
     module = Starts(RecurrentNet(cfg), optim)
     module.starts = []
@@ -122,8 +122,8 @@ def test_the_stateful_cosine_scores_the_windowed_targets():
 
 def test_keras_init_sets_the_forget_bias_and_orthogonal_recurrences():
     torch.manual_seed(0)
-    keras = RecurrentNet(NetworkConfig(cell="lstm", hidden_size=8, input_size=3, init="keras")).body
-    default = RecurrentNet(NetworkConfig(cell="lstm", hidden_size=8, input_size=3)).body
+    keras = RecurrentNet(NetworkConfig(kind="lstm", hidden_size=8, input_size=3, init="keras")).body
+    default = RecurrentNet(NetworkConfig(kind="lstm", hidden_size=8, input_size=3)).body
     for body, expect in ((keras, True), (default, False)):
         w = body.weight_hh_l0  # (4H, H): orthonormal columns, as Keras' (H, 4H) kernel has orthonormal rows
         assert torch.allclose(w.T @ w, torch.eye(8), atol=1e-5) == expect
@@ -131,7 +131,7 @@ def test_keras_init_sets_the_forget_bias_and_orthogonal_recurrences():
         forget[8:16] = 1.0
         assert torch.equal(body.bias_ih_l0.detach(), forget) == expect
         assert torch.equal(body.bias_hh_l0.detach(), torch.zeros(32)) == expect
-    gru = RecurrentNet(NetworkConfig(cell="gru", hidden_size=8, init="keras")).body
+    gru = RecurrentNet(NetworkConfig(kind="gru", hidden_size=8, init="keras")).body
     assert torch.allclose(gru.weight_hh_l0.T @ gru.weight_hh_l0, torch.eye(8), atol=1e-5)
     assert not gru.bias_ih_l0.detach().any()
 
@@ -151,24 +151,47 @@ def test_impossible_tbptt_parameters_give_one_sentence(make, fragment):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("formulation, tbptt, fragment", [
-    ("stateful", None, "cosine.windows.formulation is stateful but cosine.train.lstm.tbptt is not set"),
-    ("windowed", {"k1": 10}, "cosine.train.lstm.tbptt needs cosine.windows.formulation: stateful"),
-    ("sideways", None, "windows.formulation must be windowed or stateful"),
+@pytest.mark.parametrize("formulation, fragment", [
+    ("windowed", "cosine.train.lstm.tbptt needs cosine.windows.formulation: stateful"),
+    ("sideways", "windows.formulation must be windowed or stateful"),
 ])
-def test_formulation_and_tbptt_must_agree(formulation, tbptt, fragment):
+def test_tbptt_on_windows_is_one_sentence(formulation, fragment):
     from flows.datasets import get
     from tests.conftest import tiny_params
 
     params = tiny_params()
     params["cosine"]["windows"]["formulation"] = formulation
-    cells = params["cosine"]["train"]
-    if formulation == "stateful":
-        cells["rnn"]["tbptt"] = {"k1": 10}  # one cell set, the next not
-    else:
-        cells["lstm"]["tbptt"] = tbptt
+    params["cosine"]["train"]["lstm"]["tbptt"] = {"k1": 10}
     with pytest.raises(InvalidParameter, match=fragment):
         get("cosine").check(params)
+
+
+def test_the_windows_switch_alone_says_a_dataset_trains_on_streams(tmp_path):
+    """One fact, one place: a stateful cell without tbptt trains truncated (k1 50), one with tbptt as it
+    says, and a windowed cell never (tbptt stays None whatever the data)."""
+    from flows.core.params import train_spec
+    from flows.datasets import get
+    from flows.stages import ingest, windows
+    from models.config import Tbptt
+    from tests.conftest import tiny_params, write_params
+
+    plugin = get("cosine")
+    for formulation, wanted in (("stateful", {"rnn": Tbptt(k1=10), "lstm": Tbptt(k1=50)}),
+                                ("windowed", {"rnn": None, "lstm": None})):
+        params = tiny_params()
+        params["cosine"]["windows"]["formulation"] = formulation
+        if formulation == "stateful":
+            params["cosine"]["train"]["rnn"]["tbptt"] = {"k1": 10}  # one cell sets it, the next not
+        plugin.check(params)
+        root = tmp_path / formulation
+        root.mkdir()
+        write_params(root, params)
+        ingest.ingest(root, "cosine")
+        windows.make_windows(root, "cosine")
+        for cell, tbptt in wanted.items():
+            spec = train_spec(params, "cosine", cell)
+            splits = plugin.task_splits(plugin.load(root), spec.net)
+            assert plugin.budget(spec, splits).optim.tbptt == tbptt, (formulation, cell)
 
 
 @pytest.mark.slow  # ~15-50 s on a loaded 2-core machine: train and evaluate stages with MLflow
@@ -233,14 +256,36 @@ def test_stateful_text_trains_through_the_stages_and_generates_with_the_carried_
     assert "question" in samples["0.5"] or "nobler" in samples["0.5"], samples  # the corpus' words come back
 
 
+def test_text_streams_without_tbptt_update_once_per_block(tmp_path):
+    from flows.core.params import train_spec
+    from flows.datasets import get
+    from flows.stages import ingest, windows
+    from models.config import Tbptt
+    from tests.conftest import tiny_params, write_params, write_tiny_corpus
+
+    params = tiny_params(("text",))
+    params["text"]["windows"].update(mode="stateful", streams=2)
+    for cell in params["text"]["train"].values():
+        (cell or {}).pop("tbptt", None)
+    write_params(tmp_path, params)
+    write_tiny_corpus(tmp_path)
+    ingest.ingest(tmp_path, "text")
+    windows.make_windows(tmp_path, "text")
+    plugin = get("text")
+    spec = train_spec(params, "text", "lstm")
+    trained = plugin.budget(spec, plugin.task_splits(plugin.load(tmp_path), spec.net))
+    assert trained.optim.tbptt == Tbptt(k1=params["text"]["windows"]["seq_len"])
+
+
 def test_text_mode_and_tbptt_must_agree():
     from flows.datasets import get
     from tests.conftest import tiny_params
 
     params = tiny_params(("text",))
     params["text"]["windows"]["mode"] = "stateful"
-    with pytest.raises(InvalidParameter, match="text.windows.mode is stateful but text.train.rnn.tbptt is not set"):
-        get("text").check(params)
+    for cell in params["text"]["train"].values():
+        (cell or {}).pop("tbptt", None)
+    get("text").check(params)  # streams without tbptt: one update per seq_len block (next test)
     params["text"]["windows"]["mode"] = "many_to_many"
     params["text"]["train"]["lstm"]["tbptt"] = {"k1": 8}
     with pytest.raises(InvalidParameter, match="text.train.lstm.tbptt needs text.windows.mode: stateful"):

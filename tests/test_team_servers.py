@@ -75,7 +75,7 @@ def test_pipeline_logs_to_a_shared_mlflow_server_with_postgres_and_s3(project, t
     assert champion.run_id == best.info.run_id
     mlflow.set_tracking_uri(url)
     loaded = mlflow.pytorch.load_model("models:/rnnops-cosine@champion")
-    assert loaded.cfg.cell == best.data.tags["cell"]
+    assert loaded.cfg.kind == best.data.tags["cell"]
 
 
 def test_an_unreachable_server_is_one_sentence_before_anything_runs(project):

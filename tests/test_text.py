@@ -122,7 +122,7 @@ def test_url_source_checksum_mismatch_and_failures(served, tmp_path):
 
 def tiny_net(vocab_size):
     torch.manual_seed(0)
-    return CharNet(vocab_size, NetworkConfig(cell="lstm", hidden_size=12), embedding_dim=6)
+    return CharNet(vocab_size, NetworkConfig(kind="lstm", hidden_size=12), embedding_dim=6)
 
 
 def test_generation_is_deterministic_for_a_seed_and_survives_save_and_reload(tmp_path):
@@ -135,8 +135,8 @@ def test_generation_is_deterministic_for_a_seed_and_survives_save_and_reload(tmp
     torch.save(net.state_dict(), tmp_path / "model.pt")
     import json
 
-    (tmp_path / "config.json").write_text(json.dumps({"net": NetworkConfig(cell="lstm", hidden_size=12).__dict__,
-                                                      "embedding_dim": 6, "seed_faithful": False}))
+    (tmp_path / "config.json").write_text(json.dumps({"net": NetworkConfig(kind="lstm", hidden_size=12).__dict__,
+                                                      "embedding_dim": 6, "reference_input": False}))
     (tmp_path / "vocab.json").write_text(json.dumps({"chars": vocab.chars}))
     reloaded, reloaded_vocab = load_char_net(tmp_path)
     assert generate(reloaded, reloaded_vocab, "to be", 80, temperature=1.0, rng_seed=5) == first
@@ -148,8 +148,8 @@ def test_top_k_one_is_greedy():
     assert generate(net, vocab, "to", 30, top_k=1, rng_seed=1) == generate(net, vocab, "to", 30, top_k=1, rng_seed=2)
 
 
-def test_seed_faithful_model_reads_normalised_ids():
-    net = CharNet(20, NetworkConfig(cell="lstm", hidden_size=8), seed_faithful=True)
+def test_reference_input_model_reads_normalised_ids():
+    net = CharNet(20, NetworkConfig(kind="lstm", hidden_size=8), reference_input=True)
     assert net.embed is None and net(torch.randint(0, 20, (3, 11)), many_to_many=False).shape == (3, 20)
 
 
@@ -189,7 +189,7 @@ def test_dynamic_evaluation_scores_each_character_before_learning_from_it(cell):
     characters up to it (an update before scoring would move its whole segment); weights come back."""
     vocab = Vocab.build(TINY_CORPUS)
     torch.manual_seed(0)
-    net = CharNet(len(vocab), NetworkConfig(cell=cell, hidden_size=12), embedding_dim=6)
+    net = CharNet(len(vocab), NetworkConfig(kind=cell, hidden_size=12), embedding_dim=6)
     ids = torch.as_tensor(vocab.encode(TINY_CORPUS[:200])[0])
     before = {k: v.clone() for k, v in net.state_dict().items()}
     static = streamed_nats(net, StreamBlocks(ids[:-1], ids[1:], 1, block=64))[0]
@@ -208,7 +208,7 @@ def test_dynamic_evaluation_scores_each_character_before_learning_from_it(cell):
 def test_dynamic_evaluation_adapts_to_a_repeated_text_and_refuses_impossible_settings():
     vocab = Vocab.build(TINY_CORPUS)
     torch.manual_seed(0)
-    net = CharNet(len(vocab), NetworkConfig(cell="lstm", hidden_size=16), embedding_dim=8)
+    net = CharNet(len(vocab), NetworkConfig(kind="lstm", hidden_size=16), embedding_dim=8)
     ids = torch.as_tensor(vocab.encode("to be or not " * 40)[0])
     static = float(streamed_nats(net, StreamBlocks(ids[:-1], ids[1:], 1))[0][-100:].mean())
     assert float(dynamic_nats(net, ids, 13, lr=0.5)[-100:].mean()) < 0.5 * static

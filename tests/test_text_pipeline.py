@@ -29,7 +29,7 @@ def test_text_end_to_end_and_generate_from_champion(project, mlflow_uri, prefect
     html = (project / "reports/text/index.html").read_text()
     assert "temperature 0.5" in html and "loss_nats" in html and "beats unigram" in html
 
-    cmd = [sys.executable, "-m", "flows.cli", "generate", "--seed-text", "to be", "--length", "50",
+    cmd = [sys.executable, "-m", "flows.cli", "generate", "--prompt", "to be", "--length", "50",
            "--temperature", "0.8", "--rng-seed", "1"]
     first = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
     again = subprocess.run(cmd, cwd=project, capture_output=True, text=True)

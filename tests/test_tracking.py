@@ -16,7 +16,7 @@ DATA = tracking.DataInput("cosine-windows", "abc123", "generated", "cos(x)", {"t
 
 
 def test_champion_moves_only_when_the_challenger_is_better(tmp_path, mlflow_uri):
-    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+    net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=4)).eval()
     moved = []
     for rmse in (0.5, 0.7, 0.1, 0.1):
         run = tracking.start_training_run(tmp_path, "cosine", "gru", {"optim.lr": 0.1}, DATA)
@@ -36,7 +36,7 @@ def test_champion_moves_only_when_the_challenger_is_better(tmp_path, mlflow_uri)
 def test_multi_step_forecasters_are_elected_among_their_own_horizon(tmp_path, mlflow_uri):
     """A seq2seq cell's mean RMSE over 50 steps must not compete with one-step RMSEs (nor dethrone the
     one-step champion that `rnnops predict` serves, however small its figure)."""
-    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+    net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=4)).eval()
     for cell, rmse, horizon in (("gru", 0.5, None), ("s2s", 0.9, 50), ("s2s_b", 0.01, 20), ("s2s_c", 0.3, 50)):
         run = tracking.start_training_run(tmp_path, "cosine", cell, {}, DATA)
         tracking.finish_evaluation(tmp_path, "cosine", run.run_id, {"cell": cell, "val": {"rmse": rmse}}, [], net,
@@ -66,7 +66,7 @@ def test_a_training_run_carries_what_the_ui_shows(tmp_path, mlflow_uri):
     metrics = {"cell": "gru", "epochs": 3, "train_seconds": 1.5,
                "val": {"rmse": 0.2, "persistence_rmse": 0.4, "skill": 0.5, "dm_pvalue": 0.01},
                "test": {"rmse": 0.3, "persistence_rmse": 0.4, "skill": 0.25}}
-    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+    net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=4)).eval()
     version = tracking.finish_evaluation(tmp_path, "cosine", run.run_id, metrics, [], net, torch.randn(1, 6, 1),
                                          Path(models.__file__).parent, selection=("val_rmse", 0.2))["version"]
     tracking.finish_pipeline_run(tmp_path, parent, {"cosine": "ok"}, [])

@@ -90,6 +90,6 @@ def test_sweep_apply_writes_a_cell_that_trains_as_the_trial_did_over_the_default
     cfg, values = SimpleNamespace(dataset="cosine", cell="rnn"), {"hidden_size": 24}
     for cell in ("rnn", "tuned"):  # in place (the short cell gets the key) and --as (a new cell in full)
         new = with_defaults(yaml.safe_load(edited(text, params, cfg, values, cell)))
-        kind = {"cell": "rnn"} if cell != "rnn" else {}  # a cell not named rnn/lstm/gru names its kind
+        kind = {"kind": "rnn"} if cell != "rnn" else {}  # a cell not named rnn/lstm/gru names its kind
         assert new["cosine"]["train"][cell] == {**params["cosine"]["train"]["rnn"], **kind, **values}
         assert new["cosine"]["train"]["lstm"] == params["cosine"]["train"]["lstm"]

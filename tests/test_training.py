@@ -26,7 +26,7 @@ def cosine(n=400):
 
 def test_linear_rnn_learns_the_cosine_recurrence():
     pl.seed_everything(0)
-    trainer = fit(NetworkConfig(cell="rnn", activation="linear", hidden_size=16, recurrent_max_norm=1.0),
+    trainer = fit(NetworkConfig(kind="rnn", activation="linear", hidden_size=16, recurrent_max_norm=1.0),
                   OptimConfig(epochs=15, batch_size=32, lr=0.01), cosine())
     m = trainer.callback_metrics
     assert float(m["val/mse"]) < 1e-3
@@ -38,7 +38,7 @@ def test_divergence_stops_with_one_sentence():
     pl.seed_everything(0)
     series = cosine() * 1e3
     with pytest.raises(TrainingDiverged) as err:
-        fit(NetworkConfig(cell="rnn", activation="linear", hidden_size=16, recurrent_init_scale=3.0),
+        fit(NetworkConfig(kind="rnn", activation="linear", hidden_size=16, recurrent_init_scale=3.0),
             OptimConfig(epochs=3, batch_size=32, lr=1.0, clip=None), series)
     message = str(err.value)
     assert "diverged at epoch 1" in message and "\n" not in message
@@ -50,11 +50,11 @@ def test_the_run_says_what_keeps_the_linear_rnn_stable():
     def note(optim=None, **net):
         return stability_note(NetworkConfig(**net), optim or OptimConfig())
 
-    guarded = note(cell="rnn", activation="linear", recurrent_max_norm=1.0)
+    guarded = note(kind="rnn", activation="linear", recurrent_max_norm=1.0)
     assert "spectral norm of W_hh capped at 1.0" in guarded and "gradient norm clipped at 1.0" in guarded
-    bare = note(OptimConfig(clip=None), cell="rnn", activation="linear")
+    bare = note(OptimConfig(clip=None), kind="rnn", activation="linear")
     assert "NO cap on W_hh" in bare and "no gradient clipping" in bare
-    assert note(cell="lstm") is None and note(cell="rnn", activation="tanh") is None
+    assert note(kind="lstm") is None and note(kind="rnn", activation="tanh") is None
 
 
 def test_validation_stops_training_early_and_the_best_epoch_is_kept():
@@ -63,7 +63,7 @@ def test_validation_stops_training_early_and_the_best_epoch_is_kept():
 
     train = WindowDataset(cosine(), 20)
     noise = WindowDataset(torch.randn(150, generator=torch.Generator().manual_seed(0)).numpy(), 20)
-    spec = TrainSpec(NetworkConfig(cell="gru", hidden_size=8),
+    spec = TrainSpec(NetworkConfig(kind="gru", hidden_size=8),
                      OptimConfig(epochs=60, batch_size=32, lr=0.02, patience=2, keep_best=True), seed=0)
     module, trainer = fit(spec, lambda: Regressor(RecurrentNet(spec.net), spec.optim), train, noise,
                           progress_bar=False)

@@ -27,7 +27,7 @@ def test_the_addresses_we_print_open_mlflow_on_our_runs(tmp_path, mlflow_uri):
     parent = tracking.start_pipeline_run(tmp_path, {"cosine": ["gru"]}, None, scheduled=False)
     run = tracking.start_training_run(tmp_path, "cosine", "gru", {"optim.lr": 0.1}, DATA, parent_run_id=parent)
     run.trained()
-    net = RecurrentNet(NetworkConfig(cell="gru", hidden_size=4)).eval()
+    net = RecurrentNet(NetworkConfig(kind="gru", hidden_size=4)).eval()
     registered = tracking.finish_evaluation(tmp_path, "cosine", run.run_id, {"cell": "gru", "val": {"rmse": 0.2}}, [],
                                             net, torch.randn(1, 6, 1), Path(models.__file__).parent,
                                             selection=("val_rmse", 0.2))

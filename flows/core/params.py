@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from flows import datasets
-from models.config import CELLS, NetworkConfig, OptimConfig, from_mapping
+from flows.core.deprecated import renamed, renamed_params
+from models.config import KINDS, NetworkConfig, OptimConfig, from_mapping
 from models.errors import InvalidParameter
 
 PARAMS_FILE = "params.yaml"
@@ -47,7 +48,9 @@ def merged(base: dict, over: dict) -> dict:
 def with_defaults(params: dict) -> dict:
     """params with every cell of a dataset that has `train.defaults` written out in full (defaults, then the
     cell's own keys on top), so each reader sees a cell's merged values; `defaults` itself stays, as the
-    stage graph makes a dataset's train stages depend on it. Expanding an expanded dict changes nothing."""
+    stage graph makes a dataset's train stages depend on it. Expanding an expanded dict changes nothing.
+    Keys under their old names are read under the new ones (flows/core/deprecated.py)."""
+    params = renamed_params(params)
     out = dict(params)
     for dataset, part in params.items():
         train = part.get("train") if isinstance(part, dict) else None
@@ -112,13 +115,13 @@ CELL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # becomes stage names, folders 
 
 
 def check_cell(name: str) -> str:
-    """A cell is named freely (rnn, lstm, gru or e.g. lstm_seq2seq); its `cell:` key picks the recurrent kind."""
+    """A cell is named freely (rnn, lstm, gru or e.g. lstm_seq2seq); its `kind:` key picks the recurrent kind."""
     if name == DEFAULTS:
         raise InvalidParameter(f"a cell cannot be named {DEFAULTS!r}: <dataset>.train.{DEFAULTS} holds what every "
                                f"cell of the dataset starts from; choose another name.")
     if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
         raise InvalidParameter(f"cell name {name!r} must be lower-case letters, digits and _ (starting with a "
-                               f"letter, at most 40); the built-in kinds are {', '.join(CELLS)}.")
+                               f"letter, at most 40); the recurrent kinds are {', '.join(KINDS)}.")
     return name
 
 
@@ -153,23 +156,23 @@ class TrainSpec:
 
 
 def train_spec(params: dict, dataset: str, cell: str, input_size: int = 1) -> TrainSpec:
-    raw = dict(section(params, dataset, "train", check_cell(cell)))
-    where = f"{dataset}.train.{cell}"
+    values, where = section(params, dataset, "train", check_cell(cell)), f"{dataset}.train.{cell}"
+    plugin = datasets.get(dataset)
+    raw = dict(renamed(values, plugin.renamed_keys.get("train", {}), where))
     optim_keys = set(OptimConfig.__dataclass_fields__)
     optim = from_mapping(OptimConfig, {k: v for k, v in raw.items() if k in optim_keys}, where)
     runtime = {"devices": "auto", **{k: raw.pop(k) for k in RUNTIME_KEYS if k in raw}}
-    runtime["extras"] = tuple((k, raw.pop(k)) for k in datasets.get(dataset).train_keys if k in raw)
+    runtime["extras"] = tuple((k, raw.pop(k)) for k in plugin.train_keys if k in raw)
     net_values = {k: v for k, v in raw.items() if k not in optim_keys}
-    if cell in CELLS:
-        net_values.setdefault("cell", cell)
-    elif "cell" not in net_values:
-        raise InvalidParameter(f"{where} needs a key cell: {' | '.join(CELLS)} (the recurrent kind of a cell "
+    if cell in KINDS:
+        net_values.setdefault("kind", cell)
+    elif "kind" not in net_values:
+        raise InvalidParameter(f"{where} needs a key kind: {' | '.join(KINDS)} (the recurrent kind of a cell "
                                f"named {cell!r}).")
     net_values.setdefault("input_size", input_size)
     net = from_mapping(NetworkConfig, net_values, where)
-    if cell in CELLS and net.cell != cell:
-        raise InvalidParameter(f"{where}.cell is {net.cell!r} but the section is for {cell!r}; make them agree.")
-    plugin = datasets.get(dataset)
+    if cell in KINDS and net.kind != cell:
+        raise InvalidParameter(f"{where}.kind is {net.kind!r} but the section is for {cell!r}; make them agree.")
     if net.task not in plugin.tasks or net.head not in plugin.heads:
         raise InvalidParameter(f"{where}: {dataset} offers task {' | '.join(plugin.tasks)} with head "
                                f"{' | '.join(plugin.heads)} only; remove or change task / head there.")

@@ -17,6 +17,7 @@ REGISTRY = {
     "cosine": "flows.datasets.cosine",
     "stocks": "flows.datasets.stocks",
     "stocks_daily": "flows.datasets.stocks.rolling",  # the same task on dates that move with the calendar
+    "stocks_many": "flows.datasets.stocks.many",  # many tickers, one global model (and per-ticker ones to compare)
     "text": "flows.datasets.text",
 }
 

@@ -14,19 +14,28 @@ from models.errors import InvalidParameter, RnnopsError
 from models.model_types import DEFAULT
 
 
-def check_tbptt_matches(params: dict, dataset: str, switch: str, stateful: bool, example: str) -> None:
-    """Truncated BPTT and a stateful formulation go together: every cell of a stateful dataset sets tbptt,
-    no cell of a windowed one does. `switch` is the windows key that selects it (formulation, mode)."""
+def check_tbptt_needs_streams(params: dict, dataset: str, switch: str, stateful: bool) -> None:
+    """Whether a dataset trains on carried streams is one fact, its windows switch (`switch`: formulation,
+    mode); a cell's tbptt only says how, so on windows, where it would do nothing, it is an error."""
     from flows.core.params import train_cells
 
+    if stateful:
+        return
     for cell, values in train_cells(params, dataset).items():
-        has = (values or {}).get("tbptt") is not None
-        if stateful and not has:
-            raise InvalidParameter(f"{dataset}.windows.{switch} is stateful but {dataset}.train.{cell}.tbptt is not "
-                                   f"set; add e.g. tbptt: {example}.")
-        if has and not stateful:
+        if (values or {}).get("tbptt") is not None:
             raise InvalidParameter(f"{dataset}.train.{cell}.tbptt needs {dataset}.windows.{switch}: stateful; remove "
                                    f"tbptt or switch the {switch}.")
+
+
+def truncated_on_streams(spec, splits: "Splits", k1: int):
+    """Data that carries state (the windows switch said so) trains by truncated BPTT: the cell's tbptt, or
+    where it sets none an update every `k1` steps; so `optim.tbptt` follows the data, never stands beside it."""
+    from models.config import Tbptt
+    from models.streams import carries_state
+
+    if spec.optim.tbptt is not None or not carries_state(splits.train):
+        return spec
+    return dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, tbptt=Tbptt(k1=k1)))
 
 
 def check_finite(series: np.ndarray, dataset: str) -> None:
@@ -159,9 +168,12 @@ class Dataset:
     # What its Scored.plot roles are (x, real or None, model, baselines, ylabel; x_dates: x holds ISO dates):
     # dvc.yaml declares the same axes.
     plot_roles: dict = {}
-    # The seed's training recipe per cell (params.yaml keys of <name>.train.<cell>): the report lists
-    # only what a cell changes from it. A cell missing here has no seed to compare with.
-    seed_recipe: dict[str, dict] = {}
+    # The reference recipe (the tutorial's original configuration) per cell, as params.yaml keys of
+    # <name>.train.<cell>: the report lists only what a cell changes from it. A cell missing here has none.
+    reference_recipe: dict[str, dict] = {}
+    # Keys of its own it renamed, read for one more release: part of its section (train, evaluate ...) ->
+    # old key -> new key. flows/core/params.py renames the train keys; the plug-in those of the parts it reads.
+    renamed_keys: dict[str, dict[str, str]] = {}
     # The model types (models.model_types) its cells may choose: a forecasting plug-in says MODEL_TYPES, the
     # live registry, so that a type registered later is offered too; and the output heads (model_types.HEADS).
     tasks: Collection[str] = (DEFAULT,)
@@ -198,9 +210,12 @@ class Dataset:
             return splits
         return horizon_splits(splits, net_cfg.horizon)
 
+    stream_k1: int = 50  # stateful data: steps per truncated-BPTT update when a cell sets no tbptt
+
     def budget(self, spec, splits: Splits):
-        """The TrainSpec as trained on this data: a plug-in may raise the epochs for a small data set."""
-        return spec
+        """The TrainSpec as trained on this data: truncated BPTT on carried streams; a plug-in may also raise
+        the epochs for a small data set."""
+        return truncated_on_streams(spec, splits, self.stream_k1)
 
     def build_module(self, spec, splits: Splits):
         """A LightningModule (imports Lightning: call it from training stages only): the model type's."""

@@ -1,4 +1,4 @@
-"""cosine: the seed's series, cos(x) at `points` evenly spaced x in [start, stop] (3000 on [1, 100])."""
+"""cosine: the reference recipe's series, cos(x) at `points` evenly spaced x in [start, stop] (3000 on [1, 100])."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +29,8 @@ class IngestConfig:
         return round(2 * np.pi * (self.points - 1) / (self.stop - self.start))
 
 
-# The seed: Keras SimpleRNN(200, activation="linear"), Adam(1e-3), 10 epochs of batch 100; other cells keep its shape.
-SEED = {"hidden_size": 200, "num_layers": 1, "epochs": 10, "batch_size": 100, "lr": 0.001}
+# The reference recipe: Keras SimpleRNN(200, activation="linear"), Adam(1e-3), 10 epochs of batch 100; other cells
+# keep its shape.
+REFERENCE = {"hidden_size": 200, "num_layers": 1, "epochs": 10, "batch_size": 100, "lr": 0.001}
 DATASET = GeneratedSeries("cosine", IngestConfig, "cos(linspace(start, stop, points))",
-                          {"rnn": {**SEED, "activation": "linear"}, "lstm": SEED, "gru": SEED})
+                          {"rnn": {**REFERENCE, "activation": "linear"}, "lstm": REFERENCE, "gru": REFERENCE})

@@ -16,7 +16,7 @@ import torch
 from flows.core import paths
 from flows.core.atomic import read_json
 from flows.core.params import config_of, section
-from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_matches
+from flows.datasets.base import Dataset, Scored, Splits, check_finite, check_tbptt_needs_streams
 from flows.scoring import horizons
 from flows.scoring.intervals import point_forecast
 from flows.scoring.regression_nets import predict
@@ -34,9 +34,9 @@ FORMULATIONS = ("windowed", "stateful")
 @dataclass(frozen=True)
 class WindowConfig:
     window: int = 500
-    train_windows: int = 2000  # windows 0 .. train_windows-1 train the model (the seed's split)
+    train_windows: int = 2000  # windows 0 .. train_windows-1 train the model (the reference recipe's split)
     val_windows: int = 500  # the next val_windows windows validate it
-    formulation: str = "windowed"  # stateful: the series as long streams, truncated BPTT (train.<cell>.tbptt)
+    formulation: str = "windowed"  # stateful: the series as long streams, truncated BPTT (a cell's tbptt; k1 50)
     streams: int = 1  # stateful: parallel stretches the training part is cut into (the batch)
 
     def check(self, where: str) -> None:
@@ -70,9 +70,9 @@ class GeneratedSeries(Dataset):
 
     plot_roles = {"x": "window", "real": "real", "model": "predicted", "baselines": ["persistence"], "ylabel": "value"}
 
-    def __init__(self, name: str, ingest: type, formula: str, seed_recipe: dict[str, dict] | None = None):
+    def __init__(self, name: str, ingest: type, formula: str, reference_recipe: dict[str, dict] | None = None):
         self.name, self.Ingest, self.formula = name, ingest, formula
-        self.seed_recipe = seed_recipe or {}
+        self.reference_recipe = reference_recipe or {}
 
     def ingest_config(self, params: dict):
         return from_mapping(self.Ingest, section(params, self.name, "ingest"), f"{self.name}.ingest")
@@ -83,7 +83,7 @@ class GeneratedSeries(Dataset):
     def check(self, params):
         cfg = self.window_config(params)
         cfg.ranges(self.ingest_config(params).points, f"{self.name}.windows")
-        check_tbptt_matches(params, self.name, "formulation", cfg.formulation == "stateful", "{k1: 50, k2: 50}")
+        check_tbptt_needs_streams(params, self.name, "formulation", cfg.formulation == "stateful")
 
     def ingest(self, root, params, out):
         cfg = self.ingest_config(params)

@@ -87,7 +87,7 @@ def stages(params: dict | None, dataset: str, cells: list[str] | None = None) ->
                 report_reads.append(folder)
     report_params = () if params is None else (
         f"{dataset}.cells" if "cells" in params.get(dataset, {}) else "cells",
-        *(f"{dataset}.train.{cell}" for cell in cells))  # lineage: what a cell changed from the seed
+        *(f"{dataset}.train.{cell}" for cell in cells))  # lineage: what a cell changed from the reference recipe
     found.append(Stage("report", dataset, None, GENERIC["report"], tuple(report_reads), report_params,
                        outs=((f"reports/{dataset}", {"cache": False}),), reads=(TEMPLATES,)))
     if params is not None and has_defaults(params, dataset):  # every cell starts from them: a change re-runs

@@ -46,7 +46,7 @@ def _x_axis(labels) -> tuple[np.ndarray, bool]:
 
 
 def predictions(scored, title: str, place: Place, stem: str = "predictions") -> list[Path]:
-    """The seed's picture (real, model, baselines) and, where there is a real series, the model's error
+    """The reference recipe's picture (real, model, baselines) and, where there is a real series, the model's error
     under it: for cosine the curves overlap to the eye, errors of 1e-6..1e-3 only show on their own axis."""
     table, roles = scored.table, scored.plot
     x, dates = _x_axis(table[roles["x"]])

@@ -46,10 +46,11 @@ def figures(files: list[Path], prefix: str = "") -> list[dict]:
     return shown
 
 
-def seed_differences(recipe: dict | None, used: dict) -> list[dict]:
-    """The keys where a cell's params differ from its seed recipe ("default" where one side leaves it unset)."""
+def recipe_differences(recipe: dict | None, used: dict) -> list[dict]:
+    """The keys where a cell's params differ from its reference recipe ("default" where one side leaves it
+    unset)."""
     recipe = recipe or {}
-    return [{"key": key, "value": used.get(key, "default"), "seed": recipe.get(key, "default")}
+    return [{"key": key, "value": used.get(key, "default"), "reference": recipe.get(key, "default")}
             for key in sorted(set(recipe) | set(used)) if recipe.get(key) != used.get(key)]
 
 

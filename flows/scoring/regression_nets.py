@@ -7,13 +7,13 @@ import numpy as np
 import torch
 
 from flows.core.atomic import read_json
-from models.config import NetworkConfig
+from models.config import saved_network
 from models.forecasters import build_network
 
 
 def load_regression_net(folder: Path) -> torch.nn.Module:
     """The saved net of a cell: a RecurrentNet, or a multi-step forecaster (models/forecasters.py)."""
-    net = build_network(NetworkConfig(**read_json(Path(folder) / "config.json")["net"]))
+    net = build_network(saved_network(read_json(Path(folder) / "config.json")["net"]))
     net.load_state_dict(torch.load(Path(folder) / "model.pt", weights_only=True))
     return net.eval()
 

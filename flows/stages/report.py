@@ -72,14 +72,15 @@ def table(plugin, metrics: dict[str, dict]) -> tuple[list[str], list[list[str]]]
 
 def cell_lineage(root: Path, dataset: str, cell: str, plugin, params: dict, commit: str) -> dict:
     """Where a cell's result comes from: the commit and data hash its training run was tagged with (this
-    checkout's, where the tracking store does not hold the run), what it changed from the seed, its run."""
+    checkout's, where the tracking store does not hold the run), what it changed from the reference recipe, its run."""
     run_id = read_json(paths.model_dir(root, dataset, cell) / "run.json")["run_id"]
     found = tracking.run_lineage(root, run_id) or {}
-    recipe = plugin.seed_recipe.get(cell)
+    recipe = plugin.reference_recipe.get(cell)
     return {"cell": cell, "run_id": run_id, "run_url": found.get("url"),
             "commit": found.get("commit") or f"{commit} (this checkout)",
             "data_hash": found.get("data_hash") or lineage.data_hash(root, dataset),
-            "seed": recipe, "differs": site.seed_differences(recipe, dict(section(params, dataset, "train", cell)))}
+            "reference": recipe,
+            "differs": site.recipe_differences(recipe, dict(section(params, dataset, "train", cell)))}
 
 
 if __name__ == "__main__":

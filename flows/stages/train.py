@@ -37,9 +37,9 @@ RUN_ID = "RNNOPS_RUN_ID"  # set by the launcher for its ranks
 def describe(dataset: str, cell: str, spec, source: str) -> str:
     """The run's description in MLflow: what was trained on what, in one line."""
     net, optim = spec.net, spec.optim
-    shape = f"{net.num_layers} x {net.cell.upper()}({net.hidden_size})"
+    shape = f"{net.num_layers} x {net.kind.upper()}({net.hidden_size})"
     shape += ", bidirectional" if net.bidirectional else ""
-    if net.cell == "rnn":
+    if net.kind == "rnn":
         shape += f", {net.activation}"
     shape += f", dropout {net.dropout}"
     if getattr(net, "multi_step", False):  # text's nets have no model type

@@ -24,7 +24,7 @@ from flows.core.params import PARAMS_FILE, cells_of, check_cell, train_spec, wit
 from flows.graph import dvc_yaml
 from flows.sweeps import engine
 from flows.sweeps.config import WINDOWS, SweepConfig
-from models.config import CELLS
+from models.config import KINDS
 from models.errors import InvalidParameter, RnnopsError
 
 
@@ -58,8 +58,8 @@ def edited(text: str, params: dict, cfg: SweepConfig, values: dict, cell: str, n
     train = section["train"]
     if cell != cfg.cell:  # the starting cell's values, without its comments (they describe that cell)
         copied = CommentedMap(copy.deepcopy(params[cfg.dataset]["train"][cfg.cell]))
-        if cfg.cell in CELLS and "cell" not in copied:  # a cell not named rnn/lstm/gru names its kind
-            copied.insert(0, "cell", cfg.cell)
+        if cfg.cell in KINDS and "kind" not in copied:  # a cell not named rnn/lstm/gru names its kind
+            copied.insert(0, "kind", cfg.cell)
         train[cell] = copied
         if note:
             train.yaml_add_eol_comment(note, cell)

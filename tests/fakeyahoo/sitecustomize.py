@@ -2,8 +2,10 @@
 
 With RNNOPS_FAKE_YAHOO naming a CSV (Date,Open,High,Low,Close,Volume: the market "so far"),
 `yfinance.download` answers from it in yfinance 1.7's exact format: (Price, Ticker) MultiIndex
-columns in yfinance's order, a 'Date' index, the rows in [start, end). Nothing else of yfinance
-or of our code changes. With RNNOPS_RECORD_DIR set the dependency recorder runs too.
+columns in yfinance's order, a 'Date' index, the rows in [start, end). Naming a folder, each ticker
+is answered from <folder>/<TICKER>.csv, and a ticker without a file as yfinance answers an unknown
+symbol. Nothing else of yfinance or of our code changes. With RNNOPS_RECORD_DIR set the dependency
+recorder runs too.
 """
 import importlib.abc
 import importlib.machinery
@@ -27,7 +29,12 @@ def download(tickers, start=None, end=None, **_):
         logging.getLogger("yfinance").error("\n1 Failed download:\n['%s']: DNSError('Failed to perform, curl: "
                                             "(6) Could not resolve host: query2.finance.yahoo.com.')", tickers)
         return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))
-    market = pd.read_csv(MARKET, parse_dates=["Date"], index_col="Date")
+    source = Path(MARKET) / f"{tickers}.csv" if Path(MARKET).is_dir() else Path(MARKET)
+    if not source.exists():  # yfinance 1.7's words for a symbol it does not know
+        logging.getLogger("yfinance").error("\n1 Failed download:\n['%s']: YFTzMissingError('possibly delisted; no "
+                                            "timezone found')", tickers)
+        return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], name="Date"))
+    market = pd.read_csv(source, parse_dates=["Date"], index_col="Date")
     rows = market[(market.index >= pd.Timestamp(start)) & (market.index < pd.Timestamp(end))]
     return pd.DataFrame(rows[order].to_numpy(), index=pd.DatetimeIndex(rows.index, name="Date"), columns=columns)
 

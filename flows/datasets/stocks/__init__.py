@@ -1,4 +1,5 @@
-"""stocks: next day's price from the last `window` days (the seed: Google's Open, 2012-2016 -> January 2017).
+"""stocks: next day's price from the last `window` days (the reference recipe: Google's Open, 2012-2016 ->
+January 2017).
 
 Splits by date: the model fits on [train_start, val_start), early stopping and the champion are
 chosen on [val_start, train_end] (the last months of the training years), and the test month is
@@ -124,15 +125,15 @@ class StockPrices(Dataset):
         summary_key="mean_skill", label="backtest skill", trains=True),)
     verbs = (Verb("predict", "next-day forecast from the champion model and the latest snapshot",
                   "flows.datasets.stocks.predict", (
-                      Option("--ticker", help="default: stocks.ingest.ticker"),
+                      Option("--ticker", help="default: stocks.ingest.ticker; a model of many tickers: each"),
                       Option("--model-dir", help="a data/models/stocks/<cell> folder instead of the MLflow champion"),
                       Option("--force", action="store_true",
                              help="forecast even when the input lies outside what the model was fitted on"))),)
     plot_roles = {"x": "date", "x_dates": True, "real": "real", "model": "predicted",
                   "baselines": ["persistence", "drift"], "ylabel": "price"}
-    # The seed: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
-    seed_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
-                          "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
+    # The reference recipe: 4 x LSTM(50), each followed by Dropout(0.2); Adam(1e-3); 100 epochs of batch 32.
+    reference_recipe = {cell: {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
+                               "lr": 0.001} for cell in ("rnn", "lstm", "gru")}
     tasks, heads = MODEL_TYPES, HEADS
 
     def __init__(self, name: str = "stocks"):
@@ -151,7 +152,11 @@ class StockPrices(Dataset):
 
     def ingest(self, root, params, out):
         cfg = ingest_config(params, self.name)
-        ticker = check_ticker(cfg.ticker)
+        self.ingest_ticker(root, cfg, check_ticker(cfg.ticker), out)
+
+    def ingest_ticker(self, root, cfg: IngestConfig, ticker: str, out) -> dict:
+        """One ticker's snapshot and its meta file through `out` (cfg.paths: that ticker's CSV files); returns
+        the meta (the kept snapshot's, when a failed fetch re-uses it)."""
         target = snapshot_path(root, ticker, self.name)
         start, end = cfg.dates()
         if cfg.source == "csv":
@@ -165,17 +170,19 @@ class StockPrices(Dataset):
                     raise
                 print(f"WARNING: {exc} Re-using the snapshot {target} fetched {reuse['fetched_at']} "
                       f"({reuse['rows']} rows); results are only as fresh as that.", file=sys.stderr)
-                return
+                return reuse
             meta = {"source": "yfinance", "yfinance_version": library_version(), "interval": cfg.interval}
         column = cfg.column if cfg.column in frame.columns else frame.columns[0]
         warnings = validate(frame, column, f"{ticker} ({meta['source']})", int(cfg.max_gap_days), self.name)
         for warning in warnings:
             print(f"WARNING: {warning}", file=sys.stderr)
         out.write_text(target.name, to_canonical_csv(frame))
-        out.write_json(target.with_suffix(".meta.json").name, {
-            **meta, "ticker": ticker, "start": start, "end": end,
-            "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "rows": len(frame),
-            "first_date": str(frame.index[0].date()), "last_date": str(frame.index[-1].date()), "warnings": warnings})
+        meta = {**meta, "ticker": ticker, "start": start, "end": end,
+                "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "rows": len(frame),
+                "first_date": str(frame.index[0].date()), "last_date": str(frame.index[-1].date()),
+                "warnings": warnings}
+        out.write_json(target.with_suffix(".meta.json").name, meta)
+        return meta
 
     def windows(self, root, params, out):
         cfg = self.window_config(params)

@@ -51,9 +51,8 @@ def trust_problems(transform: PriceTransform, series: np.ndarray, last_seen: str
     return problems
 
 
-def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False,
-                  dataset: str = "stocks") -> dict:
-    ticker = check_ticker(ticker) if ticker else ticker_of(load_params(root), dataset)
+def load_model(root: Path, model_dir: Path | None, dataset: str) -> tuple:
+    """(net, fitted transform document, conformal calibration or None, where the model came from)."""
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None:
             source = tracking.champion_weights(root, dataset, Path(tmp))
@@ -64,6 +63,36 @@ def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None 
         fitted = read_json(folder / "transform.json")
         # a model evaluated before conformal intervals existed (or a bare model folder) has no calibration
         calibration = read_json(folder / CALIBRATION_FILE) if (folder / CALIBRATION_FILE).exists() else None
+    return net, fitted, calibration, source
+
+
+def forecast_next(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False,
+                  dataset: str = "stocks") -> dict:
+    """The next session of one ticker (a many-series model: its first, unless `ticker` names another)."""
+    return forecast_each(root, ticker, model_dir, force, dataset)[0]
+
+
+def forecast_each(root: Path, ticker: str | None = None, model_dir: Path | None = None, force: bool = False,
+                  dataset: str = "stocks") -> list[dict]:
+    """One forecast per ticker the model was trained on (a many-series model), or the one of forecast_next."""
+    net, fitted, calibration, source = load_model(root, model_dir, dataset)
+    if "series" not in fitted:  # one series, one model
+        ticker = check_ticker(ticker) if ticker else ticker_of(load_params(root), dataset)
+        return [forecast_with(root, net, fitted, calibration, source, ticker, force, dataset)]
+    known = fitted["series"]
+    wanted = [check_ticker(ticker)] if ticker else list(known)
+    for name in wanted:
+        if name not in known:
+            raise InvalidParameter(f"the model was trained on {', '.join(known)}, not {name}; choose one of those or "
+                                   f"add {name} to {dataset}.ingest.tickers and retrain.")
+    # each ticker through its own fitted transform; intervals are not calibrated across tickers (many.py)
+    return [forecast_with(root, net, {**known[name], "window": fitted["window"], "column": fitted["column"]}, None,
+                          source, name, force, dataset) for name in wanted]
+
+
+def forecast_with(root: Path, net, fitted: dict, calibration: dict | None, source: dict, ticker: str, force: bool,
+                  dataset: str) -> dict:
+    """The next session of `ticker` from its latest snapshot, through the model's fitted transform."""
     frame = load_snapshot(root, ticker, dataset)
     column = fitted["column"]
     if column not in frame.columns:
@@ -116,14 +145,16 @@ def split_intervals(calibration: dict | None, forecast: float, sd: float | None)
 
 def main(root: Path, dataset: str, args) -> int:
     """The `rnnops predict <dataset>` verb (declared in StockPrices.verbs)."""
-    f = forecast_next(root, args.ticker, args.model_dir, force=args.force, dataset=dataset)
-    for warning in f["warnings"]:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
-          f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
-          f"from {f['model']} v{f['version']} {f['cell']}")
-    for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
-        print(f"  {name}% interval {low:.2f} .. {high:.2f}")
-    if not f["intervals"]:
-        print("  no interval: this model has no conformal calibration (evaluate it again to get one)")
+    made = forecast_each(root, args.ticker, args.model_dir, force=args.force, dataset=dataset)
+    for f in made:
+        for warning in f["warnings"]:
+            print(f"WARNING: {warning}", file=sys.stderr)
+        print(f"{f['ticker']} {f['column']} after {f['last_date']}: forecast {f['forecast']:.2f} "
+              f"(last {f['last_price']:.2f}, {f['forecast'] / f['last_price'] - 1:+.2%}) "
+              f"from {f['model']} v{f['version']} {f['cell']}")
+        for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
+            print(f"  {name}% interval {low:.2f} .. {high:.2f}")
+    if not any(f["intervals"] for f in made):
+        print("  no interval: this model has no conformal calibration (evaluate it again to get one; a model of "
+              "several tickers has none)")
     return 0

@@ -1,7 +1,7 @@
 """Daily price tables: read the CSV layouts people actually have, validate, and write one canonical schema.
 
 Read without hand-editing:
-- the seed tutorial's CSVs (m/d/yyyy dates, "7,380,500" quoted thousands, a trailing empty column);
+- the tutorial's CSVs (m/d/yyyy dates, "7,380,500" quoted thousands, a trailing empty column);
 - `yf.download(...).to_csv()` (a Price/Ticker two-row header, then a `Date,,,` row);
 - `yf.Ticker(...).history().to_csv()` (tz-aware timestamps, Dividends, Stock Splits);
 - a two-column `Date,<price>` file.
@@ -88,7 +88,7 @@ def read_price_csv(path: Path | str, ticker: str | None = None, dataset: str = "
                 f"{path} holds tickers {sorted(set(tickers[1:]))}, not {wanted}; set {dataset}.ingest.ticker.")
         header = ["Date"] + [header[i] for i in columns]
         body = [[r[0]] + [r[i] if i < len(r) else "" for i in columns] for r in body]
-    keep = [i for i, name in enumerate(header) if name]  # drops the seed's trailing empty column
+    keep = [i for i, name in enumerate(header) if name]  # drops the tutorial's trailing empty column
     if len(keep) < 2:
         raise PriceDataError(f"{path} needs a Date column and at least one price column; found {header}.")
     try:

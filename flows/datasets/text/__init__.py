@@ -1,4 +1,4 @@
-"""text: a character-level language model (the seed: lower-cased text, sorted vocabulary, sequences of 100,
+"""text: a character-level language model (the reference recipe: lower-cased text, sorted vocabulary, sequences of 100,
 LSTM + softmax), scored in nats per character against a unigram baseline, with generated samples."""
 from __future__ import annotations
 
@@ -14,10 +14,21 @@ import torch
 
 from flows.core import paths
 from flows.core.atomic import read_json
+from flows.core.deprecated import renamed
 from flows.core.params import section
-from flows.datasets.base import Dataset, Headline, Option, Scored, Splits, Unscorable, Verb, check_tbptt_matches
+from flows.datasets.base import (
+    Dataset,
+    Headline,
+    Option,
+    Scored,
+    Splits,
+    Unscorable,
+    Verb,
+    check_tbptt_needs_streams,
+    truncated_on_streams,
+)
 from flows.datasets.text.corpora import ERRORS, builtin_corpus, check_name, decode, fetch_url, read_files
-from models.config import NetworkConfig, from_mapping
+from models.config import NetworkConfig, from_mapping, saved_network
 from models.errors import InvalidParameter
 from models.significance import against_baselines
 from models.streams import StreamBlocks
@@ -83,14 +94,17 @@ class CharacterText(Dataset):
     name = "text"
     headline = Headline("loss_nats", "unigram", "validation loss (nats/char)")
     columns = (("bpc", "bits/char"), ("perplexity", "perplexity"), ("unseen_val_chars", "unseen val chars"))
-    train_keys = ("embedding_dim", "seed_faithful", "min_chars")
+    train_keys = ("embedding_dim", "reference_input", "min_chars")
+    renamed_keys = {"train": {"seed_faithful": "reference_input"}, "evaluate": {"seed_text": "prompt"}}
     plot_roles = {"x": "window", "real": None, "model": "model_nats", "baselines": ["unigram_nats"],
                   "ylabel": "nats/char per sequence"}
-    # The seed: LSTM(256) + Dropout(0.2) + softmax, Adam, batch 128 (its epochs are not part of the recipe).
-    seed_recipe = {"lstm": {"hidden_size": 256, "num_layers": 1, "dropout": 0.2, "batch_size": 128, "lr": 0.001}}
+    # The reference recipe: LSTM(256) + Dropout(0.2) + softmax, Adam, batch 128 (its epochs are not part of it).
+    reference_recipe = {"lstm": {"hidden_size": 256, "num_layers": 1, "dropout": 0.2, "batch_size": 128, "lr": 0.001}}
     verbs = (Verb("generate", "generate text from the champion character model or a model folder",
                   "flows.datasets.text.generate", (
-                      Option("--seed-text", required=True), Option("--length", type=int, default=500),
+                      Option("--prompt", "--seed-text", required=True,
+                             help="what generation starts from (--seed-text is its old name, deprecated)"),
+                      Option("--length", type=int, default=500),
                       Option("--temperature", type=float, default=0.8),
                       Option("--top-k", type=int, default=0, help="0 samples from the whole vocabulary"),
                       Option("--rng-seed", type=int, default=1),
@@ -99,7 +113,7 @@ class CharacterText(Dataset):
 
     def check(self, params):
         ingest_config(params)
-        check_tbptt_matches(params, "text", "mode", window_config(params).mode == "stateful", "{k1: 100}")
+        check_tbptt_needs_streams(params, "text", "mode", window_config(params).mode == "stateful")
 
     def stage_params(self, stage):
         if stage == "windows":  # the corpus file is named after text.ingest.name
@@ -168,7 +182,10 @@ class CharacterText(Dataset):
 
     def budget(self, spec, splits):
         """min_chars: train on at least that many characters, so that a small corpus (Othello, ~150k) gets
-        the epochs the default profile needs to write words; never fewer than `epochs`."""
+        the epochs the default profile needs to write words; never fewer than `epochs`. Streams without a
+        tbptt of the cell's own update once per block of seq_len characters."""
+        if isinstance(splits.train, StreamBlocks):
+            spec = truncated_on_streams(spec, splits, int(splits.info["spec"]["seq_len"]))
         wanted = dict(spec.extras).get("min_chars")
         if wanted is None:
             return spec
@@ -188,7 +205,8 @@ class CharacterText(Dataset):
 
     @staticmethod
     def network(vocab_size: int, net: NetworkConfig, extras: dict) -> CharNet:
-        return CharNet(vocab_size, net, int(extras.get("embedding_dim", 64)), bool(extras.get("seed_faithful", False)))
+        return CharNet(vocab_size, net, int(extras.get("embedding_dim", 64)),
+                       bool(extras.get("reference_input", False)))
 
     def model_files(self, splits):  # stateful: generation carries the state, as training did
         return {"vocab.json": {"chars": splits.info["vocab"].chars,
@@ -232,15 +250,15 @@ class CharacterText(Dataset):
                    # validation windows and stream stretches are disjoint: no overlap to declare; the carried
                    # state's dependence is what the test's own estimate takes in
                    **against_baselines(model_nats, {"unigram": unigram_nats}, loss, {"unigram": baseline})}
-        gen = section(params, "text", "evaluate")
+        gen = renamed(section(params, "text", "evaluate"), self.renamed_keys["evaluate"], "text.evaluate")
         first = windows.parts[0][0] if stateful else windows.ids
-        seed_text = gen.get("seed_text") or vocab.decode(first[: spec["seq_len"]].tolist())
-        samples = {str(t): sample_text(net, vocab, seed_text, int(gen.get("length", 500)), float(t),
+        prompt = gen.get("prompt") or vocab.decode(first[: spec["seq_len"]].tolist())
+        samples = {str(t): sample_text(net, vocab, prompt, int(gen.get("length", 500)), float(t),
                                     int(gen.get("top_k", 0)), int(gen.get("rng_seed", 1)), spec["seq_len"], stateful)
                    for t in gen.get("temperatures", [0.8])}
         table = {"window": np.arange(len(model_nats)), "unigram_nats": unigram_nats, "model_nats": model_nats}
         return Scored(metrics, table, self.plot_roles,
-                      {".samples.json": json.dumps({"seed_text": seed_text, "samples": samples}, indent=2,
+                      {".samples.json": json.dumps({"prompt": prompt, "samples": samples}, indent=2,
                                                    ensure_ascii=False)})
 
     def report_html(self, root, cell):
@@ -248,7 +266,7 @@ class CharacterText(Dataset):
         if not path.exists():
             return ""
         found = read_json(path)
-        parts = [f"<h2>{html.escape(cell)}: samples from seed {html.escape(repr(found['seed_text'][-60:]))}</h2>"]
+        parts = [f"<h2>{html.escape(cell)}: samples from the prompt {html.escape(repr(found['prompt'][-60:]))}</h2>"]
         parts += [f"<h3>temperature {t}</h3><pre>{html.escape(text)}</pre>" for t, text in found["samples"].items()]
         return "".join(parts)
 
@@ -259,7 +277,8 @@ def load_char_net(folder: Path) -> tuple[CharNet, Vocab]:
     config = read_json(Path(folder) / "config.json")
     saved = read_json(Path(folder) / "vocab.json")
     vocab = Vocab(saved["chars"])
-    net = CharacterText.network(len(vocab), NetworkConfig(**config["net"]), config)
+    extras = {CharacterText.renamed_keys["train"].get(k, k): v for k, v in config.items()}  # saved before a rename
+    net = CharacterText.network(len(vocab), saved_network(config["net"]), extras)
     net.load_state_dict(torch.load(Path(folder) / "model.pt", weights_only=True))
     net.stateful = bool(saved.get("stateful", False))
     return net.eval(), vocab

@@ -1,11 +1,11 @@
-"""The stocks figures: the seed recipe and the log-return formulation on the seed's Google CSVs.
+"""The stocks figures: the reference recipe and the log-return formulation on the tutorial's Google CSVs.
 
 Runs the real stage functions (ingest -> windows -> train -> evaluate -> backtest) in a temp
 directory with MLflow on SQLite there, and prints JSON: validation (Oct-Dec 2016, what selection
 sees) and test (January 2017, scored once) RMSE/MAE/MAPE next to persistence and drift, with the
 Diebold-Mariano p-value, and the walk-forward skill score.
 
-    python benchmarks/stocks_seed.py [--data ../shared/data] [--configs seed returns] [--seeds 7]
+    python benchmarks/stocks_reference.py [--data ../shared/data] [--configs reference returns] [--seeds 7]
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from flows.core.params import with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
-    # The tutorial: MinMax-scaled Open, 4 x LSTM(50) + Dropout(0.2), Adam, MSE, 100 epochs, batch 32.
-    "seed": {"windows": {"target": "level"},
-             "train": {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
-                       "lr": 0.001, "clip": 1.0}},
+    # The reference recipe: MinMax-scaled Open, 4 x LSTM(50) + Dropout(0.2), Adam, MSE, 100 epochs, batch 32.
+    "reference": {"windows": {"target": "level"},
+                  "train": {"hidden_size": 50, "num_layers": 4, "dropout": 0.2, "epochs": 100, "batch_size": 32,
+                            "lr": 0.001, "clip": 1.0}},
     # Standardised next-day log return from the last 60 returns, one small LSTM.
     "returns": {"windows": {"target": "log_return"},
                 "train": {"hidden_size": 32, "num_layers": 1, "dropout": 0.0, "epochs": 30, "batch_size": 32,
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=4)
     args = parser.parse_args()
     results = [run(c, s, args.data, args.folds) for c in args.configs for s in args.seeds]
-    report = {"benchmark": "stocks_seed", "val": "GOOG Open, Oct-Dec 2016", "test": "GOOG Open, January 2017",
+    report = {"benchmark": "stocks_reference", "val": "GOOG Open, Oct-Dec 2016", "test": "GOOG Open, January 2017",
               "results": results}
     print(json.dumps(report, indent=2))
 
