@@ -159,7 +159,7 @@ def test_bad_covariates_are_refused_in_one_sentence():
                                                "column; remove it or ingest"):
         build(frame, config())
     params = {"cells": ["lstm", "recursive"], "stocks": {"windows": {"covariates": ALL}, "train": {
-        "lstm": {}, "recursive": {"cell": "gru", "task": "recursive", "horizon": 5}}}}
+        "lstm": {}, "recursive": {"kind": "gru", "task": "recursive", "horizon": 5}}}}
     with pytest.raises(InvalidParameter, match=r"stocks.train.recursive is task recursive, which feeds its forecasts "
                                                r"back as inputs, so it cannot read stocks.windows.covariates"):
         check_cells(params, "stocks", config())

@@ -31,7 +31,7 @@ def test_stocks_with_covariates_end_to_end(project, mlflow_uri, prefect_harness,
     stocks["ingest"]["paths"] = ["data/sources/market.csv"]
     stocks["windows"]["covariates"] = ALL
     stocks["cells"] = ["lstm", "seq2seq"]  # the seed's many-to-one and a multi-step encoder-decoder
-    stocks["train"]["seq2seq"] = {**stocks["train"]["gru"], "cell": "gru", "task": "seq2seq", "head": "gaussian",
+    stocks["train"]["seq2seq"] = {**stocks["train"]["gru"], "kind": "gru", "task": "seq2seq", "head": "gaussian",
                                   "horizon": 5}
     write_params(project, params)
     git(project, "add", "-A")
