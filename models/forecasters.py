@@ -53,10 +53,11 @@ class Recursive(Forecaster):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = []
-        for _ in range(self.cfg.horizon):
+        for step in range(self.cfg.horizon):
             out = self.one_step(x)  # (batch, 1, P)
             outputs.append(out)
-            x = torch.cat([x[:, 1:], out[..., :1]], 1)
+            if step + 1 < self.cfg.horizon:  # a one-step net with covariates (input_size > 1) never feeds back
+                x = torch.cat([x[:, 1:], out[..., :1]], 1)
         return torch.cat(outputs, 1)
 
 

@@ -144,6 +144,14 @@ def test_a_bad_tickers_list_is_one_sentence(tickers, source, says):
     assert says in str(err.value) and "\n" not in str(err.value)
 
 
+def test_covariates_for_many_series_are_refused_not_ignored():
+    params = many_params(source="yfinance", tickers=["AAA", "BBB"])
+    datasets.get("stocks_many").check(params)
+    params["stocks_many"]["windows"]["covariates"] = {"past": ["volume"]}
+    with pytest.raises(InvalidParameter, match="stocks_many.windows.covariates is not supported for many series"):
+        datasets.get("stocks_many").check(params)
+
+
 def test_a_bad_list_stops_the_stage_in_one_line_and_a_short_series_is_named(tmp_path):
     write_params(tmp_path, many_params(tickers=["GOOG", "GOOG"]))
     done = subprocess.run([sys.executable, "-m", "flows.stages.ingest", "stocks_many"], cwd=tmp_path,

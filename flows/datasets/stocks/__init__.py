@@ -7,6 +7,7 @@ scored once, by evaluate. Scores are on the price scale, against persistence and
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from flows.core import paths
 from flows.core.atomic import read_json
 from flows.core.params import config_of, section
 from flows.datasets.base import Dataset, ExtraStage, Option, Scored, Splits, Unscorable, Verb, check_finite
+from flows.datasets.stocks import covariates
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
-from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices, snapshot_path
+from flows.datasets.stocks.series import load_snapshot, price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.scoring import horizons
 from flows.scoring.intervals import point_forecast
@@ -75,8 +77,10 @@ class WindowConfig:
     train_end: str = "2016-12-31"
     test_start: str = "2017-01-01"
     test_end: str = "2017-01-31"
+    covariates: dict = field(default_factory=dict)  # {past: [...], future: [...]} (stocks/covariates.py)
 
     def check(self, where: str) -> None:
+        covariates.check_covariates(self.covariates, where)
         if self.target not in TARGETS:
             raise InvalidParameter(f"{where}.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
         if not isinstance(self.window, int) or self.window <= 0:
@@ -140,7 +144,7 @@ class StockPrices(Dataset):
 
     def check(self, params):
         ingest_config(params, self.name)
-        self.window_config(params)
+        covariates.check_cells(params, self.name, self.window_config(params))
 
     def source_files(self, params):
         cfg = ingest_config(params, self.name)
@@ -185,8 +189,8 @@ class StockPrices(Dataset):
         ticker = ticker_of(params, self.name)
         frame = load_snapshot(root, ticker, self.name)
         column = price_column(frame, cfg.column, ticker)
-        series, spec = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target,
-                                     cfg.splits(frame.index, self.name), dataset=self.name)
+        series, spec = covariates.build_inputs(frame, column, cfg, cfg.splits(frame.index, self.name), ticker,
+                                               self.name)
         check_finite(series, self.name)
         out.save_npy("series.npy", series.astype(np.float32))
         out.write_json("spec.json", {**spec, "ticker": ticker, "column": column})
@@ -209,11 +213,18 @@ class StockPrices(Dataset):
                                    f"Gaussian on the price scale); set {self.name}.windows.target: level.")
         return super().task_splits(splits, net_cfg)
 
+    def budget(self, spec, splits):
+        """The net reads as many features per step as the windows hold (1 + the covariates')."""
+        features = splits.train[0][0].shape[-1]  # (window, features), whatever dataset holds the windows
+        return spec if features == spec.net.input_size else \
+            dataclasses.replace(spec, net=dataclasses.replace(spec.net, input_size=features))
+
     def model_files(self, splits):
         """What a forecast needs beside the weights: the fitted transform and what the model has seen."""
         spec = splits.info["spec"]
         return {"transform.json": {key: spec[key] for key in ("transform", "window", "column", "ticker")}
-                | {"last_seen": spec["dates"][-1]}}
+                | {"last_seen": spec["dates"][-1]}
+                | ({"covariates": covariates.model_covariates(spec)} if "covariates" in spec else {})}
 
     def splits_for_saved(self, splits, folder):
         """The current prices through the saved model's own fitted transform, as its forecasts read them:
@@ -226,11 +237,16 @@ class StockPrices(Dataset):
         if saved["transform"]["target"] != spec["transform"]["target"]:
             raise Unscorable(f"it forecasts the {saved['transform']['target']} target, the data is windowed for "
                              f"{spec['transform']['target']}")
-        if saved["transform"] == spec["transform"]:
+        if saved.get("covariates", {}).get("features") != spec.get("covariates", {}).get("features"):
+            raise Unscorable(f"it reads the covariates {saved.get('covariates', {}).get('features', [])}, the "
+                             f"data has {spec.get('covariates', {}).get('features', [])}")
+        if saved["transform"] == spec["transform"] and saved.get("covariates", {}) == covariates.model_covariates(spec):
             return splits
-        series = PriceTransform(**saved["transform"]).to_series(np.asarray(spec["prices"]))
+        series = covariates.saved_series(spec, saved)
         train, val, test = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val", "test"))
-        return Splits(train, val, test, {**splits.info, "spec": {**spec, "transform": saved["transform"]}})
+        fitted = {"transform": saved["transform"]} | ({"covariates": {**spec["covariates"], **saved["covariates"]}}
+                                                      if "covariates" in spec else {})
+        return Splits(train, val, test, {**splits.info, "spec": {**spec, **fitted}})
 
     def score(self, root, params, net, splits, split):
         windows = getattr(splits, split)

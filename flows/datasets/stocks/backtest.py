@@ -8,6 +8,7 @@ each fold trains its own. Neither the validation period nor the test month is to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -20,12 +21,12 @@ from flows.core.params import load_params, section, train_spec
 from flows.datasets import get
 from flows.datasets.base import Splits
 from flows.datasets.stocks import ticker_of, window_config
-from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
+from flows.datasets.stocks.covariates import build_inputs
+from flows.datasets.stocks.series import load_snapshot, price_column, score_prices
 from flows.orchestration.stage_command import stage_main
 from flows.scoring.regression_nets import predict
 from flows.training.lightning_fit import fit
 from models.errors import InvalidParameter
-from models.price_windows import PriceTransform
 from models.runtime import flush_denormals
 from models.windows import WindowDataset
 
@@ -54,25 +55,26 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
         spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=int(cfg["epochs"])))
     ticker = ticker_of(params, dataset)
     frame = load_snapshot(root, ticker, dataset)
-    prices, dates = frame[price_column(frame, wcfg.column, ticker)].to_numpy(), frame.index
+    column, dates = price_column(frame, wcfg.column, ticker), frame.index
     fit_rows = np.flatnonzero((dates >= str(wcfg.train_start)) & (dates < str(wcfg.val_start)))
     if len(fit_rows) == 0:
         raise InvalidParameter(f"no trading days between {dataset}.windows.train_start and val_start; check the "
                                f"dates.")
     bounds = fold_bounds(int(fit_rows[0]), int(fit_rows[-1]) + 1, cfg.get("folds", 4), cfg.get("horizon", 20))
     refit, plugin = bool(cfg.get("refit", False)), get(dataset)
-    results, net, transform = [], None, None
+    results, net, fitted = [], None, None
     for k, (lo, hi) in enumerate(bounds):
         first, until = str(dates[fit_rows[0]].date()), str(dates[lo - 1].date())
         fold = {"train": (first, until), "test": (str(dates[lo].date()), str(dates[hi - 1].date()))}
-        series, fold_spec = build_windows(prices, dates, wcfg.window, wcfg.target, fold,
-                                          None if refit else transform, dataset)
+        series, fold_spec = build_inputs(frame, column, wcfg, fold, ticker, dataset, None if refit else fitted)
         train_set, test_set = (WindowDataset(series, fold_spec["window"], range(*fold_spec[s])) for s in fold)
         # A multi-step cell trains on H targets per window (none reaching the fold) and is scored at h = 1
         train_set = plugin.task_splits(Splits(train_set, None, test_set, {"spec": fold_spec}), spec.net).train
         if refit or net is None:
-            module, _ = fit(spec, lambda: plugin.build_module(spec, None), train_set, None, progress_bar=False)
-            net, transform = module.net.eval(), PriceTransform(**fold_spec["transform"])
+            spec = plugin.budget(spec, Splits(train_set, None))  # as many input features as the windows hold
+            build = functools.partial(plugin.build_module, spec, None)
+            module, _ = fit(spec, build, train_set, None, progress_bar=False)
+            net, fitted = module.net.eval(), fold_spec
         metrics, _ = score_prices(fold_spec, predict(net, test_set), np.asarray(test_set.starts) + test_set.window)
         results.append({"fold": k + 1, "first_day": fold["test"][0], "last_day": fold["test"][1],
                         "trained_until": until if refit or k == 0 else results[0]["trained_until"],

@@ -153,7 +153,9 @@ class ManyStockPrices(StockPrices):
 
     def check(self, params):
         ingest_config(params, self.name)
-        self.window_config(params)
+        if self.window_config(params).covariates:  # its windows are the prices alone: say so, never ignore it
+            raise InvalidParameter(f"{self.name}.windows.covariates is not supported for many series yet; remove it, "
+                                   f"or use covariates on one ticker's stocks profile.")
 
     def source_files(self, params):
         cfg = ingest_config(params, self.name)

@@ -18,11 +18,12 @@ import torch
 from flows import tracking
 from flows.core.atomic import read_json
 from flows.core.params import load_params
-from flows.datasets.stocks import ticker_of
+from flows.datasets.stocks import covariates, ticker_of
 from flows.datasets.stocks.prices import check_ticker
 from flows.datasets.stocks.series import load_snapshot
 from flows.scoring.intervals import CALIBRATION_FILE
 from flows.scoring.regression_nets import load_regression_net
+from models.covariates import FeatureScaler
 from models.errors import InvalidParameter
 from models.price_windows import PriceTransform
 
@@ -105,9 +106,10 @@ def forecast_with(root: Path, net, fitted: dict, calibration: dict | None, sourc
     problems = trust_problems(transform, series, fitted["last_seen"], frame.index[-1], ticker, dataset)
     if problems and not force:
         raise InvalidParameter(f"refusing to forecast: {problems[0]}; pass --force to forecast anyway.")
+    inputs = next_inputs(series, frame.iloc[-need:], fitted, ticker, dataset)  # (window, features)
     with torch.no_grad():
         # (1, 1) for a point head, (1, H, 2) for a Gaussian one: the first step's value (mean[, variance])
-        out = net(torch.as_tensor(series[None, :, None])).reshape(-1)[:2].tolist()
+        out = net(torch.as_tensor(inputs[None])).reshape(-1)[:2].tolist()
     forecast = float(transform.to_price(np.array([out[0]]), np.array([prices[-1]]))[0])
     sd = None
     if getattr(net.cfg, "head", "point") == "gaussian":  # the sd on the price scale: exact for a level target,
@@ -117,6 +119,16 @@ def forecast_with(root: Path, net, fitted: dict, calibration: dict | None, sourc
             "last_price": float(prices[-1]), "forecast": forecast, "sd": sd, "trained_on": fitted.get("ticker"),
             "warnings": problems, "calibration": calibration,
             "intervals": split_intervals(calibration, forecast, sd), **source}
+
+
+def next_inputs(series: np.ndarray, days: pd.DataFrame, fitted: dict, ticker: str, dataset: str) -> np.ndarray:
+    """The model's input for the next session, built as the windows stage builds them: the last row carries the
+    calendar of the session after the snapshot's last day (known today), its covariates scaled as in training."""
+    if not fitted.get("covariates"):
+        return series[:, None]
+    scaler = FeatureScaler.from_dict(fitted["covariates"]["scaler"])
+    offset = PriceTransform(**fitted["transform"]).offset
+    return covariates.with_covariates(series, days, fitted["covariates"], scaler, offset, ticker, dataset)
 
 
 def split_intervals(calibration: dict | None, forecast: float, sd: float | None) -> dict[str, tuple[float, float]]:

@@ -8,13 +8,14 @@ a later run, scores it against the realised price (forecasts/<dataset>/log.csv, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from flows.core.params import config_of
 from flows.datasets.base import ExtraStage
 from flows.datasets.stocks import StockPrices
+from flows.datasets.stocks.covariates import check_covariates
 from flows.datasets.stocks.scorecard import scorecard_html
 from models.errors import InvalidParameter
 from models.price_windows import TARGETS
@@ -27,8 +28,10 @@ class RollingWindowConfig:
     target: str = "log_return"  # a level model's MinMax range goes stale as the price drifts; returns do not
     val_sessions: int = 60
     test_sessions: int = 20
+    covariates: dict = field(default_factory=dict)  # as stocks.windows.covariates
 
     def check(self, where: str) -> None:
+        check_covariates(self.covariates, where)
         if self.target not in TARGETS:
             raise InvalidParameter(f"{where}.target must be one of {', '.join(TARGETS)}, got {self.target!r}.")
         for key in ("window", "val_sessions", "test_sessions"):
