@@ -68,7 +68,7 @@ def with_steps(metrics: dict, table: dict[str, list]) -> dict:
 
 
 def read_table(path: Path) -> dict[str, list]:
-    """A table written by flows.scoring.table_csv, numbers as floats ("" where a figure is missing)."""
+    """A table written by flows.scoring.regression_nets.table_csv, numbers as floats ("" where a figure is missing)."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     return {name: [float(row[i]) if row[i] else "" for row in rows[1:]] for i, name in enumerate(rows[0])}
