@@ -46,19 +46,19 @@ def compare_split(splits, global_net, nets: dict, split: str, batch: int) -> dic
         g, tables["global"][ticker] = score_part(part, global_net, split, batch)
         loc, tables["local"][ticker] = score_part(part, nets[ticker], split, batch)
         versus = head_to_head(tables["global"][ticker], tables["local"][ticker], lags)
-        series[ticker] = {"global_rmse": g["rmse"], "local_rmse": loc["rmse"],
-                          **{f"{b}_rmse": g[f"{b}_rmse"] for b in ("persistence", "drift")},
-                          "strongest_baseline": g["strongest_baseline"], "global_dm_pvalue": g["dm_pvalue"],
-                          "local_dm_pvalue": loc["dm_pvalue"], "global_vs_local_dm_stat": versus["dm_stat"],
-                          "global_vs_local_dm_pvalue": versus["dm_pvalue"]}
+        series[ticker] = side_by_side(g, loc, versus)
     pooled = {scope: pooled_report(tables[scope], lags) for scope in SCOPES}
-    versus = pooled_head_to_head(tables["global"], tables["local"], lags)
-    return {"series": series, "pooled": {
-        "global_rmse": pooled["global"]["rmse"], "local_rmse": pooled["local"]["rmse"],
-        **{f"{b}_rmse": pooled["global"][f"{b}_rmse"] for b in ("persistence", "drift")},
-        "strongest_baseline": pooled["global"]["strongest_baseline"],
-        "global_dm_pvalue": pooled["global"]["dm_pvalue"], "local_dm_pvalue": pooled["local"]["dm_pvalue"],
-        "global_vs_local_dm_stat": versus["dm_stat"], "global_vs_local_dm_pvalue": versus["dm_pvalue"]}}
+    return {"series": series, "pooled": side_by_side(pooled["global"], pooled["local"],
+                                                     pooled_head_to_head(tables["global"], tables["local"], lags))}
+
+
+def side_by_side(g: dict, loc: dict, versus: dict) -> dict:
+    """One row of the comparison: each scope's RMSE and test against the baselines, and their own DM test."""
+    return {"global_rmse": g["rmse"], "local_rmse": loc["rmse"],
+            **{f"{b}_rmse": g[f"{b}_rmse"] for b in ("persistence", "drift")},
+            "strongest_baseline": g["strongest_baseline"], "global_dm_pvalue": g["dm_pvalue"],
+            "local_dm_pvalue": loc["dm_pvalue"], "global_vs_local_dm_stat": versus["dm_stat"],
+            "global_vs_local_dm_pvalue": versus["dm_pvalue"]}
 
 
 def compare_scopes(plugin, splits, spec, global_net, batch: int = 500) -> dict:
