@@ -320,6 +320,18 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS.get(args.command, _plugin_verb)(args)
     except RnnopsError as exc:
         return report_error(exc)
+    except BrokenPipeError:
+        return _reader_left()
+
+
+def _reader_left() -> int:
+    """`rnnops metrics | head`: the reader took what it wanted and closed the pipe. That is not an error to
+    explain, and the interpreter's last flush must not raise it again as a traceback (Python's documented way:
+    point stdout at devnull; exit 1, as Python itself does on EPIPE)."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
 
 
 if __name__ == "__main__":

@@ -110,6 +110,12 @@ def test_rnnops_metrics_prints_the_committed_results_a_screen_wide(tmp_path):
     for path in files:
         for key, value in flat(read_json(path)).items():
             assert value is None or key in rows or any(line.startswith(f"{key} ({path.stem})") for line in lines), key
+    head = subprocess.Popen([sys.executable, "-P", "-m", "flows.cli", "metrics"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head.stdout.readline()
+    head.stdout.close()  # `rnnops metrics | head -1`: the reader leaves after one line
+    assert head.wait(timeout=300) == 1
+    assert head.stderr.read() == b""  # no BrokenPipeError traceback
     none = subprocess.run([sys.executable, "-P", "-m", "flows.cli", "metrics", "metrics/nothing"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert none.returncode == 2 and none.stderr.startswith("rnnops: error: no metrics to show in metrics/nothing; ")
