@@ -231,6 +231,19 @@ def sweep_workers(d: dict) -> str:
             + f"\n2 workers / 1 worker: wall {ratio['wall']}, trial phase {ratio['trial_phase']} ({d['target']}).\n")
 
 
+def sweep_default_cell(d: dict) -> str:
+    c, r = d["config"], d["result"]
+    space = ", ".join(f"{k} {v.get('low')}..{v.get('high')}" if "low" in v else f"{k} {v['choices']}"
+                      for k, v in d["space"].items())
+    best = ", ".join(f"{k} {g(v, 4) if isinstance(v, float) else v}" for k, v in r["best_params"].items())
+    return (f"`rnnops sweep {c['sweep']}` on the {d['dataset']} task's own data and {d['cell']} cell, {c['trials']} "
+            f"trials, {c['workers']} workers, space: {space}. Trial 0 is the starting cell as params.yaml has it.\n\n"
+            + table(["starting cell val RMSE", "best val RMSE", "best / start", "best trial", "states", "wall s"],
+                    [[g(r["start_cell_val_rmse"]), g(r["best_val_rmse"]), r["best_vs_start"], r["best_trial"],
+                      ", ".join(f"{k} {v}" for k, v in r["states"].items()), r["wall_seconds"]]])
+            + f"\nBest trial's params: {best}.\n")
+
+
 def pipeline_jobs(d: dict) -> str:
     rows = [[jobs, ", ".join(str(w) for w in walls), d["mean_wall_seconds"][jobs]]
             for jobs, walls in d["wall_seconds"].items()]
@@ -293,7 +306,8 @@ def gpu_check(d: dict) -> str:
 RENDER = {"significance_size": significance_size, "train_throughput": throughput, "tbptt_cosine": tbptt,
           "text_quality": text_quality, "text_dynamic": text_dynamic, "gradients_through_time": gradients,
           "model_types": model_types, "stocks_reference": stocks_reference, "ddp_cpu": ddp,
-          "text_profile": text_profile, "sweep_workers": sweep_workers, "gpu_check": gpu_check,
+          "text_profile": text_profile, "sweep_workers": sweep_workers,
+          "sweep_default_cell": sweep_default_cell, "gpu_check": gpu_check,
           "pipeline_jobs": pipeline_jobs,
           "intervals": lambda d: results_intervals.intervals(d, g, table),
           "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table)}
