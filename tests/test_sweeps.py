@@ -171,7 +171,9 @@ def test_a_sigkilled_worker_loses_no_trial_and_a_rerun_completes_the_study(proje
                 except (KeyError, Exception):  # the study or its tables are still being created
                     continue
                 victim = next((t for t in running if len(t.intermediate_values) >= 2), None)  # mid-trial
-        assert victim is not None, "no trial reached its second epoch"
+        if victim is None:
+            proc.kill()
+            pytest.fail("no trial reached its second epoch; the sweep said:\n" + proc.communicate()[0][-3000:])
         os.kill(int(victim.user_attrs["worker"].split("@")[0]), signal.SIGKILL)
         output, _ = proc.communicate(timeout=300)
     finally:
