@@ -50,6 +50,9 @@ class NetworkConfig:
     horizon: int = 1  # steps forecast from each window (one_step: 1)
     head: str = "point"  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
     attention: str = "dot"  # task attention only: dot (Luong, projected) or additive (Bahdanau) scores
+    # additive only: the width of its scoring layer tanh(W k + U q) (Bahdanau's n'), null = hidden_size. That
+    # layer is a (batch, window, width) tensor at every decoder step, the most of such a cell's training time
+    attention_size: int | None = None
     scheduled_sampling: float = 0.0  # decoder tasks: chance of feeding back its own forecast, reached by the last epoch
     # keras: orthogonal recurrent weights, Glorot input/head weights, zero biases, LSTM forget-gate bias 1
     init: str = "torch"
@@ -93,6 +96,11 @@ class NetworkConfig:
                f"change head.")
         _check(self.attention in ATTENTIONS,
                f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}.")
+        _check(self.attention_size is None or (isinstance(self.attention_size, int) and self.attention_size > 0),
+               f"attention_size must be a positive integer or null, got {self.attention_size!r}.")
+        _check(self.attention_size is None or (self.task == "attention" and self.attention == "additive"),
+               f"attention_size sizes additive attention's scoring layer, but this cell is task {self.task} with "
+               f"attention {self.attention}; remove attention_size or set task: attention and attention: additive.")
         _check(0.0 <= self.scheduled_sampling <= 1.0,
                f"scheduled_sampling must be in [0, 1], got {self.scheduled_sampling!r}.")
         decoders = names_where(lambda k: k.decoder)

@@ -88,15 +88,16 @@ class Attention(nn.Module):
     """Scores of a decoder state against every encoder state: dot (Luong's general form: the query is
     projected to the key size, scaled by sqrt(size)) or additive (Bahdanau: v . tanh(W k + U q))."""
 
-    def __init__(self, kind: str, query_size: int, key_size: int):
+    def __init__(self, kind: str, query_size: int, key_size: int, size: int | None = None):
         super().__init__()
         self.kind = kind
         if kind == "dot":
             self.query = nn.Linear(query_size, key_size, bias=False)
         else:
-            self.keys = nn.Linear(key_size, query_size, bias=False)
-            self.query = nn.Linear(query_size, query_size)
-            self.v = nn.Linear(query_size, 1, bias=False)
+            size = size or query_size
+            self.keys = nn.Linear(key_size, size, bias=False)
+            self.query = nn.Linear(query_size, size)
+            self.v = nn.Linear(size, 1, bias=False)
 
     def prepare(self, states: torch.Tensor) -> torch.Tensor:
         """Once per window: what the scores compare the query with."""
@@ -127,7 +128,7 @@ class EncoderDecoder(Forecaster):
         cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(cfg.kind)
         self.decoder = cell(1, cfg.hidden_size) if cell else nn.RNNCell(
             1, cfg.hidden_size, nonlinearity="relu" if cfg.activation == "relu" else "tanh")
-        self.attend = Attention(cfg.attention, cfg.hidden_size, encoded) if attend else None
+        self.attend = Attention(cfg.attention, cfg.hidden_size, encoded, cfg.attention_size) if attend else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size + (encoded if self.attend else 0), self.per_step)
         self.sampling = 0.0

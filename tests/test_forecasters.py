@@ -46,6 +46,17 @@ def test_attention_weights_are_a_distribution_over_the_window_per_forecast_step(
     assert torch.allclose(weights.sum(-1), torch.ones(4, H)) and (weights >= 0).all()
 
 
+def test_attention_size_sets_the_width_of_the_additive_scoring_layer_alone():
+    torch.manual_seed(0)
+    cfg = NetworkConfig(kind="gru", hidden_size=8, task="attention", horizon=H, attention="additive",
+                        attention_size=3)
+    net = build_network(cfg).eval()
+    assert net.attend.keys.weight.shape == (3, 8) and net.attend.v.weight.shape == (1, 3)
+    out, weights = net(torch.randn(4, W, 1), return_weights=True)
+    assert out.shape == (4, H, 1) and torch.allclose(weights.sum(-1), torch.ones(4, H))
+    assert net_for("attention", "point", False, attention="additive").attend.v.weight.shape == (1, 8)  # default
+
+
 def test_windows_index_arithmetic_inputs_end_before_the_first_target():
     series = np.arange(100, dtype=np.float32)
     data = WindowDataset(series, W, range(3, 40), horizon=H)
@@ -127,6 +138,9 @@ def test_a_recursive_forecast_feeds_its_own_forecast_into_a_window_of_the_traine
     ({"task": "forecast"}, "task must be one of"),
     ({"head": "laplace"}, "head must be one of"),
     ({"task": "attention", "horizon": 5, "attention": "cosine"}, "attention must be one of"),
+    ({"task": "attention", "horizon": 5, "attention_size": 8}, "remove attention_size or set task: attention and "
+                                                                 "attention: additive"),
+    ({"task": "attention", "horizon": 5, "attention": "additive", "attention_size": 0}, "positive integer or null"),
 ])
 def test_impossible_task_params_say_which_key_to_fix(change, message):
     with pytest.raises(InvalidParameter, match=message.replace("[", r"\[").replace("]", r"\]")):
