@@ -244,6 +244,23 @@ def sweep_default_cell(d: dict) -> str:
             + f"\nBest trial's params: {best}.\n")
 
 
+def attention_cell(d: dict) -> str:
+    variants = d["variants"]
+    rows = [[name, json.dumps(v["changes"]) if v["changes"] else "as declared",
+             ", ".join(f"{r['seed']}: {g(r['val_rmse'], 3)}" for r in v["runs"]), g(v["val_rmse_mean"], 3),
+             f"{g(v['val_rmse_range'][0], 3)} .. {g(v['val_rmse_range'][1], 3)}", v["train_seconds_mean"]]
+            for name, v in variants.items()]
+    base = variants["declared"]["train_seconds_mean"]
+    ratios = ", ".join(f"{name} {g(v['train_seconds_mean'] / base, 2)}" for name, v in variants.items()
+                       if name != "declared")
+    cell = d["cell"]
+    return (f"The cosine attention cell as params.yaml declared it when measured ({cell['attention']} attention, "
+            f"hidden {cell['hidden_size']}, {cell['epochs']} epochs) against variants of it, one thread a run, "
+            f"{d['config']['workers']} runs at a time; val RMSE per seed.\n\n"
+            + table(["variant", "cell keys changed", "val RMSE by seed", "mean", "range", "mean train s"], rows)
+            + f"\nTraining seconds over the declared cell's: {ratios}.\n")
+
+
 def pipeline_jobs(d: dict) -> str:
     rows = [[jobs, ", ".join(str(w) for w in walls), d["mean_wall_seconds"][jobs]]
             for jobs, walls in d["wall_seconds"].items()]
@@ -308,7 +325,7 @@ RENDER = {"significance_size": significance_size, "train_throughput": throughput
           "model_types": model_types, "stocks_reference": stocks_reference, "ddp_cpu": ddp,
           "text_profile": text_profile, "sweep_workers": sweep_workers,
           "sweep_default_cell": sweep_default_cell, "gpu_check": gpu_check,
-          "pipeline_jobs": pipeline_jobs,
+          "pipeline_jobs": pipeline_jobs, "attention_cell": attention_cell,
           "intervals": lambda d: results_intervals.intervals(d, g, table),
           "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table)}
 
