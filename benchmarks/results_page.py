@@ -22,6 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import results_covariates  # noqa: E402  (beside this script)
 import results_global_vs_local  # noqa: E402  (beside this script)
 import results_intervals  # noqa: E402  (beside this script)
 
@@ -327,7 +328,8 @@ RENDER = {"significance_size": significance_size, "train_throughput": throughput
           "sweep_default_cell": sweep_default_cell, "gpu_check": gpu_check,
           "pipeline_jobs": pipeline_jobs, "attention_cell": attention_cell,
           "intervals": lambda d: results_intervals.intervals(d, g, table),
-          "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table)}
+          "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table),
+          "covariates": lambda d: results_covariates.covariates(d, g, table)}
 
 
 def benchmarks(root: Path) -> str:
