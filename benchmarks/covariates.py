@@ -12,16 +12,14 @@ of the windows' dependence for a valid DM test. Prints JSON (--out also writes i
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import yaml
 from emit import args_json, emit, load
-from global_vs_local import REPO, SEED_CSVS, WINDOWS
+from global_vs_local import REPO, SEED_CSVS, WINDOWS, cell_arguments
 
 from flows.core.params import with_defaults
 
@@ -77,20 +75,7 @@ def run(seed: int, covariates: dict, args) -> tuple[dict, dict]:
 def main() -> None:
     from flows.datasets.stocks.panel import head_to_head
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[7, 8, 9])
-    parser.add_argument("--cell", default="lstm", choices=["rnn", "lstm", "gru"])
-    parser.add_argument("--hidden-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--lr", type=float, default=0.001)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    os.environ["RNNOPS_PROGRESS_BAR"] = "0"  # stdout carries the JSON
-    import torch
-
-    torch.set_num_threads(args.threads)
+    args = cell_arguments(__doc__, seeds=[7, 8, 9], hidden_size=32, epochs=15, lr=0.001)
     before = load()
     runs = []
     for seed in args.seeds:

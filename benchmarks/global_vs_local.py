@@ -101,14 +101,15 @@ def run(seed: int, args) -> dict:
                 "global_epochs": trainer.current_epoch, "train_windows": len(splits.train), **found}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cell_arguments(doc: str, seeds: list[int], hidden_size: int, epochs: int, lr: float) -> argparse.Namespace:
+    """The stocks benchmarks' options (the data, the seeds, the cell and its training), parsed; torch's threads set."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[7])
+    parser.add_argument("--seeds", nargs="+", type=int, default=seeds)
     parser.add_argument("--cell", default="lstm", choices=["rnn", "lstm", "gru"])
-    parser.add_argument("--hidden-size", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--hidden-size", type=int, default=hidden_size)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--lr", type=float, default=lr)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -116,6 +117,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = cell_arguments(__doc__, seeds=[7], hidden_size=16, epochs=8, lr=0.003)
     before = load()
     windows = {**with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))["stocks_many"]["windows"], **WINDOWS}
     result = {"benchmark": "global_vs_local", "config": {**args_json(args), "windows": windows,
