@@ -152,7 +152,7 @@ def test_bad_covariates_are_refused_in_one_sentence():
     with pytest.raises(InvalidParameter, match=r"stocks.windows.covariates.past lists \['volum'\]; choose each of "
                                                r"volume, range"):
         check_covariates({"past": ["volum"]}, "stocks.windows")
-    with pytest.raises(InvalidParameter, match="must be a mapping with past and/or future"):
+    with pytest.raises(InvalidParameter, match="must be a mapping with past, others and/or future"):
         check_covariates({"known": ["month"]}, "stocks.windows")
     frame = market().drop(columns=["Volume"])
     with pytest.raises(InvalidParameter, match="covariates.past lists volume, but the GOOG snapshot has no Volume "

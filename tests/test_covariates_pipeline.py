@@ -1,5 +1,5 @@
-"""The stocks stages with covariates, end to end on a CSV in the seed tutorial's format: windows, training,
-the usual baselines and DM test, the backtest, and a forecast that reads the same inputs."""
+"""The stocks stages with covariates, end to end on a CSV in the seed tutorial's format (and an index beside it):
+windows, training, the usual baselines and DM test, the backtest, and a forecast that reads the same inputs."""
 import json
 import subprocess
 import sys
@@ -26,10 +26,11 @@ def write_seed_format_csv(path, frame) -> None:
 
 def test_stocks_with_covariates_end_to_end(project, mlflow_uri, prefect_harness, tmp_path, monkeypatch):
     write_seed_format_csv(project / "data/sources/market.csv", market("2016-01-04", "2017-01-31"))
+    write_seed_format_csv(project / "data/sources/index.csv", market("2016-01-04", "2017-01-31", seed=5))
     params = tiny_params(("stocks",))
     stocks = params["stocks"]
-    stocks["ingest"]["paths"] = ["data/sources/market.csv"]
-    stocks["windows"]["covariates"] = ALL
+    stocks["ingest"].update(paths=["data/sources/market.csv"], others={"^GSPC": "data/sources/index.csv"})
+    stocks["windows"]["covariates"] = {**ALL, "others": ["^GSPC"]}
     stocks["cells"] = ["lstm", "seq2seq"]  # the seed's many-to-one and a multi-step encoder-decoder
     stocks["train"]["seq2seq"] = {**stocks["train"]["gru"], "kind": "gru", "task": "seq2seq", "head": "gaussian",
                                   "horizon": 5}
@@ -42,9 +43,10 @@ def test_stocks_with_covariates_end_to_end(project, mlflow_uri, prefect_harness,
     assert problems == [], "\n".join(problems)
 
     spec = json.loads((project / "data/windows/stocks/spec.json").read_text())
-    assert len(spec["covariates"]["features"]) == 7
+    assert len(spec["covariates"]["features"]) == 8 and "^GSPC" in spec["covariates"]["features"]
+    assert (project / "data/raw/stocks/^GSPC.csv").exists()  # its own snapshot, versioned with the ticker's
     for cell in ("lstm", "seq2seq"):
-        assert json.loads((project / f"data/models/stocks/{cell}/config.json").read_text())["net"]["input_size"] == 8
+        assert json.loads((project / f"data/models/stocks/{cell}/config.json").read_text())["net"]["input_size"] == 9
         test = json.loads((project / f"metrics/stocks/{cell}.json").read_text())["test"]
         for key in ("rmse", "persistence_rmse", "skill", "dm_pvalue", "strongest_baseline"):
             assert key in test, (cell, key)

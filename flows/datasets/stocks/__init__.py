@@ -48,6 +48,9 @@ class IngestConfig:
     column: str = "Open"
     max_gap_days: int = 10
     retries: int = 3
+    # other series fetched beside the ticker, for windows.covariates.others: tickers (yfinance), or with
+    # source csv a mapping ticker -> its CSV file(s)
+    others: list | dict = field(default_factory=list)
 
     def check(self, where: str) -> None:
         """`where`: the section these values came from (stocks.ingest, stocks_daily.ingest), named in errors."""
@@ -56,6 +59,16 @@ class IngestConfig:
             raise InvalidParameter(f"{where}.source must be yfinance or csv, got {self.source!r}.")
         if self.history_days is not None and (not isinstance(self.history_days, int) or self.history_days <= 0):
             raise InvalidParameter(f"{where}.history_days must be a positive integer, got {self.history_days!r}.")
+        wanted = dict if self.source == "csv" else list
+        if self.others and not isinstance(self.others, wanted):  # none: the default [] for either source
+            raise InvalidParameter(f"{where}.others must be " + ("a mapping ticker -> CSV file(s) with source csv"
+                                   if self.source == "csv" else "a list of tickers") + f", got {self.others!r}.")
+        for other in self.others:
+            if check_ticker(other) == check_ticker(self.ticker):
+                raise InvalidParameter(f"{where}.others lists {other}, the ticker itself; list other series only.")
+
+    def other_tickers(self) -> list[str]:
+        return [check_ticker(t) for t in self.others]
 
     def dates(self, today: dt.date | None = None) -> tuple[str, str]:
         """[start, end) to fetch; a rolling profile's move with the calendar (UTC)."""
@@ -143,16 +156,28 @@ class StockPrices(Dataset):
         return window_config(params, self.name)
 
     def check(self, params):
-        ingest_config(params, self.name)
-        covariates.check_cells(params, self.name, self.window_config(params))
+        fetched = ingest_config(params, self.name).other_tickers()
+        wcfg = self.window_config(params)
+        missing = [t for t in covariates.check_covariates(wcfg.covariates, f"{self.name}.windows")["others"]
+                   if t not in fetched]
+        if missing:
+            raise InvalidParameter(f"{self.name}.windows.covariates.others lists {', '.join(missing)}, which "
+                                   f"{self.name}.ingest.others does not fetch; add it there.")
+        covariates.check_cells(params, self.name, wcfg)
 
     def source_files(self, params):
         cfg = ingest_config(params, self.name)
-        return list(cfg.paths) if cfg.source == "csv" else []
+        if cfg.source != "csv":
+            return []
+        others = [f for files in cfg.others.values() for f in ([files] if isinstance(files, str) else files)]
+        return [*cfg.paths, *others]
 
     def ingest(self, root, params, out):
         cfg = ingest_config(params, self.name)
         self.ingest_ticker(root, cfg, check_ticker(cfg.ticker), out)
+        for other in cfg.others:  # each its own snapshot, fetched and validated as the ticker's
+            other_cfg = dataclasses.replace(cfg, paths=cfg.others[other]) if cfg.source == "csv" else cfg
+            self.ingest_ticker(root, other_cfg, check_ticker(other), out)
 
     def ingest_ticker(self, root, cfg: IngestConfig, ticker: str, out) -> dict:
         """One ticker's snapshot and its meta file through `out` (cfg.paths: that ticker's CSV files); returns
@@ -187,7 +212,9 @@ class StockPrices(Dataset):
     def windows(self, root, params, out):
         cfg = self.window_config(params)
         ticker = ticker_of(params, self.name)
-        frame = load_snapshot(root, ticker, self.name)
+        frame = covariates.with_others(root, load_snapshot(root, ticker, self.name),
+                                       covariates.check_covariates(cfg.covariates, f"{self.name}.windows"), ticker,
+                                       self.name)
         column = price_column(frame, cfg.column, ticker)
         series, spec = covariates.build_inputs(frame, column, cfg, cfg.splits(frame.index, self.name), ticker,
                                                self.name)

@@ -3,6 +3,9 @@
 `<dataset>.windows.covariates: {past: [volume, range], future: [day_of_week, month, days_to_holiday]}`.
 - past, from the same day's row of the snapshot, known once that day has closed: volume = log(1 + Volume),
   range = log(High / Low). Each is standardised on the fit rows only, as the target is.
+- others, other series ingested beside the ticker (`<dataset>.ingest.others`, e.g. an index): each one's
+  daily log return of Close, known once the day has closed, on the ticker's dates (a day the other series
+  lacks carries its last close forward: a zero return). Standardised on the fit rows, as past ones are.
 - future, of the session a row's window would forecast (the next one): day_of_week and month as
   (sin, cos) pairs, days_to_holiday = sessions until the next exchange holiday, capped at 10, over 10.
   Fixed scales: nothing is fitted, so nothing can leak. The next session comes from the calendar alone
@@ -15,7 +18,8 @@ import numpy as np
 import pandas as pd
 from pandas.tseries import holiday as cal
 
-from flows.datasets.stocks.series import build_windows, rows_between
+from flows.datasets.stocks.prices import check_ticker
+from flows.datasets.stocks.series import build_windows, load_snapshot, rows_between
 from models.covariates import FeatureScaler, stack_inputs
 from models.errors import InvalidParameter
 from models.model_types import model_type, names_where
@@ -72,9 +76,10 @@ def sessions_to_holiday(days: pd.DatetimeIndex, hols: np.ndarray) -> np.ndarray:
 def check_covariates(value, where: str) -> dict:
     """The `covariates` mapping of a windows section, as {"past": [...], "future": [...]}."""
     if value in (None, {}):
-        return {"past": [], "future": []}
-    if not isinstance(value, dict) or set(value) - {"past", "future"}:
-        raise InvalidParameter(f"{where}.covariates must be a mapping with past and/or future lists, got {value!r}.")
+        return {"past": [], "others": [], "future": []}
+    if not isinstance(value, dict) or set(value) - {"past", "others", "future"}:
+        raise InvalidParameter(f"{where}.covariates must be a mapping with past, others and/or future lists, got "
+                               f"{value!r}.")
     found = {}
     for kind, known in (("past", PAST), ("future", FUTURE)):
         names = value.get(kind) or []
@@ -85,7 +90,17 @@ def check_covariates(value, where: str) -> dict:
             raise InvalidParameter(f"{where}.covariates.{kind} lists {unknown or names}; choose each of "
                                    f"{', '.join(known)} at most once.")
         found[kind] = names
+    others = value.get("others") or []
+    if not isinstance(others, list) or not all(isinstance(n, str) for n in others) or len(set(others)) < len(others):
+        raise InvalidParameter(f"{where}.covariates.others must be a list of distinct tickers (e.g. [^GSPC]), got "
+                               f"{others!r}.")
+    found["others"] = [check_ticker(n) for n in others]
     return found
+
+
+def raw_names(chosen: dict) -> list[str]:
+    """The covariates read from the data (scaled on the fit rows): the past columns, then the other series."""
+    return [*chosen["past"], *chosen.get("others", [])]  # a model saved before `others` has none
 
 
 def check_cells(params: dict, dataset: str, cfg) -> None:
@@ -104,13 +119,40 @@ def check_cells(params: dict, dataset: str, cfg) -> None:
 
 
 def feature_names(chosen: dict) -> list[str]:
-    return [*chosen["past"], *(c for name in chosen["future"] for c in FUTURE[name][0])]
+    return [*raw_names(chosen), *(c for name in chosen["future"] for c in FUTURE[name][0])]
+
+
+def with_others(root, frame: pd.DataFrame, chosen: dict, ticker: str, dataset: str) -> pd.DataFrame:
+    """`frame` plus a column per other series: its daily log return of Close on `frame`'s dates, from its own
+    snapshot. Only closes on or before each date enter (a carried-forward close is a zero return)."""
+    if not chosen.get("others"):
+        return frame
+    out = frame.copy()
+    for name in chosen["others"]:
+        other = load_snapshot(root, name, dataset)
+        close = other["Close"] if "Close" in other.columns else other.iloc[:, 0]
+        if other.index[0] > frame.index[0] or other.index[-1] < frame.index[-1]:
+            raise InvalidParameter(f"the {name} snapshot runs {other.index[0].date()} to {other.index[-1].date()} but "
+                                   f"{ticker}'s {frame.index[0].date()} to {frame.index[-1].date()}; ingest both over "
+                                   f"the same dates (re-run ingest-{dataset}).")
+        level = np.log(close.to_numpy(dtype=np.float64))
+        before = np.searchsorted(other.index.values, frame.index.values, side="right") - 1  # the last close <= day
+        first = before[0] - 1  # the close before the ticker's first day, if the other series has one
+        previous = np.concatenate([[level[first] if first >= 0 else level[before[0]]], level[before[:-1]]])
+        out[name] = level[before] - previous
+    return out
 
 
 def past_values(frame: pd.DataFrame, names: list[str], ticker: str, dataset: str) -> np.ndarray:
     """(days, len(names)) raw past covariates, one row per snapshot row."""
     columns = []
     for name in names:
+        if name not in PAST:  # another series, joined by with_others
+            if name not in frame.columns:
+                raise InvalidParameter(f"{dataset}.windows.covariates.others lists {name}, but its returns were not "
+                                       f"read beside {ticker}; add it to {dataset}.ingest.others and re-run ingest.")
+            columns.append(frame[name].to_numpy(dtype=np.float64))
+            continue
         needs, value = PAST[name]
         missing = [c for c in needs if c not in frame.columns]
         if missing:
@@ -135,7 +177,7 @@ def future_values(dates: pd.DatetimeIndex, names: list[str]) -> np.ndarray:
 def with_covariates(series: np.ndarray, frame: pd.DataFrame, chosen: dict, scaler: FeatureScaler, offset: int,
                     ticker: str, dataset: str) -> np.ndarray:
     """The model series of `frame`'s rows (series[s] is day s + offset), covariates stacked after the target."""
-    past = scaler.apply(past_values(frame, chosen["past"], ticker, dataset))
+    past = scaler.apply(past_values(frame, raw_names(chosen), ticker, dataset))
     return stack_inputs(series, past, future_values(frame.index, chosen["future"]), offset)
 
 
@@ -150,16 +192,16 @@ def build_inputs(frame: pd.DataFrame, column: str, cfg, splits: dict, ticker: st
     if not feature_names(chosen):
         return series, spec
     used = frame.iloc[: len(spec["prices"])]
-    raw = past_values(used, chosen["past"], ticker, dataset)
+    raw = past_values(used, raw_names(chosen), ticker, dataset)
     if fitted:
         scaler = FeatureScaler.from_dict(fitted["covariates"]["scaler"])
     else:
         train = rows_between(frame.index, *splits["train"], "train", dataset)
-        scaler = FeatureScaler.fit(raw[train[0] : train[-1] + 1], chosen["past"])
+        scaler = FeatureScaler.fit(raw[train[0] : train[-1] + 1], raw_names(chosen))
     offset = PriceTransform(**spec["transform"]).offset
     inputs = stack_inputs(series, scaler.apply(raw), future_values(used.index, chosen["future"]), offset)
     spec["covariates"] = {**chosen, "features": feature_names(chosen), "scaler": scaler.to_dict(),
-                          "raw": {name: raw[:, j].tolist() for j, name in enumerate(chosen["past"])}}
+                          "raw": {name: raw[:, j].tolist() for j, name in enumerate(raw_names(chosen))}}
     return inputs, spec
 
 
@@ -169,7 +211,7 @@ def saved_series(spec: dict, saved: dict) -> np.ndarray:
     if "covariates" not in spec:
         return series
     chosen, scaler = spec["covariates"], FeatureScaler.from_dict(saved["covariates"]["scaler"])
-    raw = np.column_stack([spec["covariates"]["raw"][n] for n in chosen["past"]]) if chosen["past"] else \
+    raw = np.column_stack([spec["covariates"]["raw"][n] for n in raw_names(chosen)]) if raw_names(chosen) else \
         np.zeros((len(spec["dates"]), 0))
     future = future_values(pd.DatetimeIndex(spec["dates"]), chosen["future"])
     return stack_inputs(series, scaler.apply(raw), future, PriceTransform(**saved["transform"]).offset)

@@ -83,8 +83,9 @@ class ManyIngestConfig:
 
     def per_ticker(self, where: str) -> dict[str, IngestConfig]:
         """Each ticker's ingest as the one-series profile reads it (the same fetch, checks and snapshot)."""
-        return {ticker: IngestConfig(self.source, ticker, self.start, self.end, None, self.interval, files,
-                                     self.column, self.max_gap_days, self.retries)
+        return {ticker: IngestConfig(source=self.source, ticker=ticker, start=self.start, end=self.end,
+                                     history_days=None, interval=self.interval, paths=files, column=self.column,
+                                     max_gap_days=self.max_gap_days, retries=self.retries)
                 for ticker, files in check_tickers(self.tickers, self.source, where).items()}
 
 

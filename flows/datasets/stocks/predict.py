@@ -93,7 +93,8 @@ def forecast_each(root: Path, ticker: str | None = None, model_dir: Path | None 
 def forecast_with(root: Path, net, fitted: dict, calibration: dict | None, source: dict, ticker: str, force: bool,
                   dataset: str) -> dict:
     """The next session of `ticker` from its latest snapshot, through the model's fitted transform."""
-    frame = load_snapshot(root, ticker, dataset)
+    frame = covariates.with_others(root, load_snapshot(root, ticker, dataset), fitted.get("covariates") or {},
+                                   ticker, dataset)
     column = fitted["column"]
     if column not in frame.columns:
         raise InvalidParameter(f"the {ticker} snapshot has no {column} column, which the model was trained on.")
