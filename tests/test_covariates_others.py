@@ -1,5 +1,10 @@
 """Other series as past covariates (an index ingested beside the ticker): each one's daily log return of Close
 on the ticker's dates, from closes on or before each date only; no later value of it enters a window."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -9,7 +14,7 @@ from flows.datasets.stocks.covariates import build_inputs, check_covariates, wit
 from flows.datasets.stocks.predict import next_inputs
 from flows.datasets.stocks.prices import to_canonical_csv
 from models.errors import InvalidParameter
-from tests.conftest import tiny_params
+from tests.conftest import REPO, tiny_params, write_params
 from tests.test_covariates import COLUMNS, config, market, perturbed_after, windows
 
 CHOSEN = {"past": ["volume"], "others": ["^GSPC"], "future": ["day_of_week"]}
@@ -93,3 +98,27 @@ def test_other_series_that_are_not_fetched_or_not_tickers_are_refused_in_one_sen
         get("stocks").check(params)
     with pytest.raises(InvalidParameter, match=r"covariates.others must be a list of distinct tickers"):
         check_covariates({"others": "^GSPC"}, "stocks.windows")
+
+
+def test_yfinance_ingest_fetches_each_other_series_into_its_own_snapshot(tmp_path, monkeypatch):
+    market_dir = tmp_path / "market"
+    market_dir.mkdir()
+    for ticker, seed in (("GOOG", 0), ("^GSPC", 1)):
+        market("2016-01-04", "2017-01-31", seed).rename_axis("Date").to_csv(market_dir / f"{ticker}.csv")
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    params = tiny_params(("stocks",))
+    params["stocks"]["ingest"].update(source="yfinance", paths=[], others=["^gspc"], start="2016-01-04",
+                                      end="2017-02-01")
+    params["stocks"]["windows"]["covariates"] = {"others": ["^GSPC"]}
+    write_params(project, params)
+    env = dict(os.environ, RNNOPS_FAKE_YAHOO=str(market_dir),  # tests/fakeyahoo answers in yfinance's format
+               PYTHONPATH=os.pathsep.join([str(REPO / "tests" / "fakeyahoo"), str(REPO)]))
+    done = subprocess.run([sys.executable, "-m", "flows.stages.ingest", "stocks"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    raw = raw_dir(project, "stocks")
+    assert sorted(p.name for p in raw.glob("*.csv")) == ["GOOG.csv", "^GSPC.csv"]
+    meta = json.loads((raw / "^GSPC.meta.json").read_text())
+    assert meta["ticker"] == "^GSPC" and meta["source"] == "yfinance" and meta["rows"] == len(market("2016-01-04",
+                                                                                                    "2017-01-31"))
