@@ -51,7 +51,7 @@ class NetworkConfig:
     head: str = "point"  # point: MSE on the value; gaussian: mean and variance, Gaussian NLL
     attention: str = "dot"  # task attention only: dot (Luong, projected) or additive (Bahdanau) scores
     # additive only: the width of its scoring layer tanh(W k + U q) (Bahdanau's n'), null = hidden_size. That
-    # layer is a (batch, window, width) tensor at every decoder step, the most of such a cell's training time
+    # layer is a (batch, window, width) tensor at every decoder step: most of such a cell's training time
     attention_size: int | None = None
     scheduled_sampling: float = 0.0  # decoder tasks: chance of feeding back its own forecast, reached by the last epoch
     # keras: orthogonal recurrent weights, Glorot input/head weights, zero biases, LSTM forget-gate bias 1

@@ -1,6 +1,7 @@
 """stocks covariates: other columns of the snapshot (past) and the exchange calendar (known in advance).
 
-`<dataset>.windows.covariates: {past: [volume, range], future: [day_of_week, month, days_to_holiday]}`.
+`<dataset>.windows.covariates: {past: [volume, range], others: [^GSPC], future: [day_of_week, month,
+days_to_holiday]}`.
 - past, from the same day's row of the snapshot, known once that day has closed: volume = log(1 + Volume),
   range = log(High / Low). Each is standardised on the fit rows only, as the target is.
 - others, other series ingested beside the ticker (`<dataset>.ingest.others`, e.g. an index): each one's
@@ -74,7 +75,7 @@ def sessions_to_holiday(days: pd.DatetimeIndex, hols: np.ndarray) -> np.ndarray:
 
 
 def check_covariates(value, where: str) -> dict:
-    """The `covariates` mapping of a windows section, as {"past": [...], "future": [...]}."""
+    """The `covariates` mapping of a windows section, as {"past": [...], "others": [...], "future": [...]}."""
     if value in (None, {}):
         return {"past": [], "others": [], "future": []}
     if not isinstance(value, dict) or set(value) - {"past", "others", "future"}:
