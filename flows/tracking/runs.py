@@ -190,18 +190,10 @@ def close_ghosts(mlc: MlflowClient, experiment_id: str) -> list[str]:
     """Mark KILLED the runs still RUNNING whose training process on this host is gone (kill -9, OOM):
     left alone they would stay RUNNING forever. Runs that finished training and wait for evaluate,
     and runs owned by other hosts, are left as they are."""
-    closed = []
     here = socket.gethostname()
-    for run in mlc.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
-        tags = run.data.tags
-        pid, _, host = tags.get(OWNER, "").partition("@")
-        if tags.get(PHASE) != "training" or host != here or not pid.isdigit() or _alive(int(pid)):
-            continue
-        mlc.set_tag(run.info.run_id, "failure", f"its training process (pid {pid} on {host}) ended without "
-                                                f"closing the run (killed?); marked by a later training")
-        mlc.set_terminated(run.info.run_id, "KILLED")
-        closed.append(run.info.run_id)
-    return closed
+    return _close_dead(mlc, mlc.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000),
+                       lambda tags, pid, host: tags.get(PHASE) == "training" and host == here and not _alive(pid),
+                       "training", "training")
 
 
 def close_dead_pipelines(mlc: MlflowClient, experiment_id: str, root: Path) -> list[str]:
@@ -211,19 +203,23 @@ def close_dead_pipelines(mlc: MlflowClient, experiment_id: str, root: Path) -> l
     is alive: one of its RUNNING parents is dead whatever its pid names now (pids are reused, e.g. in a
     restarted container). Another repository's on this host is dead when its pid is; a run of another
     host, or one without an owner (made before the tag existed), is left as it is."""
-    closed = []
     here, mine = socket.gethostname(), str(Path(root).resolve())
     found = mlc.search_runs([experiment_id], "attributes.status = 'RUNNING' and tags.kind = 'pipeline'",
                             max_results=1000)
+    return _close_dead(mlc, found, lambda tags, pid, host: host == here and pid != os.getpid()  # ours: alive
+                       and (tags.get(REPOSITORY) == mine or not _alive(pid)), "pipeline", "pipeline run")
+
+
+def _close_dead(mlc: MlflowClient, found, dead, process: str, by: str) -> list[str]:
+    """Mark KILLED each run of `found` whose owner (pid@host) `dead(tags, pid, host)` says is gone, with a
+    failure tag naming it; a run without an owner is left as it is."""
+    closed = []
     for run in found:
-        tags = run.data.tags
-        pid, _, host = tags.get(OWNER, "").partition("@")
-        if host != here or not pid.isdigit() or int(pid) == os.getpid():  # ours: another thread's, alive
+        pid, _, host = run.data.tags.get(OWNER, "").partition("@")
+        if not pid.isdigit() or not dead(run.data.tags, int(pid), host):
             continue
-        if tags.get(REPOSITORY) != mine and _alive(int(pid)):
-            continue
-        mlc.set_tag(run.info.run_id, "failure", f"its pipeline process (pid {pid} on {host}) ended without "
-                                                f"closing the run (killed?); marked by a later pipeline run")
+        mlc.set_tag(run.info.run_id, "failure", f"its {process} process (pid {pid} on {host}) ended without "
+                                                f"closing the run (killed?); marked by a later {by}")
         mlc.set_terminated(run.info.run_id, "KILLED")
         closed.append(run.info.run_id)
     return closed
