@@ -83,6 +83,7 @@ def test_predict_reads_the_other_series_as_the_windows_stage_did(tmp_path):
 
 def test_other_series_that_are_not_fetched_or_not_tickers_are_refused_in_one_sentence():
     params = tiny_params(("stocks",))
+    assert get("stocks").source_files(params) == params["stocks"]["ingest"]["paths"]  # csv without others
     params["stocks"]["windows"]["covariates"] = {"others": ["^GSPC"]}
     with pytest.raises(InvalidParameter, match=r"stocks.windows.covariates.others lists \^GSPC, which "
                                                r"stocks.ingest.others does not fetch; add it there"):

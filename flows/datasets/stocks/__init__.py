@@ -169,7 +169,8 @@ class StockPrices(Dataset):
         cfg = ingest_config(params, self.name)
         if cfg.source != "csv":
             return []
-        others = [f for files in cfg.others.values() for f in ([files] if isinstance(files, str) else files)]
+        others = [f for files in dict(cfg.others or {}).values()  # the default [] is "none" for csv too
+                  for f in ([files] if isinstance(files, str) else files)]
         return [*cfg.paths, *others]
 
     def ingest(self, root, params, out):
