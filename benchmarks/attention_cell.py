@@ -43,7 +43,6 @@ def one_run(changes: dict, seed: int) -> dict:
     params["cosine"]["cells"] = [CELL]
     params["cosine"]["train"][CELL].update(changes)
     params["cosine"]["evaluate"]["gradients"] = False  # not what is compared; it costs an evaluate minutes
-    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", RNNOPS_THREADS="1")
     with temp_project("rnnops-attention-") as root:
         write_params(root, params)
         for name in ("ingest", "windows"):
@@ -63,6 +62,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     load_before = load()
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", RNNOPS_THREADS="1")  # every stage: one thread
     variants = {"declared": {}, **dict(args.variant)}
     jobs = [(name, seed) for name in variants for seed in args.seeds]
     with ThreadPoolExecutor(args.workers) as pool:

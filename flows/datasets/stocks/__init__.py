@@ -22,7 +22,7 @@ from flows.core.params import config_of, section
 from flows.datasets.base import Dataset, ExtraStage, Option, Scored, Splits, Unscorable, Verb, check_finite
 from flows.datasets.stocks import covariates
 from flows.datasets.stocks.prices import check_ticker, read_price_csv, to_canonical_csv, validate
-from flows.datasets.stocks.series import load_snapshot, price_column, score_prices, snapshot_path
+from flows.datasets.stocks.series import price_column, score_prices, snapshot_path
 from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_version
 from flows.scoring import horizons
 from flows.scoring.intervals import point_forecast
@@ -213,9 +213,7 @@ class StockPrices(Dataset):
     def windows(self, root, params, out):
         cfg = self.window_config(params)
         ticker = ticker_of(params, self.name)
-        frame = covariates.with_others(root, load_snapshot(root, ticker, self.name),
-                                       covariates.check_covariates(cfg.covariates, f"{self.name}.windows"), ticker,
-                                       self.name)
+        frame = covariates.snapshot_with_others(root, ticker, cfg.covariates, self.name)
         column = price_column(frame, cfg.column, ticker)
         series, spec = covariates.build_inputs(frame, column, cfg, cfg.splits(frame.index, self.name), ticker,
                                                self.name)

@@ -21,8 +21,8 @@ from flows.core.params import load_params, section, train_spec
 from flows.datasets import get
 from flows.datasets.base import Splits
 from flows.datasets.stocks import ticker_of, window_config
-from flows.datasets.stocks.covariates import build_inputs, check_covariates, with_others
-from flows.datasets.stocks.series import load_snapshot, price_column, score_prices
+from flows.datasets.stocks.covariates import build_inputs, snapshot_with_others
+from flows.datasets.stocks.series import price_column, score_prices
 from flows.orchestration.stage_command import stage_main
 from flows.scoring.regression_nets import predict
 from flows.training.lightning_fit import fit
@@ -54,8 +54,7 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
     if cfg.get("epochs"):
         spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=int(cfg["epochs"])))
     ticker = ticker_of(params, dataset)
-    frame = with_others(root, load_snapshot(root, ticker, dataset),
-                        check_covariates(wcfg.covariates, f"{dataset}.windows"), ticker, dataset)
+    frame = snapshot_with_others(root, ticker, wcfg.covariates, dataset)
     column, dates = price_column(frame, wcfg.column, ticker), frame.index
     fit_rows = np.flatnonzero((dates >= str(wcfg.train_start)) & (dates < str(wcfg.val_start)))
     if len(fit_rows) == 0:

@@ -123,6 +123,12 @@ def feature_names(chosen: dict) -> list[str]:
     return [*raw_names(chosen), *(c for name in chosen["future"] for c in FUTURE[name][0])]
 
 
+def snapshot_with_others(root, ticker: str, value, dataset: str) -> pd.DataFrame:
+    """The ticker's snapshot joined with the other series its windows' `covariates` value lists."""
+    return with_others(root, load_snapshot(root, ticker, dataset), check_covariates(value, f"{dataset}.windows"),
+                       ticker, dataset)
+
+
 def with_others(root, frame: pd.DataFrame, chosen: dict, ticker: str, dataset: str) -> pd.DataFrame:
     """`frame` plus a column per other series: its daily log return of Close on `frame`'s dates, from its own
     snapshot. Only closes on or before each date enter (a carried-forward close is a zero return)."""
