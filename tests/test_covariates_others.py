@@ -95,7 +95,7 @@ def test_other_series_that_are_not_fetched_or_not_tickers_are_refused_in_one_sen
     with pytest.raises(InvalidParameter, match="others must be a mapping ticker -> CSV file"):
         get("stocks").check(params)
     params["stocks"]["ingest"].update(source="yfinance", others=[params["stocks"]["ingest"]["ticker"]])
-    with pytest.raises(InvalidParameter, match="the ticker itself; list other series only"):
+    with pytest.raises(InvalidParameter, match="a ticker forecast itself; list other series only"):
         get("stocks").check(params)
     with pytest.raises(InvalidParameter, match=r"covariates.others must be a list of distinct tickers"):
         check_covariates({"others": "^GSPC"}, "stocks.windows")

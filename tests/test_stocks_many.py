@@ -144,14 +144,6 @@ def test_a_bad_tickers_list_is_one_sentence(tickers, source, says):
     assert says in str(err.value) and "\n" not in str(err.value)
 
 
-def test_covariates_for_many_series_are_refused_not_ignored():
-    params = many_params(source="yfinance", tickers=["AAA", "BBB"])
-    datasets.get("stocks_many").check(params)
-    params["stocks_many"]["windows"]["covariates"] = {"past": ["volume"]}
-    with pytest.raises(InvalidParameter, match="stocks_many.windows.covariates is not supported for many series"):
-        datasets.get("stocks_many").check(params)
-
-
 def test_a_bad_list_stops_the_stage_in_one_line_and_a_short_series_is_named(tmp_path):
     write_params(tmp_path, many_params(tickers=["GOOG", "GOOG"]))
     done = subprocess.run([sys.executable, "-m", "flows.stages.ingest", "stocks_many"], cwd=tmp_path,
@@ -180,11 +172,13 @@ def fake_yahoo(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_one_global_model_on_three_fake_yahoo_tickers_scored_per_series(project, mlflow_uri, prefect_harness,
-                                                                        fake_yahoo, tmp_path, monkeypatch):
-    for ticker, seed, level in zip(TICKERS, (1, 2, 3), (20.0, 300.0, 1500.0)):
+def test_one_global_model_on_three_fake_yahoo_tickers_with_covariates_scored_per_series(
+        project, mlflow_uri, prefect_harness, fake_yahoo, tmp_path, monkeypatch):
+    for ticker, seed, level in zip((*TICKERS, "^GSPC"), (1, 2, 3, 4), (20.0, 300.0, 1500.0, 2000.0)):
         market(seed, level).to_csv(fake_yahoo / f"{ticker}.csv")
-    write_params(project, many_params())
+    params = many_params(others=["^GSPC"])  # with covariates: an index read beside each ticker, the calendar
+    params["stocks_many"]["windows"]["covariates"] = {"others": ["^GSPC"], "future": ["day_of_week"]}
+    write_params(project, params)
     (tmp_path / "records").mkdir()  # the fake's sitecustomize starts the dependency recorder too
     monkeypatch.setenv("RNNOPS_RECORD_DIR", str(tmp_path / "records"))
     monkeypatch.setenv("RNNOPS_PROGRESS_BAR", "0")
@@ -193,7 +187,10 @@ def test_one_global_model_on_three_fake_yahoo_tickers_scored_per_series(project,
     records = recorded_stages(project, tmp_path / "records")
     assert "local-stocks_many-gru" in records
     assert undeclared(project, records) == []
-    assert sorted(p.name for p in (project / "data/raw/stocks_many").glob("*.csv")) == [f"{t}.csv" for t in TICKERS]
+    assert sorted(p.name for p in (project / "data/raw/stocks_many").glob("*.csv")) == \
+        [f"{t}.csv" for t in (*TICKERS, "^GSPC")]
+    model = json.loads((project / "data/models/stocks_many/gru/config.json").read_text())["net"]
+    assert model["input_size"] == 4  # the return, the index's return, the day of the week's (sin, cos)
 
     metrics = json.loads((project / "metrics/stocks_many/gru.json").read_text())
     for split in ("val", "test"):

@@ -36,6 +36,25 @@ SOURCES = ("yfinance", "csv")
 WEEK = 5  # trading days: the seasonal-naive baseline of a multi-step cell repeats the last week
 
 
+def check_others(others, source: str, own: list[str], where: str) -> None:
+    """The `others` of an ingest section: tickers (yfinance) or ticker -> CSV file(s) (csv), none of `own`."""
+    wanted = dict if source == "csv" else list
+    if others and not isinstance(others, wanted):  # none: the default [] for either source
+        raise InvalidParameter(f"{where}.others must be " + ("a mapping ticker -> CSV file(s) with source csv"
+                               if source == "csv" else "a list of tickers") + f", got {others!r}.")
+    mine = {check_ticker(t) for t in own}
+    for other in others:
+        if check_ticker(other) in mine:
+            raise InvalidParameter(f"{where}.others lists {other}, a ticker forecast itself; list other series only.")
+
+
+def other_files(others, source: str) -> list[str]:
+    """The CSV files of the other series: a csv source's mapping (the default [] is "none" for csv too)."""
+    if source != "csv":
+        return []
+    return [f for files in dict(others or {}).values() for f in ([files] if isinstance(files, str) else files)]
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     source: str = "yfinance"
@@ -59,13 +78,7 @@ class IngestConfig:
             raise InvalidParameter(f"{where}.source must be yfinance or csv, got {self.source!r}.")
         if self.history_days is not None and (not isinstance(self.history_days, int) or self.history_days <= 0):
             raise InvalidParameter(f"{where}.history_days must be a positive integer, got {self.history_days!r}.")
-        wanted = dict if self.source == "csv" else list
-        if self.others and not isinstance(self.others, wanted):  # none: the default [] for either source
-            raise InvalidParameter(f"{where}.others must be " + ("a mapping ticker -> CSV file(s) with source csv"
-                                   if self.source == "csv" else "a list of tickers") + f", got {self.others!r}.")
-        for other in self.others:
-            if check_ticker(other) == check_ticker(self.ticker):
-                raise InvalidParameter(f"{where}.others lists {other}, the ticker itself; list other series only.")
+        check_others(self.others, self.source, [self.ticker], where)
 
     def other_tickers(self) -> list[str]:
         return [check_ticker(t) for t in self.others]
@@ -156,28 +169,24 @@ class StockPrices(Dataset):
         return window_config(params, self.name)
 
     def check(self, params):
-        fetched = ingest_config(params, self.name).other_tickers()
-        wcfg = self.window_config(params)
-        missing = [t for t in covariates.check_covariates(wcfg.covariates, f"{self.name}.windows")["others"]
-                   if t not in fetched]
-        if missing:
-            raise InvalidParameter(f"{self.name}.windows.covariates.others lists {', '.join(missing)}, which "
-                                   f"{self.name}.ingest.others does not fetch; add it there.")
-        covariates.check_cells(params, self.name, wcfg)
+        covariates.check_windows(params, self.name, self.window_config(params),
+                                 ingest_config(params, self.name).other_tickers())
 
     def source_files(self, params):
         cfg = ingest_config(params, self.name)
         if cfg.source != "csv":
             return []
-        others = [f for files in dict(cfg.others or {}).values()  # the default [] is "none" for csv too
-                  for f in ([files] if isinstance(files, str) else files)]
-        return [*cfg.paths, *others]
+        return [*cfg.paths, *other_files(cfg.others, cfg.source)]
 
     def ingest(self, root, params, out):
         cfg = ingest_config(params, self.name)
         self.ingest_ticker(root, cfg, check_ticker(cfg.ticker), out)
-        for other in cfg.others:  # each its own snapshot, fetched and validated as the ticker's
-            other_cfg = dataclasses.replace(cfg, paths=cfg.others[other]) if cfg.source == "csv" else cfg
+        self.ingest_others(root, cfg, cfg.others, out)
+
+    def ingest_others(self, root, cfg: IngestConfig, others, out) -> None:
+        """Each other series its own snapshot, fetched and validated as the ticker's (`cfg`) is."""
+        for other in others:
+            other_cfg = dataclasses.replace(cfg, paths=others[other]) if cfg.source == "csv" else cfg
             self.ingest_ticker(root, other_cfg, check_ticker(other), out)
 
     def ingest_ticker(self, root, cfg: IngestConfig, ticker: str, out) -> dict:
@@ -263,16 +272,12 @@ class StockPrices(Dataset):
         if saved["transform"]["target"] != spec["transform"]["target"]:
             raise Unscorable(f"it forecasts the {saved['transform']['target']} target, the data is windowed for "
                              f"{spec['transform']['target']}")
-        if saved.get("covariates", {}).get("features") != spec.get("covariates", {}).get("features"):
-            raise Unscorable(f"it reads the covariates {saved.get('covariates', {}).get('features', [])}, the "
-                             f"data has {spec.get('covariates', {}).get('features', [])}")
-        if saved["transform"] == spec["transform"] and saved.get("covariates", {}) == covariates.model_covariates(spec):
+        found = covariates.through_saved(spec, saved)
+        if found is None:
             return splits
-        series = covariates.saved_series(spec, saved)
+        series, fitted = found
         train, val, test = (WindowDataset(series, spec["window"], range(*spec[k])) for k in ("train", "val", "test"))
-        fitted = {"transform": saved["transform"]} | ({"covariates": {**spec["covariates"], **saved["covariates"]}}
-                                                      if "covariates" in spec else {})
-        return Splits(train, val, test, {**splits.info, "spec": {**spec, **fitted}})
+        return Splits(train, val, test, {**splits.info, "spec": fitted})
 
     def score(self, root, params, net, splits, split):
         windows = getattr(splits, split)

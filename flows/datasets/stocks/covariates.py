@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries import holiday as cal
 
+from flows.datasets.base import Unscorable
 from flows.datasets.stocks.prices import check_ticker
 from flows.datasets.stocks.series import build_windows, load_snapshot, rows_between
 from models.covariates import FeatureScaler, stack_inputs
@@ -102,6 +103,15 @@ def check_covariates(value, where: str) -> dict:
 def raw_names(chosen: dict) -> list[str]:
     """The covariates read from the data (scaled on the fit rows): the past columns, then the other series."""
     return [*chosen["past"], *chosen.get("others", [])]  # a model saved before `others` has none
+
+
+def check_windows(params: dict, dataset: str, cfg, fetched: list[str]) -> None:
+    """The windows' covariates against what ingest fetches (`fetched`: its other series) and every cell."""
+    missing = [t for t in check_covariates(cfg.covariates, f"{dataset}.windows")["others"] if t not in fetched]
+    if missing:
+        raise InvalidParameter(f"{dataset}.windows.covariates.others lists {', '.join(missing)}, which "
+                               f"{dataset}.ingest.others does not fetch; add it there.")
+    check_cells(params, dataset, cfg)
 
 
 def check_cells(params: dict, dataset: str, cfg) -> None:
@@ -222,6 +232,19 @@ def saved_series(spec: dict, saved: dict) -> np.ndarray:
         np.zeros((len(spec["dates"]), 0))
     future = future_values(pd.DatetimeIndex(spec["dates"]), chosen["future"])
     return stack_inputs(series, scaler.apply(raw), future, PriceTransform(**saved["transform"]).offset)
+
+
+def through_saved(spec: dict, saved: dict) -> tuple[np.ndarray, dict] | None:
+    """(the series as a saved model reads it, the spec with its fitted transform and scaler); None when the
+    model was fitted as the windows are. A model of other covariates is no candidate for these windows."""
+    features, reads = spec.get("covariates", {}).get("features", []), saved.get("covariates", {}).get("features", [])
+    if reads != features:
+        raise Unscorable(f"it reads the covariates {reads}, the data has {features}")
+    if saved["transform"] == spec["transform"] and saved.get("covariates", {}) == model_covariates(spec):
+        return None
+    fitted = {"transform": saved["transform"]} | ({"covariates": {**spec["covariates"], **saved["covariates"]}}
+                                                  if "covariates" in spec else {})
+    return saved_series(spec, saved), {**spec, **fitted}
 
 
 def model_covariates(spec: dict) -> dict:

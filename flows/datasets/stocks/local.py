@@ -77,6 +77,7 @@ def local(root: Path, dataset: str, cell: str) -> dict:
     params, plugin = load_params(root), get(dataset)
     spec = dataclasses.replace(train_spec(params, dataset, cell), devices=1, num_nodes=1)  # short fits, here
     splits = plugin.load(root)
+    spec = plugin.budget(spec, splits)  # as many input features as the windows hold
     global_net = plugin.load_network(paths.model_dir(root, dataset, cell))
     summary = {"cell": cell, **compare_scopes(plugin, splits, spec, global_net, plugin.batch(params))}
     with staged_outputs(root) as out:

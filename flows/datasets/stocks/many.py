@@ -2,14 +2,16 @@
 
 Each ticker gets its own snapshot (data/raw/<dataset>/<TICKER>.csv, versioned as stocks' one) and its
 own transform, fit on its own fit rows only (a log return standardised by that series' mean and sd);
-the split dates apply to every series and no window crosses from one series into another. A cell
+the split dates apply to every series and no window crosses from one series into another. Covariates
+(windows.covariates, as stocks' own: covariates.py) are built per series, each scaled on its own fit rows;
+the other series (ingest.others, e.g. an index) are read beside every ticker. A cell
 trains ONE global model on the union of every series' training windows (shuffled together); the
 `local` stage trains the same cell once per ticker and compares the two per series (local.py).
 Scores are per series on the price scale, and pooled on the log-price scale (panel.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,10 @@ from flows.core import paths
 from flows.core.atomic import read_json
 from flows.core.params import config_of, section
 from flows.datasets.base import Dataset, ExtraStage, Headline, Scored, Splits, Unscorable, check_finite
-from flows.datasets.stocks import SOURCES, IngestConfig, StockPrices
+from flows.datasets.stocks import SOURCES, IngestConfig, StockPrices, check_others, covariates, other_files
 from flows.datasets.stocks.panel import pooled_report
 from flows.datasets.stocks.prices import PriceDataError, check_ticker
-from flows.datasets.stocks.series import build_windows, load_snapshot, price_column, score_prices
+from flows.datasets.stocks.series import price_column, score_prices
 from flows.datasets.stocks.series_table import series_html
 from flows.scoring.regression_nets import predict as predict_windows
 from models.errors import InvalidParameter
@@ -75,11 +77,15 @@ class ManyIngestConfig:
     column: str = "Open"
     max_gap_days: int = 10
     retries: int = 3
+    others: list | dict = field(default_factory=list)  # series read beside every ticker, as stocks' others
 
     def check(self, where: str) -> None:
         if self.source not in SOURCES:
             raise InvalidParameter(f"{where}.source must be yfinance or csv, got {self.source!r}.")
-        check_tickers(self.tickers, self.source, where)
+        check_others(self.others, self.source, list(check_tickers(self.tickers, self.source, where)), where)
+
+    def other_tickers(self) -> list[str]:
+        return [check_ticker(t) for t in self.others]
 
     def per_ticker(self, where: str) -> dict[str, IngestConfig]:
         """Each ticker's ingest as the one-series profile reads it (the same fetch, checks and snapshot)."""
@@ -153,18 +159,19 @@ class ManyStockPrices(StockPrices):
     tasks, heads = (DEFAULT,), ("point",)  # one-step point forecasts: the pooled scores are of those
 
     def check(self, params):
-        ingest_config(params, self.name)
-        if self.window_config(params).covariates:  # its windows are the prices alone: say so, never ignore it
-            raise InvalidParameter(f"{self.name}.windows.covariates is not supported for many series yet; remove it, "
-                                   f"or use covariates on one ticker's stocks profile.")
+        covariates.check_windows(params, self.name, self.window_config(params),
+                                 ingest_config(params, self.name).other_tickers())
 
     def source_files(self, params):
         cfg = ingest_config(params, self.name)
-        return [f for files in check_tickers(cfg.tickers, cfg.source, f"{self.name}.ingest").values() for f in files]
+        return [*(f for files in check_tickers(cfg.tickers, cfg.source, f"{self.name}.ingest").values() for f in files),
+                *other_files(cfg.others, cfg.source)]
 
     def ingest(self, root, params, out):
-        metas = [self.ingest_ticker(root, cfg, ticker, out)
-                 for ticker, cfg in ingest_config(params, self.name).per_ticker(f"{self.name}.ingest").items()]
+        cfg = ingest_config(params, self.name)
+        singles = cfg.per_ticker(f"{self.name}.ingest")
+        metas = [self.ingest_ticker(root, one, ticker, out) for ticker, one in singles.items()]
+        self.ingest_others(root, next(iter(singles.values())), cfg.others, out)
         # written last, so the newest meta file: what a training run names as its data (flows.graph.lineage)
         out.write_json(ALL_META, {"source": metas[0]["source"], "ticker": ", ".join(m["ticker"] for m in metas),
                                   "first_date": min(m["first_date"] for m in metas),
@@ -180,11 +187,11 @@ class ManyStockPrices(StockPrices):
         cfg = self.window_config(params)
         pieces, spec = [], {"window": cfg.window, "column": cfg.column, "target": cfg.target, "series": {}}
         for ticker in tickers_of(params, self.name):
-            frame = load_snapshot(root, ticker, self.name)
+            frame = covariates.snapshot_with_others(root, ticker, cfg.covariates, self.name)
             column = price_column(frame, cfg.column, ticker)
-            try:  # each series' transform is fit on its own fit rows only
-                series, one = build_windows(frame[column].to_numpy(), frame.index, cfg.window, cfg.target,
-                                            cfg.splits(frame.index, self.name), dataset=self.name)
+            try:  # each series' transform (and covariate scaler) is fit on its own fit rows only
+                series, one = covariates.build_inputs(frame, column, cfg, cfg.splits(frame.index, self.name), ticker,
+                                                      self.name)
             except InvalidParameter as exc:
                 raise InvalidParameter(f"the {ticker} series: {exc}") from None
             check_finite(series, f"{self.name} {ticker}")
@@ -203,6 +210,7 @@ class ManyStockPrices(StockPrices):
         spec = splits.info["spec"]
         return {"transform.json": {"window": spec["window"], "column": spec["column"], "series": {
             ticker: {"transform": one["transform"], "ticker": ticker, "last_seen": one["dates"][-1]}
+            | ({"covariates": covariates.model_covariates(one)} if "covariates" in one else {})
             for ticker, one in spec["series"].items()}}}
 
     def splits_for_saved(self, splits, folder):
@@ -218,10 +226,11 @@ class ManyStockPrices(StockPrices):
             if fitted["target"] != one["transform"]["target"]:
                 raise Unscorable(f"it forecasts the {fitted['target']} target, the data is windowed for "
                                  f"{one['transform']['target']}")
-            if fitted != one["transform"]:
-                data = PriceTransform(**fitted).to_series(np.asarray(one["prices"]))
+            found = covariates.through_saved(one, saved["series"][ticker])
+            if found is not None:
+                data, refit = found
                 parts[ticker] = Splits(*(WindowDataset(data, spec["window"], range(*one[n])) for n in SPLITS),
-                                       {"window": spec["window"], "spec": {**one, "transform": fitted}})
+                                       {"window": spec["window"], "spec": refit})
         return joined(parts, {**spec, "series": {t: p.info["spec"] for t, p in parts.items()}})
 
     def report_html(self, root, cell):
