@@ -54,6 +54,9 @@ class NetworkConfig:
     # layer is a (batch, window, width) tensor at every decoder step: most of such a cell's training time
     attention_size: int | None = None
     scheduled_sampling: float = 0.0  # decoder tasks: chance of feeding back its own forecast, reached by the last epoch
+    # decoder tasks: the last `future_inputs` input columns are known in advance (a calendar), and each decoder
+    # step reads those of the session it forecasts (models.windows: `ahead`). Follows the data, as input_size
+    future_inputs: int = 0
     # keras: orthogonal recurrent weights, Glorot input/head weights, zero biases, LSTM forget-gate bias 1
     init: str = "torch"
 
@@ -107,6 +110,11 @@ class NetworkConfig:
         _check(self.scheduled_sampling == 0 or mtype.decoder,
                f"scheduled_sampling applies to the decoder tasks ({', '.join(decoders)}), not {self.task!r}; "
                f"set it to 0.")
+        _check(isinstance(self.future_inputs, int) and 0 <= self.future_inputs < max(self.input_size, 1),
+               f"future_inputs must be an integer from 0 to input_size - 1, got {self.future_inputs!r}.")
+        _check(self.future_inputs == 0 or mtype.decoder,
+               f"future_inputs feeds each decoder step its own session's covariates: decoder tasks only "
+               f"({', '.join(decoders)}), not {self.task!r}.")
         _check(not (self.bidirectional and mtype.one_way),
                f"task {self.task} {mtype.one_way}; set bidirectional: false (or use "
                f"{_either(names_where(lambda k: not k.one_way))}, which may read the window both ways).")

@@ -116,8 +116,10 @@ class EncoderDecoder(Forecaster):
     """Seq2seq: the encoder (bidirectional allowed: it reads the past window only) sums the window up,
     a one-layer decoder cell emits H steps, each fed the previous value. Training feeds the true value
     (teacher forcing) except with probability `sampling` (scheduled sampling, set per epoch by the
-    module); evaluation feeds back its own forecast. `attend` (AttentionDecoder) adds a context over the
-    encoder states at every decoder step, and forward(..., return_weights=True) returns the weights."""
+    module); evaluation feeds back its own forecast. With cfg.future_inputs the window goes on with the
+    known covariates of the sessions forecast, and each step also reads its own session's. `attend`
+    (AttentionDecoder) adds a context over the encoder states at every decoder step, and
+    forward(..., return_weights=True) returns the weights."""
 
     def __init__(self, cfg: NetworkConfig, attend: bool = False):
         super().__init__(cfg)
@@ -126,14 +128,19 @@ class EncoderDecoder(Forecaster):
         self.encoder = make_recurrent(cfg)
         self.bridge = nn.Linear(encoded, cfg.hidden_size)
         cell = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(cfg.kind)
-        self.decoder = cell(1, cfg.hidden_size) if cell else nn.RNNCell(
-            1, cfg.hidden_size, nonlinearity="relu" if cfg.activation == "relu" else "tanh")
+        steps_in = 1 + cfg.future_inputs  # the previous value, and the forecast session's known covariates
+        self.decoder = cell(steps_in, cfg.hidden_size) if cell else nn.RNNCell(
+            steps_in, cfg.hidden_size, nonlinearity="relu" if cfg.activation == "relu" else "tanh")
         self.attend = Attention(cfg.attention, cfg.hidden_size, encoded, cfg.attention_size) if attend else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size + (encoded if self.attend else 0), self.per_step)
         self.sampling = 0.0
 
     def forward(self, x: torch.Tensor, teacher: torch.Tensor | None = None, return_weights: bool = False):
+        ahead = self.cfg.future_inputs
+        if ahead:  # x goes on for H - 1 rows past the window (models.windows): step k reads row window - 1 + k's
+            window = x.shape[1] - (self.cfg.horizon - 1)
+            known, x = x[:, window - 1 :, -ahead:], x[:, :window]  # (batch, H, ahead), (batch, window, features)
         states = all_states(self.encoder, x)
         hidden = torch.tanh(self.bridge(last_state(states, self.cfg)))
         state = (hidden, torch.zeros_like(hidden)) if self.cfg.kind == "lstm" else hidden
@@ -141,7 +148,7 @@ class EncoderDecoder(Forecaster):
         previous = x[:, -1, :1]
         outputs, weights = [], []
         for step in range(self.cfg.horizon):
-            state = self.decoder(previous, state)
+            state = self.decoder(torch.cat([previous, known[:, step]], 1) if ahead else previous, state)
             features = state[0] if self.cfg.kind == "lstm" else state
             if self.attend:
                 context, w = self.attend(features, states, keys)

@@ -26,10 +26,13 @@ class WindowDataset(Dataset):
 
     series: (time,) or (time, features). Inputs come out as (window, features) views of one tensor,
     targets as (horizon,): the input ends at row i+window-1, the first target is the row after it.
+    ahead > 0: the last `ahead` columns are known in advance (a calendar), and the input goes on with the
+    horizon - 1 rows after the window holding those columns only (every other column zero): what the
+    decoder's later steps read (models.forecasters.EncoderDecoder). No later target or past value enters.
     """
 
     def __init__(self, series: np.ndarray | torch.Tensor, window: int, starts: range | None = None,
-                 target_column: int = 0, horizon: int = 1):
+                 target_column: int = 0, horizon: int = 1, ahead: int = 0):
         data = torch.as_tensor(np.asarray(series, dtype=np.float32))
         self.series = data[:, None] if data.ndim == 1 else data  # (time, features)
         self.window, self.horizon = window, horizon
@@ -41,6 +44,10 @@ class WindowDataset(Dataset):
                 f"{total} windows the series holds; shorten the splits or lengthen the series."
             )
         self.target_column = target_column
+        self.ahead = ahead
+        if ahead and not 0 < ahead < self.series.shape[1]:
+            raise InvalidParameter(f"{ahead} known-future columns of a series of {self.series.shape[1]} columns; "
+                                   f"the target column is never one of them.")
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -48,7 +55,12 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         start = self.starts[i]
         end = start + self.window
-        return self.series[start:end], self.series[end : end + self.horizon, self.target_column]
+        targets = self.series[end : end + self.horizon, self.target_column]
+        if not self.ahead or self.horizon == 1:
+            return self.series[start:end], targets
+        later = torch.zeros(self.horizon - 1, self.series.shape[1])
+        later[:, -self.ahead :] = self.series[end : end + self.horizon - 1, -self.ahead :]
+        return torch.cat([self.series[start:end], later]), targets
 
     def last_inputs(self) -> torch.Tensor:
         """The last input value of every window, (n,): what a persistence forecast predicts."""
@@ -64,6 +76,6 @@ class WindowDataset(Dataset):
         ends = torch.as_tensor(list(self.starts))[:, None] + self.window + torch.arange(self.horizon)
         return self.series[ends, self.target_column]
 
-    def with_horizon(self, horizon: int, starts: range) -> "WindowDataset":
+    def with_horizon(self, horizon: int, starts: range, ahead: int = 0) -> "WindowDataset":
         """The same series and window, targets `horizon` steps long, for the given window starts."""
-        return WindowDataset(self.series, self.window, starts, self.target_column, horizon)
+        return WindowDataset(self.series, self.window, starts, self.target_column, horizon, ahead)

@@ -73,10 +73,11 @@ class Scored:
     forecast: dict | None = None
 
 
-def horizon_splits(splits: Splits, horizon: int) -> Splits:
+def horizon_splits(splits: Splits, horizon: int, ahead: int = 0) -> Splits:
     """The same windows with `horizon` targets each. A split's last windows are dropped where their
     targets would reach the next split's first target (no training target is a validation target),
-    and the last split keeps only windows whose H targets exist."""
+    and the last split keeps only windows whose H targets exist. ahead: known-future columns that
+    each window's input carries on for its later steps (models.windows.WindowDataset)."""
     if horizon == 1:
         return splits
     names = [n for n in ("train", "val", "test") if getattr(splits, n) is not None]
@@ -89,7 +90,7 @@ def horizon_splits(splits: Splits, horizon: int) -> Splits:
         if len(starts) == 0:
             raise InvalidParameter(f"no {name} window has {horizon} targets before the next split; "
                                    f"shorten horizon or lengthen the {name} split.")
-        found[name] = windows.with_horizon(horizon, starts)
+        found[name] = windows.with_horizon(horizon, starts, ahead)
     return dataclasses.replace(splits, **found, info={**splits.info, "horizon": horizon})
 
 
@@ -208,7 +209,11 @@ class Dataset:
         """The splits a cell trains and is scored on: windows with `horizon` targets for a multi-step cell."""
         if getattr(net_cfg, "horizon", 1) == 1:  # text's nets have no horizon
             return splits
-        return horizon_splits(splits, net_cfg.horizon)
+        return horizon_splits(splits, net_cfg.horizon, self.known_ahead(splits, net_cfg))
+
+    def known_ahead(self, splits: Splits, net_cfg) -> int:
+        """Known-future input columns (the last ones) a multi-step net's windows carry on for its later steps."""
+        return 0
 
     stream_k1: int = 50  # stateful data: steps per truncated-BPTT update when a cell sets no tbptt
 

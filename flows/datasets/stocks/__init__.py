@@ -27,6 +27,7 @@ from flows.datasets.stocks.yahoo import SourceUnavailable, fetch_daily, library_
 from flows.scoring import horizons
 from flows.scoring.intervals import point_forecast
 from flows.scoring.regression_nets import predict as predict_windows  # `predict` is this package's verb module
+from models.config import saved_network
 from models.errors import InvalidParameter
 from models.model_types import HEADS, MODEL_TYPES
 from models.price_windows import TARGETS, PriceTransform
@@ -248,11 +249,17 @@ class StockPrices(Dataset):
                                    f"Gaussian on the price scale); set {self.name}.windows.target: level.")
         return super().task_splits(splits, net_cfg)
 
+    def known_ahead(self, splits, net_cfg) -> int:
+        return covariates.decoder_ahead(splits.info["spec"], net_cfg)
+
     def budget(self, spec, splits):
-        """The net reads as many features per step as the windows hold (1 + the covariates')."""
+        """The net reads as many features per step as the windows hold (1 + the covariates'), and a decoder its
+        steps' calendar when the windows carry it on (task_splits)."""
         features = splits.train[0][0].shape[-1]  # (window, features), whatever dataset holds the windows
-        return spec if features == spec.net.input_size else \
-            dataclasses.replace(spec, net=dataclasses.replace(spec.net, input_size=features))
+        ahead = getattr(splits.train, "ahead", 0)
+        if (features, ahead) == (spec.net.input_size, spec.net.future_inputs):
+            return spec
+        return dataclasses.replace(spec, net=dataclasses.replace(spec.net, input_size=features, future_inputs=ahead))
 
     def model_files(self, splits):
         """What a forecast needs beside the weights: the fitted transform and what the model has seen."""
@@ -272,6 +279,9 @@ class StockPrices(Dataset):
         if saved["transform"]["target"] != spec["transform"]["target"]:
             raise Unscorable(f"it forecasts the {saved['transform']['target']} target, the data is windowed for "
                              f"{spec['transform']['target']}")
+        net = saved_network(read_json(Path(folder) / "config.json")["net"])
+        if net.future_inputs != covariates.decoder_ahead(spec, net):
+            raise Unscorable("its decoder was trained before each step read its own session's calendar; retrain it")
         found = covariates.through_saved(spec, saved)
         if found is None:
             return splits

@@ -133,6 +133,14 @@ def feature_names(chosen: dict) -> list[str]:
     return [*raw_names(chosen), *(c for name in chosen["future"] for c in FUTURE[name][0])]
 
 
+def decoder_ahead(spec: dict, net_cfg) -> int:
+    """Known-future columns a multi-step decoder's windows carry on past their end, so that every decoder step
+    reads the calendar of the session it forecasts (models.windows.WindowDataset `ahead`); 0 for other nets."""
+    if getattr(net_cfg, "horizon", 1) == 1 or not model_type(net_cfg.task).decoder or "covariates" not in spec:
+        return 0
+    return sum(len(FUTURE[name][0]) for name in spec["covariates"]["future"])
+
+
 def snapshot_with_others(root, ticker: str, value, dataset: str) -> pd.DataFrame:
     """The ticker's snapshot joined with the other series its windows' `covariates` value lists."""
     return with_others(root, load_snapshot(root, ticker, dataset), check_covariates(value, f"{dataset}.windows"),
@@ -189,6 +197,19 @@ def future_values(dates: pd.DatetimeIndex, names: list[str]) -> np.ndarray:
     days, hols = next_sessions(dates)
     parts = [FUTURE[name][1](days, hols) for name in names]
     return np.column_stack(parts) if parts else np.zeros((len(dates), 0))
+
+
+def later_rows(last_day, names: list[str], steps: int, width: int) -> np.ndarray:
+    """(steps, width) rows after a window ending on `last_day`, zero but for the calendar columns (the last
+    ones): what WindowDataset's `ahead` rows hold, here from the calendar alone (predict's next sessions)."""
+    rows = np.zeros((steps, width))
+    if steps:
+        hols = holidays(last_day, pd.Timestamp(last_day) + pd.Timedelta(days=400 + 2 * steps))
+        start = np.datetime64(pd.Timestamp(last_day).date(), "D")
+        sessions = [np.busday_offset(start, k, roll="backward", holidays=hols) for k in range(1, steps + 1)]
+        known = future_values(pd.DatetimeIndex(sessions), names)
+        rows[:, width - known.shape[1] :] = known
+    return rows
 
 
 def with_covariates(series: np.ndarray, frame: pd.DataFrame, chosen: dict, scaler: FeatureScaler, offset: int,

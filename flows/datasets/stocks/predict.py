@@ -108,6 +108,10 @@ def forecast_with(root: Path, net, fitted: dict, calibration: dict | None, sourc
     if problems and not force:
         raise InvalidParameter(f"refusing to forecast: {problems[0]}; pass --force to forecast anyway.")
     inputs = next_inputs(series, frame.iloc[-need:], fitted, ticker, dataset)  # (window, features)
+    if getattr(net.cfg, "future_inputs", 0):  # a decoder reads each later step's calendar after the window
+        later = covariates.later_rows(frame.index[-1], fitted["covariates"]["future"], net.cfg.horizon - 1,
+                                      inputs.shape[1])
+        inputs = np.concatenate([inputs, later]).astype(np.float32)
     with torch.no_grad():
         # (1, 1) for a point head, (1, H, 2) for a Gaussian one: the first step's value (mean[, variance])
         out = net(torch.as_tensor(inputs[None])).reshape(-1)[:2].tolist()
