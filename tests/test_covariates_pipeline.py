@@ -57,7 +57,10 @@ def test_stocks_with_covariates_end_to_end(project, mlflow_uri, prefect_harness,
     saved = json.loads((project / "data/models/stocks/lstm/transform.json").read_text())
     assert saved["covariates"]["features"] == spec["covariates"]["features"] and "raw" not in saved["covariates"]
 
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "predict", "stocks", "--model-dir",
-                           "data/models/stocks/lstm"], cwd=project, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "GOOG Open after 2017-01-31: forecast" in done.stdout
+    seq2seq = json.loads((project / "data/models/stocks/seq2seq/config.json").read_text())["net"]
+    assert seq2seq["future_inputs"] == 5  # each decoder step reads its session's calendar (2 + 2 + 1 columns)
+    for cell in ("lstm", "seq2seq"):  # the decoder's input goes on with the next sessions' calendar
+        done = subprocess.run([sys.executable, "-m", "flows.cli", "predict", "stocks", "--model-dir",
+                               f"data/models/stocks/{cell}"], cwd=project, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "GOOG Open after 2017-01-31: forecast" in done.stdout

@@ -12,11 +12,14 @@ from flows.core.atomic import read_json
 from flows.datasets import get
 from flows.datasets.base import Splits, Unscorable
 from flows.datasets.stocks.covariates import later_rows
+from flows.datasets.stocks.predict import forecast_each
 from models.config import NetworkConfig
 from models.errors import InvalidParameter
 from models.forecasters import build_network
+from models.price_windows import PriceTransform
 from models.windows import WindowDataset
 from tests.test_covariates import build, config, market, perturbed_after, windows
+from tests.test_covariates_others import save
 
 H, NAMES = 5, ["day_of_week", "days_to_holiday"]
 KNOWN = 3  # day_of_week (sin, cos) and days_to_holiday: the last three columns
@@ -88,6 +91,33 @@ def test_predict_builds_the_later_rows_from_the_calendar_as_the_windows_hold_the
             last_day = dates[start + window - 1]  # level target: series row r is day r
             rows = later_rows(last_day, NAMES, H - 1, x.shape[1])
             assert np.allclose(rows, x[window:].numpy(), atol=1e-6), last_day
+
+
+def test_predict_forecasts_what_the_decoder_forecasts_from_the_windows_stage_input(tmp_path):
+    """A forecast from a snapshot that ends on a test window's last day is that window's first step: the
+    input predict builds (the window, then the next sessions' calendar) is the windows stage's."""
+    frame = market()
+    cell = {"kind": "gru", "task": "seq2seq", "horizon": H, "input_size": 2 + KNOWN, "future_inputs": KNOWN}
+    _, spec, splits = stock_windows(cell)
+    torch.manual_seed(1)
+    net = build_network(NetworkConfig(**cell, hidden_size=8)).eval()
+    folder = tmp_path / "model"
+    folder.mkdir()
+    torch.save(net.state_dict(), folder / "model.pt")
+    (folder / "config.json").write_text(json.dumps({"net": net.cfg.__dict__, "window": spec["window"]}))
+    spec = {**spec, "ticker": "GOOG", "column": "Open"}
+    for name, data in get("stocks").model_files(Splits(splits.train, None, None, {"spec": spec})).items():
+        (folder / name).write_text(json.dumps(data))
+    window, test = spec["window"], splits.test
+    for start in (test.starts[0], test.starts[-1]):
+        last_day = pd.Timestamp(spec["dates"][start + window - 1])
+        save(tmp_path, "GOOG", frame.loc[:last_day])
+        [made] = forecast_each(tmp_path, "GOOG", folder, force=True, dataset="stocks")
+        x, _ = test[test.starts.index(start)]
+        with torch.no_grad():
+            first = net(x[None]).reshape(-1)[:1].numpy()
+        expected = PriceTransform(**spec["transform"]).to_price(first, np.array([frame.loc[last_day, "Open"]]))[0]
+        assert made["forecast"] == pytest.approx(float(expected), rel=1e-5), last_day
 
 
 def test_future_inputs_are_for_decoders_and_a_saved_decoder_without_them_is_no_candidate(tmp_path):
