@@ -86,3 +86,36 @@ def test_levels_outside_zero_one_are_refused_in_one_sentence():
     for bad in ([0.8, 95], [], "0.9", [0.9, 0.9]):
         with pytest.raises(InvalidParameter, match=r"cosine.evaluate.intervals must be a list of distinct"):
             check_levels(bad, "cosine.evaluate.intervals")
+
+
+def test_many_series_are_calibrated_each_on_its_own_errors_where_one_pooled_quantile_is_not():
+    """Two series of iid Gaussian errors (exchangeable within each series, so split conformal's guarantee
+    holds per series), one a hundred times noisier: each series' own interval covers at nominal, a
+    quantile of both series' errors pooled over-covers the calm one and under-covers the noisy one."""
+    from flows.datasets.base import Scored
+    from flows.scoring.intervals import add_intervals, point_forecast
+
+    rng, n = np.random.default_rng(11), 4000
+    series = {"CALM": 1.0, "WILD": 100.0}
+
+    def split(offset):
+        found = {}
+        for name, sd in series.items():
+            found[name] = point_forecast(offset + rng.normal(0, sd, n), np.full(n, offset))  # (real, forecast)
+        return found
+
+    val, test = split(50.0), split(50.0)
+    scored = {name: Scored({"series": {t: {} for t in series}}, {}, {}, forecast={"series": forecast})
+              for name, forecast in (("val", val), ("test", test))}
+    calibration = add_intervals(scored, (0.8, 0.95))
+    for level in ("80", "95"):
+        nominal = int(level) / 100
+        for name in series:
+            got = scored["test"].metrics["series"][name][f"conformal_coverage{level}"]
+            assert abs(got - nominal) < 0.02, (name, level, got)  # 4000 windows: sd of coverage <= 0.0063
+        assert abs(scored["test"].metrics[f"conformal_coverage{level}"] - nominal) < 0.02
+        quantiles = {t: calibration["series"][t]["quantiles"][level][0] for t in series}
+        assert quantiles["WILD"] > 50 * quantiles["CALM"]
+    pooled = calibrate(*(np.concatenate([val[t][k] for t in series]) for k in ("real", "mean")), None, (0.95,))[0.95]
+    calm, wild = (np.mean(np.abs(test[t]["real"] - test[t]["mean"]) <= pooled[0]) for t in series)
+    assert calm > 0.99 and wild < 0.93  # one quantile for both: neither series gets 95%

@@ -196,8 +196,9 @@ def test_one_global_model_on_three_fake_yahoo_tickers_with_covariates_scored_per
     for split in ("val", "test"):
         figures = metrics[split]
         assert figures["series_count"] == 3 and list(figures["series"]) == list(TICKERS)
-        for key in ("rmse", "persistence_rmse", "drift_rmse", "skill", "dm_pvalue"):
+        for key in ("rmse", "persistence_rmse", "drift_rmse", "skill", "dm_pvalue", "conformal_coverage95"):
             assert key in figures and all(key in figures["series"][t] for t in TICKERS)
+        assert all("conformal_width95" in figures["series"][t] for t in TICKERS)  # on each one's price scale
     # per series on its own price scale: the 1500-dollar series' errors are the largest
     test = metrics["test"]["series"]
     assert test["CCC"]["persistence_rmse"] > test["BBB"]["persistence_rmse"] > test["AAA"]["persistence_rmse"]
@@ -221,10 +222,17 @@ def test_one_global_model_on_three_fake_yahoo_tickers_with_covariates_scored_per
         assert "global_vs_local_dm_pvalue" in row
     assert client.search_runs([experiment], "tags.dataset = 'stocks_many' and tags.kind = 'local'")
     report = (project / "reports/stocks_many/index.html").read_text()
-    assert "global vs local DM p" in report and all(f"<td>{t}</td>" in report for t in TICKERS)
+    assert "global vs local DM p" in report and "95% conformal coverage" in report
+    assert all(f"<td>{t}</td>" in report for t in TICKERS)
 
     done = subprocess.run([sys.executable, "-m", "flows.cli", "predict", "stocks_many"], cwd=project,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if " after 2017-01-31: forecast " in line]
     assert [line.split()[0] for line in lines] == list(TICKERS)
+    out = done.stdout.splitlines()
+    for ticker, line in zip(TICKERS, lines):  # each forecast with its own series' conformal intervals
+        at = out.index(line)
+        assert out[at + 1].startswith("  80% interval ") and out[at + 2].startswith("  95% interval "), ticker
+        low, high = map(float, out[at + 2].split()[2::2])
+        assert low < float(line.split("forecast ")[1].split()[0]) < high

@@ -26,28 +26,62 @@ def levels_of(evaluate_section: dict, dataset: str) -> tuple[float, ...]:
 
 def add_intervals(scored: dict, levels: tuple[float, ...]) -> dict | None:
     """Adds the conformal figures to scored['val'] and scored['test'] metrics; returns the calibration to
-    save with the model, or None for a dataset whose scores carry no forecasts (text)."""
+    save with the model, or None for a dataset whose scores carry no forecasts (text). A forecast of many
+    series ({"series": {name: forecast}}) is calibrated series by series, into metrics["series"][name],
+    with the pooled coverage (over every series' windows) beside the pooled figures."""
     val = scored["val"].forecast
     if val is None:
         return None
+    test = scored["test"].forecast if scored.get("test") is not None else None
+    if "series" not in val:
+        found, calibration = calibrated(val, test, levels)
+        for split, update in found.items():
+            scored[split].metrics.update(update)
+        return calibration
+    per_series = {}
+    for name, one in val["series"].items():
+        found, per_series[name] = calibrated(one, None if test is None else test["series"][name], levels)
+        for split, update in found.items():
+            scored[split].metrics["series"][name].update(update)
+    for split in ("val", "test"):
+        if scored.get(split) is not None and scored[split].forecast is not None:
+            scored[split].metrics.update(pooled_coverage(scored[split].metrics["series"], levels))
+    return {"method": "split conformal on each series' validation split, per horizon step",
+            "levels": list(levels), "series": per_series}
+
+
+def calibrated(val: dict, test: dict | None, levels) -> tuple[dict, dict]:
+    """(split -> its conformal figures, the calibration) of one series' validation and test forecasts."""
     real, mean, sd = (None if val.get(k) is None else np.asarray(val[k], dtype=np.float64)
                       for k in ("real", "mean", "sd"))
-    half = len(real) // 2
+    half, found = len(real) // 2, {}
     if half:
         first, second = ([None if a is None else a[rows] for a in (real, mean, sd)]
                          for rows in (slice(None, half), slice(half, None)))
-        scored["val"].metrics.update(figures(*second, calibrate(*first, levels)),
-                                     conformal_calibration_windows=half, conformal_windows=len(real) - half)
+        found["val"] = {**figures(*second, calibrate(*first, levels)), "conformal_calibration_windows": half,
+                        "conformal_windows": len(real) - half}
     quantiles = calibrate(real, mean, sd, levels)
-    if scored.get("test") is not None and scored["test"].forecast is not None:
-        test = scored["test"].forecast
-        scored["test"].metrics.update(figures(test["real"], test["mean"], test.get("sd"), quantiles),
-                                      conformal_calibration_windows=len(real), conformal_windows=len(test["real"]))
-    return {"method": "split conformal on the validation split, per horizon step",
-            "score": "absolute error" if sd is None else "absolute error / predicted sd",
-            "levels": list(levels), "calibration_windows": len(real),
-            "quantiles": {level_name(lv): q.tolist() for lv, q in quantiles.items()},
-            "scores_h1": sorted(scores(real[:, :1], mean[:, :1], None if sd is None else sd[:, :1]).ravel().tolist())}
+    if test is not None:
+        found["test"] = {**figures(test["real"], test["mean"], test.get("sd"), quantiles),
+                         "conformal_calibration_windows": len(real), "conformal_windows": len(test["real"])}
+    return found, {"method": "split conformal on the validation split, per horizon step",
+                   "score": "absolute error" if sd is None else "absolute error / predicted sd",
+                   "levels": list(levels), "calibration_windows": len(real),
+                   "quantiles": {level_name(lv): q.tolist() for lv, q in quantiles.items()},
+                   "scores_h1": sorted(scores(real[:, :1], mean[:, :1],
+                                              None if sd is None else sd[:, :1]).ravel().tolist())}
+
+
+def pooled_coverage(series: dict, levels) -> dict:
+    """The share of every series' scored windows inside their own series' interval, per level. No pooled
+    width: the series' intervals are on their own price scales."""
+    scored = {name: m for name, m in series.items() if "conformal_windows" in m}
+    total = sum(m["conformal_windows"] for m in scored.values())
+    if not total:
+        return {}
+    return {f"conformal_coverage{level_name(lv)}": sum(m[f"conformal_coverage{level_name(lv)}"] * m["conformal_windows"]
+                                                       for m in scored.values()) / total for lv in levels} \
+        | {"conformal_windows": total}
 
 
 def figures(real, mean, sd, quantiles) -> dict:

@@ -27,6 +27,7 @@ from flows.datasets.stocks.panel import pooled_report
 from flows.datasets.stocks.prices import PriceDataError, check_ticker
 from flows.datasets.stocks.series import price_column, score_prices
 from flows.datasets.stocks.series_table import series_html
+from flows.scoring.intervals import point_forecast
 from flows.scoring.regression_nets import predict as predict_windows
 from models.errors import InvalidParameter
 from models.model_types import DEFAULT
@@ -145,7 +146,8 @@ def dependence(splits: Splits) -> int:
 class ManyStockPrices(StockPrices):
     headline = Headline("rmse", "persistence", "pooled RMSE of log price")
     columns = (("persistence_rmse", "persistence RMSE (log price)"), ("drift_rmse", "drift RMSE (log price)"),
-               ("persistence_skill", "skill vs persistence"), ("series_count", "series"))
+               ("persistence_skill", "skill vs persistence"), ("series_count", "series"),
+               ("conformal_coverage95", "95% conformal coverage, every series' own (nominal 0.95)"))
     extra_stages = (ExtraStage(
         name="local", module="flows.datasets.stocks.local",
         params=("seed", "{dataset}.ingest.tickers", "{dataset}.windows", "{dataset}.evaluate",
@@ -248,8 +250,10 @@ class ManyStockPrices(StockPrices):
                  **{k: np.concatenate([np.asarray(tab[k]) for tab in tables.values()])
                     for k in ("date", *PRICES)}}
         table.update({f"{k}_pct": 100 * (table[k] / table["persistence"] - 1) for k in PRICES})
-        # no conformal intervals: absolute price errors of tickers on different scales share no quantile
-        return Scored(metrics, table, self.plot_roles, forecast=None)
+        # conformal intervals per series (intervals.add_intervals): absolute price errors of tickers on
+        # different scales share no quantile, so each ticker is calibrated on its own validation errors
+        forecast = {"series": {t: point_forecast(tab["real"], tab["predicted"]) for t, tab in tables.items()}}
+        return Scored(metrics, table, self.plot_roles, forecast=forecast)
 
 
 DATASET = ManyStockPrices("stocks_many")

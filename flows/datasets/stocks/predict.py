@@ -85,9 +85,11 @@ def forecast_each(root: Path, ticker: str | None = None, model_dir: Path | None 
         if name not in known:
             raise InvalidParameter(f"the model was trained on {', '.join(known)}, not {name}; choose one of those or "
                                    f"add {name} to {dataset}.ingest.tickers and retrain.")
-    # each ticker through its own fitted transform; intervals are not calibrated across tickers (many.py)
-    return [forecast_with(root, net, {**known[name], "window": fitted["window"], "column": fitted["column"]}, None,
-                          source, name, force, dataset) for name in wanted]
+    # each ticker through its own fitted transform and its own conformal calibration (one made before
+    # many-series intervals existed has none)
+    each = (calibration or {}).get("series", {})
+    return [forecast_with(root, net, {**known[name], "window": fitted["window"], "column": fitted["column"]},
+                          each.get(name), source, name, force, dataset) for name in wanted]
 
 
 def forecast_with(root: Path, net, fitted: dict, calibration: dict | None, source: dict, ticker: str, force: bool,
@@ -160,6 +162,5 @@ def main(root: Path, dataset: str, args) -> int:
         for name, (low, high) in f["intervals"].items():  # split conformal, calibrated on the validation split
             print(f"  {name}% interval {low:.2f} .. {high:.2f}")
     if not any(f["intervals"] for f in made):
-        print("  no interval: this model has no conformal calibration (evaluate it again to get one; a model of "
-              "several tickers has none)")
+        print("  no interval: this model has no conformal calibration (evaluate it again to get one)")
     return 0

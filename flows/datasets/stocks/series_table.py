@@ -22,12 +22,14 @@ def series_html(root: Path, dataset: str, cell: str, local_metrics: str) -> str:
     test = read_json(path)["test"]
     local_path = Path(root) / local_metrics.format(dataset=dataset, cell=cell)
     local = read_json(local_path) if local_path.exists() else None
-    header = ["ticker", "RMSE", "persistence RMSE", "drift RMSE", "strongest baseline", "DM p"]
+    header = ["ticker", "RMSE", "persistence RMSE", "drift RMSE", "strongest baseline", "DM p",
+              "95% conformal coverage", "95% conformal width"]
     if local:
         header += ["local RMSE", "local DM p", "global vs local DM p"]
     rows = []
     for ticker, s in test["series"].items():
-        row = [ticker, s["rmse"], s["persistence_rmse"], s["drift_rmse"], s["strongest_baseline"], s["dm_pvalue"]]
+        row = [ticker, s["rmse"], s["persistence_rmse"], s["drift_rmse"], s["strongest_baseline"], s["dm_pvalue"],
+               s.get("conformal_coverage95"), s.get("conformal_width95")]  # none in files made before them
         if local:
             versus = local["test"]["series"][ticker]
             row += [versus["local_rmse"], versus["local_dm_pvalue"], versus["global_vs_local_dm_pvalue"]]
