@@ -29,34 +29,47 @@ VARIANTS = {"plain": {}, "past": {"past": ["volume", "range"]},
 SPLITS = ("val", "test")
 
 
+def seed_project(root: Path, args, seed: int, windows: dict, cell: dict, frame=None) -> dict:
+    """`root` as a stocks project on the seed's Google CSVs (or `frame`, a price table), on WINDOWS' split with
+    `windows` on top, one cell (args.cell, its training from args, `cell` on top), ingested and windowed;
+    returns its params."""
+    from flows.stages.ingest import ingest
+    from flows.stages.windows import make_windows
+
+    (root / "data/sources").mkdir(parents=True)
+    names = SEED_CSVS if frame is None else ("generated.csv",)
+    for name in names:
+        if frame is None:
+            shutil.copy(args.data / name, root / "data/sources" / name)
+        else:
+            frame.rename_axis("Date").to_csv(root / "data/sources" / name)
+    params = with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))
+    params["seed"] = seed
+    stocks = params["stocks"]
+    stocks["ingest"].update(source="csv", paths=[f"data/sources/{n}" for n in names])
+    stocks["windows"].update(WINDOWS, **windows)
+    stocks["cells"] = [args.cell]
+    stocks["train"] = {args.cell: {"hidden_size": args.hidden_size, "num_layers": 1, "epochs": args.epochs,
+                                   "batch_size": 32, "lr": args.lr, "clip": 1.0, "patience": 5, "keep_best": True,
+                                   **cell}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    ingest(root, "stocks")
+    make_windows(root, "stocks")
+    return params
+
+
 def run(seed: int, covariates: dict, args) -> tuple[dict, dict]:
     """One variant: its figures per split, and evaluate's per-day tables (for the head-to-head test)."""
     from flows.core.params import train_spec
     from flows.datasets import get
     from flows.datasets.stocks.many import score_part
-    from flows.stages.ingest import ingest
-    from flows.stages.windows import make_windows
     from flows.training.lightning_fit import fit
     from models.price_windows import PriceTransform
     from models.significance import overlap_lags
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "data/sources").mkdir(parents=True)
-        for name in SEED_CSVS:
-            shutil.copy(args.data / name, root / "data/sources" / name)
-        params = with_defaults(yaml.safe_load((REPO / "params.yaml").read_text()))
-        params["seed"] = seed
-        stocks = params["stocks"]
-        stocks["ingest"].update(source="csv", paths=[f"data/sources/{n}" for n in SEED_CSVS])
-        stocks["windows"].update(WINDOWS, target="log_return", covariates=covariates)
-        stocks["cells"] = [args.cell]
-        stocks["train"] = {args.cell: {"hidden_size": args.hidden_size, "num_layers": 1, "epochs": args.epochs,
-                                       "batch_size": 32, "lr": args.lr, "clip": 1.0, "patience": 5,
-                                       "keep_best": True}}
-        (root / "params.yaml").write_text(yaml.safe_dump(params))
-        ingest(root, "stocks")
-        make_windows(root, "stocks")
+        params = seed_project(root, args, seed, {"target": "log_return", "covariates": covariates}, {})
         plugin = get("stocks")
         spec = dataclasses.replace(train_spec(params, "stocks", args.cell), devices=1, num_nodes=1)
         splits = plugin.task_splits(plugin.load(root), spec.net)

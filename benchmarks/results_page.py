@@ -329,7 +329,8 @@ RENDER = {"significance_size": significance_size, "train_throughput": throughput
           "pipeline_jobs": pipeline_jobs, "attention_cell": attention_cell,
           "intervals": lambda d: results_intervals.intervals(d, g, table),
           "global_vs_local": lambda d: results_global_vs_local.global_vs_local(d, g, table),
-          "covariates": lambda d: results_covariates.covariates(d, g, table)}
+          "covariates": lambda d: results_covariates.covariates(d, g, table),
+          "decoder_calendar": lambda d: results_covariates.decoder_calendar(d, g, table)}
 
 
 def benchmarks(root: Path) -> str:

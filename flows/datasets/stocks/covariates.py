@@ -50,7 +50,7 @@ def _cyclic(values: np.ndarray, period: int) -> np.ndarray:
 
 
 FUTURE = {  # known-future covariate -> (its feature columns, their values for the given sessions)
-    "day_of_week": (("day_of_week_sin", "day_of_week_cos"), lambda days, _: _cyclic(days.dayofweek.to_numpy(), 5)),
+    "day_of_week": (("day_of_week_sin", "day_of_week_cos"), lambda days, _: _cyclic(days.day_of_week.to_numpy(), 5)),
     "month": (("month_sin", "month_cos"), lambda days, _: _cyclic(days.month.to_numpy() - 1, 12)),
     "days_to_holiday": (("days_to_holiday",), lambda days, hols: sessions_to_holiday(days, hols)[:, None]),
 }
