@@ -11,6 +11,12 @@ LABELS = {"input_features": "inputs", "future_inputs": "calendar per step", "vs_
           "vs_first_step_dm_pvalue": "vs first_step DM p"}
 
 
+def significant(tests: list[dict], prefix: str, side: int) -> int:
+    """How many of the runs' DM tests against `prefix`'s variant are significant (p < 0.05) on `side` (-1: the
+    run's variant is more accurate, 1: less)."""
+    return sum(1 for t in tests if (t.get(f"{prefix}_dm_pvalue") or 1) < 0.05 and side * t[f"{prefix}_dm_stat"] > 0)
+
+
 def variant_tables(d: dict, g, table, first: list[str], extra: list[str], versus: dict[str, str]) -> str:
     """The per-run table (first: run keys shown before the figures; extra: test keys after them) and the
     per-variant means, counting the seeds significantly apart from each `versus` variant (key prefix ->
@@ -25,13 +31,13 @@ def variant_tables(d: dict, g, table, first: list[str], extra: list[str], versus
     for name in d["config"]["variants"]:
         mine = [r["test"] for r in d["runs"] if r["variant"] == name]
         apart = ["-" if f"{prefix}_dm_pvalue" not in mine[0] else
-                 sum(1 for t in mine if (t.get(f"{prefix}_dm_pvalue") or 1) < 0.05) for prefix in versus]
+                 f"{significant(mine, prefix, -1)} / {significant(mine, prefix, 1)}" for prefix in versus]
         means.append([name, g(statistics.fmean(t["rmse"] for t in mine)), *apart])
     kept = ", ".join(f"{seed} {name}" for seed, name in d["selected_on_val"].items())
     return (table(["seed", "variant", *(LABELS.get(k, k) for k in first), "val RMSE", "test RMSE", "persistence",
                    "strongest", "DM p", *(LABELS[k] for k in extra)], rows)
             + "\n" + table(["variant", "mean test RMSE",
-                            *(f"seeds apart from {v} (p < 0.05)" for v in versus.values())], means)
+                            *(f"seeds better / worse than {v} (p < 0.05)" for v in versus.values())], means)
             + f"\nKept on validation (seed: variant): {kept}.\n")
 
 
