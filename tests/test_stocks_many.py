@@ -31,6 +31,7 @@ TINY_MANY = {
     "windows": {**TINY_STOCKS["windows"], "target": "log_return"},
     "train": {"gru": {"hidden_size": 4, "num_layers": 1, "epochs": 2, "batch_size": 64, "lr": 0.01, "clip": 1.0}},
     "evaluate": {"batch_size": 100},
+    "backtest": {"folds": 2, "horizon": 10, "refit": False, "epochs": 1},
 }
 
 
@@ -185,7 +186,7 @@ def test_one_global_model_on_three_fake_yahoo_tickers_with_covariates_scored_per
     outcomes = pipeline(root=str(project), datasets=["stocks_many"])
     assert [(o.dataset, o.status) for o in outcomes] == [("stocks_many", "ok")], outcomes
     records = recorded_stages(project, tmp_path / "records")
-    assert "local-stocks_many-gru" in records
+    assert "local-stocks_many-gru" in records and "backtest-stocks_many-gru" in records
     assert undeclared(project, records) == []
     assert sorted(p.name for p in (project / "data/raw/stocks_many").glob("*.csv")) == \
         [f"{t}.csv" for t in (*TICKERS, "^GSPC")]
@@ -214,6 +215,15 @@ def test_one_global_model_on_three_fake_yahoo_tickers_with_covariates_scored_per
     assert train.data.metrics["test/series/BBB/rmse"] == test["BBB"]["rmse"]
     assert train.data.metrics["test/rmse"] == metrics["test"]["rmse"]
 
+    backtest = json.loads((project / "metrics/stocks_many/backtest_gru.json").read_text())
+    assert backtest["tickers"] == list(TICKERS) and backtest["folds"] == 2
+    folds = backtest["per_fold"]
+    assert folds[0]["last_day"] < folds[1]["first_day"] and folds[-1]["last_day"] == "2016-10-31"  # before val
+    assert all(list(f["series"]) == list(TICKERS) and "skill" in f["series"]["BBB"] for f in folds)
+    assert backtest["mean_skill"] == pytest.approx(np.mean([f["skill"] for f in folds]))
+    [run] = client.search_runs([experiment], "tags.dataset = 'stocks_many' and tags.kind = 'backtest'")
+    assert run.data.metrics["backtest/mean_skill"] == pytest.approx(backtest["mean_skill"])
+
     local = json.loads((project / "metrics/stocks_many/local_gru.json").read_text())
     assert local["tickers"] == list(TICKERS) and local["selected_on_val"] in ("global", "local")
     for ticker in TICKERS:
@@ -236,3 +246,34 @@ def test_one_global_model_on_three_fake_yahoo_tickers_with_covariates_scored_per
         assert out[at + 1].startswith("  80% interval ") and out[at + 2].startswith("  95% interval "), ticker
         low, high = map(float, out[at + 2].split()[2::2])
         assert low < float(line.split("forecast ")[1].split()[0]) < high
+
+
+def test_a_backtest_fold_trains_on_every_series_before_it_and_forecasts_its_days(tmp_path):
+    from flows.datasets.stocks import window_config
+    from flows.datasets.stocks.backtest import folds_of
+    from flows.datasets.stocks.covariates import snapshot_with_others
+    from flows.datasets.stocks.many_backtest import fold_sets, fold_windows
+
+    frames = {t: market(seed, level) for t, seed, level in zip(TICKERS, (1, 2, 3), (20.0, 300.0, 1500.0))}
+    root = csv_root(tmp_path, frames)
+    ingest(root, "stocks_many")
+    params = many_params()
+    wcfg = window_config(params, "stocks_many")
+    snapshots = {t: snapshot_with_others(root, t, {}, "stocks_many") for t in TICKERS}
+    folds = folds_of(snapshots["AAA"].index, wcfg, params["stocks_many"]["backtest"], "stocks_many")
+    assert len(folds) == 2 and folds[-1]["test"][1] == "2016-10-31"  # the day before validation starts
+    assert folds[0]["test"][1] < folds[1]["test"][0] and folds[1]["train"][1] == folds[0]["test"][1]
+    for fold in folds:
+        parts = fold_windows(snapshots, wcfg, fold, "stocks_many", None)
+        trains, tests = fold_sets(parts)
+        assert len(trains) == sum(len(p) for p in trains.parts.values())
+        for ticker, (_, one) in parts.items():
+            dates = np.asarray(one["dates"])
+            train, test = trains.parts[ticker], tests[ticker]
+            offset = PriceTransform(**one["transform"]).offset
+            train_days = dates[np.asarray(train.starts) + train.window + offset]
+            test_days = dates[np.asarray(test.starts) + test.window + offset]
+            assert max(train_days) <= fold["train"][1] < fold["test"][0] == min(test_days), ticker
+            assert max(test_days) == fold["test"][1] and len(test_days) == params["stocks_many"]["backtest"]["horizon"]
+            fit = frames[ticker].loc[fold["train"][0]:fold["train"][1], "Open"].to_numpy()  # its own rows, before it
+            assert one["transform"] == PriceTransform.fit(fit, "log_return").to_dict(), ticker

@@ -153,7 +153,12 @@ class ManyStockPrices(StockPrices):
         params=("seed", "{dataset}.ingest.tickers", "{dataset}.windows", "{dataset}.evaluate",
                 "{dataset}.train.{cell}"),
         deps=("data/windows/{dataset}", "data/models/{dataset}/{cell}"), metrics=LOCAL_METRICS,
-        summary_key="global_skill_vs_local", label="global vs local skill (test)", trains=True),)
+        summary_key="global_skill_vs_local", label="global vs local skill (test)", trains=True), ExtraStage(
+        name="backtest", module="flows.datasets.stocks.many_backtest",
+        params=("seed", "{dataset}.ingest.tickers", "{dataset}.windows", "{dataset}.backtest",
+                "{dataset}.train.{cell}"),
+        deps=("data/raw/{dataset}",), metrics="metrics/{dataset}/backtest_{cell}.json",
+        summary_key="mean_skill", label="pooled backtest skill", trains=True))
     # The table runs through the tickers one after another (x: "<TICKER> <date>"), prices and, drawn, each as a
     # change from the previous price: tickers of any price level on one axis, errors about the pooled ones
     plot_roles = {"x": "window", "real": "real_pct", "model": "predicted_pct",
