@@ -26,13 +26,18 @@ TRAINING_METRICS = {"train/loss", "train/grad_norm", "train/grad_norm_clipped", 
                     "val/mae"}
 
 
-def declare(project, trials=4, epochs=3, **sweep) -> dict:
+def sweep_params(trials=4, epochs=3, **sweep) -> dict:
     params = tiny_params()
     params["cosine"]["train"]["lstm"]["epochs"] = epochs
     params["sweeps"] = {"tiny": {"dataset": "cosine", "cell": "lstm", "trials": trials, "pruner": "none",
                                  "space": {"hidden_size": {"type": "int", "low": 8, "high": 24},
                                            "lr": {"type": "log_float", "low": 1.0e-3, "high": 3.0e-2}},
                                  **sweep}}
+    return params
+
+
+def declare(project, trials=4, epochs=3, **sweep) -> dict:
+    params = sweep_params(trials, epochs, **sweep)
     write_params(project, params)
     git(project, "add", "-A")
     git(project, "commit", "-qm", "a sweep")
@@ -152,6 +157,24 @@ def test_a_pruned_trial_keeps_its_curve_and_apply_then_repro_reproduces_the_best
     assert repro.returncode == 0, (repro.stdout + repro.stderr)[-3000:]
     metrics = json.loads((project / "metrics/cosine/tuned.json").read_text())
     assert metrics["val"]["rmse"] == best.value  # bit for bit: the same code on CPU with one thread
+
+
+def test_workers_opening_a_new_sqlite_storage_create_its_tables_one_at_a_time(tmp_path):
+    """Workers started together would each create Optuna's tables in the new file and collide ("UNIQUE
+    constraint failed: alembic_version", seen in CI): opening waits for the lock the claims use."""
+    import threading
+
+    from flows.sweeps import engine
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    cfg = sweep_config(sweep_params(), "tiny")
+    opened = threading.Event()
+    with engine.file_lock(url):
+        worker = threading.Thread(target=lambda: (engine.open_storage(tmp_path, cfg, url), opened.set()))
+        worker.start()
+        assert not opened.wait(2.0), "the storage was created while another process held its lock"
+    worker.join(30)
+    assert opened.is_set() and (tmp_path / "optuna.db").exists()
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +76,9 @@ def open_storage(root: Path, cfg: SweepConfig, url: str | None = None) -> RDBSto
     connect = {"timeout": 60} if scheme == "sqlite" else {"connect_timeout": 10}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        # Opening a new database creates Optuna's tables: workers starting at once would race on them
+        # ("table ... already exists", "UNIQUE constraint failed: alembic_version"), so one creates, the rest load
+        with warnings.catch_warnings(), (file_lock(url) if scheme == "sqlite" else nullcontext()):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(url, engine_kwargs={"connect_args": connect, "pool_pre_ping": True},
                               heartbeat_interval=cfg.heartbeat_s, grace_period=3 * cfg.heartbeat_s,
@@ -88,12 +90,19 @@ def open_storage(root: Path, cfg: SweepConfig, url: str | None = None) -> RDBSto
 
 
 @contextmanager
+def file_lock(sqlite_url: str):
+    """An flock beside a SQLite storage's file: one holder at a time among the processes of this machine."""
+    path = Path(sqlite_url.split(":///", 1)[1] + ".lock")
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
 def claim_lock(storage: RDBStorage, name: str):
     """One claim at a time over every worker of the study, on every machine that shares the storage."""
     if storage.url.startswith("sqlite"):
-        path = Path(storage.url.split(":///", 1)[1] + ".lock")
-        with open(path, "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        with file_lock(storage.url):
             yield
         return
     import sqlalchemy
