@@ -139,8 +139,23 @@ def score_part(part: Splits, net, split: str, batch: int) -> tuple[dict, dict]:
 
 def dependence(splits: Splits) -> int:
     """Lags over which the losses of overlapping windows are correlated (a return reads one day more)."""
-    first = next(iter(splits.info["spec"]["series"].values()))
-    return overlap_lags(splits.info["window"] + PriceTransform(**first["transform"]).offset)
+    return series_lags(next(iter(splits.info["spec"]["series"].values())))
+
+
+def series_lags(one: dict) -> int:
+    """dependence() of one series' spec (every series has the same window and target)."""
+    return overlap_lags(one["window"] + PriceTransform(**one["transform"]).offset)
+
+
+def series_inputs(frame, cfg, splits: dict, ticker: str, dataset: str, fitted: dict | None = None):
+    """One ticker's (model series, spec with the price column read) by covariates.build_inputs on `splits`'
+    dates, its errors naming the ticker."""
+    column = price_column(frame, cfg.column, ticker)
+    try:
+        series, spec = covariates.build_inputs(frame, column, cfg, splits, ticker, dataset, fitted)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"the {ticker} series: {exc}") from None
+    return series, {**spec, "column": column}
 
 
 class ManyStockPrices(StockPrices):
@@ -195,16 +210,12 @@ class ManyStockPrices(StockPrices):
         pieces, spec = [], {"window": cfg.window, "column": cfg.column, "target": cfg.target, "series": {}}
         for ticker in tickers_of(params, self.name):
             frame = covariates.snapshot_with_others(root, ticker, cfg.covariates, self.name)
-            column = price_column(frame, cfg.column, ticker)
-            try:  # each series' transform (and covariate scaler) is fit on its own fit rows only
-                series, one = covariates.build_inputs(frame, column, cfg, cfg.splits(frame.index, self.name), ticker,
-                                                      self.name)
-            except InvalidParameter as exc:
-                raise InvalidParameter(f"the {ticker} series: {exc}") from None
+            # each series' transform (and covariate scaler) is fit on its own fit rows only
+            series, one = series_inputs(frame, cfg, cfg.splits(frame.index, self.name), ticker, self.name)
             check_finite(series, f"{self.name} {ticker}")
             at = sum(len(p) for p in pieces)
             pieces.append(series.astype(np.float32))
-            spec["series"][ticker] = {**one, "ticker": ticker, "column": column, "at": at}
+            spec["series"][ticker] = {**one, "ticker": ticker, "at": at}
         out.save_npy("series.npy", np.concatenate(pieces))
         out.write_json("spec.json", spec)
 

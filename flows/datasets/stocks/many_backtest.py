@@ -20,17 +20,14 @@ from flows.datasets import get
 from flows.datasets.base import Splits
 from flows.datasets.stocks import window_config
 from flows.datasets.stocks.backtest import backtest_spec, fold_row, folds_of, write_summary
-from flows.datasets.stocks.covariates import build_inputs, snapshot_with_others
-from flows.datasets.stocks.many import SeriesWindows, tickers_of
+from flows.datasets.stocks.covariates import snapshot_with_others
+from flows.datasets.stocks.many import SeriesWindows, series_inputs, series_lags, tickers_of
 from flows.datasets.stocks.panel import pooled_report
-from flows.datasets.stocks.series import price_column, score_prices
+from flows.datasets.stocks.series import score_prices
 from flows.orchestration.stage_command import stage_main
 from flows.scoring.regression_nets import predict
 from flows.training.lightning_fit import fit
-from models.errors import InvalidParameter
-from models.price_windows import PriceTransform
 from models.runtime import flush_denormals
-from models.significance import overlap_lags
 from models.windows import WindowDataset
 
 SERIES_METRICS = ("rmse", "persistence_rmse", "skill", "persistence_skill")
@@ -38,14 +35,8 @@ SERIES_METRICS = ("rmse", "persistence_rmse", "skill", "persistence_skill")
 
 def fold_windows(frames: dict, wcfg, fold: dict, dataset: str, fitted: dict | None) -> dict[str, tuple]:
     """ticker -> (its fold series, its fold spec); `fitted`: ticker -> an earlier fold's spec to apply."""
-    found = {}
-    for ticker, frame in frames.items():
-        try:
-            found[ticker] = build_inputs(frame, price_column(frame, wcfg.column, ticker), wcfg, fold, ticker, dataset,
-                                         fitted[ticker] if fitted else None)
-        except InvalidParameter as exc:
-            raise InvalidParameter(f"the {ticker} series: {exc}") from None
-    return found
+    return {t: series_inputs(frame, wcfg, fold, t, dataset, fitted[t] if fitted else None)
+            for t, frame in frames.items()}
 
 
 def fold_sets(parts: dict[str, tuple]) -> tuple[SeriesWindows, dict[str, WindowDataset]]:
@@ -72,8 +63,7 @@ def backtest(root: Path, dataset: str, cell: str) -> dict:
             net, fitted = module.net.eval(), {t: one for t, (_, one) in parts.items()}
         scored = {t: score_prices(one, predict(net, tests[t]), np.asarray(tests[t].starts) + tests[t].window)
                   for t, (_, one) in parts.items()}
-        first = next(iter(parts.values()))[1]
-        lags = overlap_lags(first["window"] + PriceTransform(**first["transform"]).offset)
+        lags = series_lags(next(iter(parts.values()))[1])
         row = fold_row(k, fold, refit, results, pooled_report({t: table for t, (_, table) in scored.items()}, lags))
         results.append({**row, "series": {t: {m: metrics[m] for m in SERIES_METRICS}
                                           for t, (metrics, _) in scored.items()}})
